@@ -1,0 +1,99 @@
+"""Dataset state: what each event type does, org isolation, and change-log round trips."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from engine.errors import EventError
+from engine.events import Event
+from engine.state import StateStore, fired_key
+
+
+def _ev(
+    event_type: str, file: dict[str, Any] | None = None, dataset: dict[str, Any] | None = None,
+    org: str = "og_1", ds: str = "ds_1",
+) -> Event:  # fmt: skip
+    return Event("ev", event_type, "/src", None, org, ds, file, dataset)
+
+
+def _snapshot(tags: list[str], metadata: dict[str, Any]) -> dict[str, Any]:
+    return {"dataset_id": "ds_1", "org_id": "og_1", "tags": tags, "metadata": metadata}
+
+
+def test_file_lifecycle() -> None:
+    store = StateStore()
+    store.apply(_ev("dataset.created", dataset=_snapshot(["a"], {"k": 1})))
+    ds = store.apply(_ev("file.uploaded", {"file_id": "f1", "relative_path": "x/y.mcap"}))
+    assert ds.files["f1"] == {
+        "file_id": "f1", "relative_path": "x/y.mcap", "size": None, "tags": [], "metadata": {},
+        "ingestion_status": "not_ingested",
+    }  # fmt: skip
+    store.apply(_ev("file.metadata_updated", {"file_id": "f1", "tags": ["t"]}))
+    store.apply(_ev("file.ingested", {"file_id": "f1", "ingestion_status": "ingested"}))
+    assert ds.files["f1"]["tags"] == ["t"]
+    assert ds.files["f1"]["relative_path"] == "x/y.mcap"
+    assert [f["file_id"] for f in ds.current_files(ingested_only=True)] == ["f1"]
+    store.apply(_ev("file.deleted", {"file_id": "f1"}))
+    assert ds.files == {}
+
+
+def test_dataset_snapshot_on_any_event_replaces_tags_and_metadata() -> None:
+    store = StateStore()
+    ds = store.apply(_ev("file.uploaded", {"file_id": "f1", "relative_path": "a"}))
+    assert ds.record["tags"] == []
+    store.apply(_ev("file.uploaded", {"file_id": "f2", "relative_path": "b"}, _snapshot(["p"], {})))
+    assert ds.record == _snapshot(["p"], {})
+
+
+def test_dataset_deleted_drops_files_but_keeps_fired_keys() -> None:
+    store = StateStore()
+    ds = store.apply(_ev("file.uploaded", {"file_id": "f1", "relative_path": "a"}))
+    store.mark_fired(ds, fired_key("tr_1", None))
+    store.apply(_ev("dataset.deleted"))
+    assert ds.files == {} and not ds.exists
+    assert "tr_1" in ds.fired
+    store.apply(_ev("dataset.created", dataset=_snapshot([], {})))
+    assert ds.exists and "tr_1" in ds.fired
+
+
+def test_other_org_cannot_touch_a_dataset() -> None:
+    store = StateStore()
+    store.apply(_ev("file.uploaded", {"file_id": "f1", "relative_path": "a"}))
+    with pytest.raises(EventError, match="belongs to org 'og_1', not to the event's org 'og_2'"):
+        store.apply(_ev("file.uploaded", {"file_id": "f2", "relative_path": "b"}, org="og_2"))
+    assert list(store.get("ds_1").files) == ["f1"]
+
+
+def test_unknown_file_without_path_is_an_error() -> None:
+    store = StateStore()
+    with pytest.raises(EventError, match="'fl_9' is not known in dataset 'ds_1'"):
+        store.apply(_ev("file.ingested", {"file_id": "fl_9", "ingestion_status": "ingested"}))
+    assert store.get("ds_1") is None
+
+
+def test_change_log_rebuilds_the_same_state() -> None:
+    source = StateStore(track_changes=True)
+    ds = source.apply(_ev("dataset.created", dataset=_snapshot(["a"], {"k": {"n": 1}})))
+    source.apply(_ev("file.uploaded", {"file_id": "f1", "relative_path": "a/1.jpg"}))
+    source.apply(_ev("file.uploaded", {"file_id": "f2", "relative_path": "a/2.jpg"}))
+    source.mark_fired(ds, fired_key("tr_1", "f1"))
+    source.apply(_ev("file.deleted", {"file_id": "f2"}))
+    changes = source.drain_changes()
+    assert source.drain_changes() == []
+    # a compacted topic keeps the last value per key, in any key order
+    latest = dict(changes)
+    rebuilt = StateStore()
+    for key in reversed(list(latest)):
+        if latest[key] is not None:
+            rebuilt.restore(key, latest[key])
+    copy = rebuilt.get("ds_1")
+    assert copy.record == ds.record and copy.org_id == "og_1"
+    assert copy.files == ds.files and copy.fired == ds.fired
+
+
+def test_replay_store_records_nothing() -> None:
+    store = StateStore()
+    store.apply(_ev("file.uploaded", {"file_id": "f1", "relative_path": "a"}))
+    assert store.drain_changes() == []
