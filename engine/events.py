@@ -33,7 +33,7 @@ _INGESTION_STATUSES: Final = frozenset({"not_ingested", "ingested"})
 
 @dataclass(slots=True)
 class Event:
-    """A validated event. `dataset` is a full snapshot; `file` holds the fields the event carries."""
+    """A validated event: `dataset` is a full snapshot, `file` the fields the event carries."""
 
     id: str
     type: str

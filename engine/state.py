@@ -44,7 +44,7 @@ class DatasetState:
 
 
 def fired_key(trigger_id: str, file_id: str | None) -> str:
-    """Fired-state key: per (trigger, dataset) for dataset triggers, per (trigger, file) otherwise."""
+    """Fired-state key: (trigger, dataset) for dataset triggers, (trigger, file) otherwise."""
     return trigger_id if file_id is None else f"{trigger_id}/{file_id}"
 
 
@@ -67,7 +67,7 @@ class StateStore:
         return self._datasets.get(dataset_id)
 
     def apply(self, event: Event) -> DatasetState:
-        """Apply an event to its dataset; raise `EventError` (changing nothing) if it does not fit."""
+        """Apply an event to its dataset; raise `EventError`, changing nothing, if it is unfit."""
         ds = self._datasets.get(event.dataset_id)
         if ds is not None and ds.org_id != event.org_id:
             raise EventError(
@@ -120,8 +120,12 @@ class StateStore:
                 self._datasets.pop(dataset_id, None)
                 return
             doc = orjson.loads(value)
-            record = {"dataset_id": dataset_id, "org_id": doc["org_id"], "tags": doc["tags"],
-                      "metadata": doc["metadata"]}  # fmt: skip
+            record = {
+                "dataset_id": dataset_id,
+                "org_id": doc["org_id"],
+                "tags": doc["tags"],
+                "metadata": doc["metadata"],
+            }
             if ds is None:
                 self._datasets[dataset_id] = DatasetState(dataset_id, doc["org_id"], record)
                 ds = self._datasets[dataset_id]
@@ -172,8 +176,12 @@ class StateStore:
 
     def _record_dataset(self, ds: DatasetState) -> None:
         if self._track:
-            doc = {"org_id": ds.org_id, "tags": ds.record["tags"],
-                   "metadata": ds.record["metadata"], "exists": ds.exists}  # fmt: skip
+            doc = {
+                "org_id": ds.org_id,
+                "tags": ds.record["tags"],
+                "metadata": ds.record["metadata"],
+                "exists": ds.exists,
+            }
             self._changes.append((_dataset_key(ds.dataset_id), orjson.dumps(doc)))
 
     def _record(self, key: ChangeKey, value: bytes | None) -> None:

@@ -27,6 +27,10 @@ def _event(**overrides: object) -> dict:
     return event
 
 
+def _file_event(**file: object) -> bytes:
+    return orjson.dumps(_event(data={"file": file}))
+
+
 def _parse(obj: object) -> object:
     return parse_event(orjson.dumps(obj))
 
@@ -112,7 +116,7 @@ def test_ingested_event_sets_status() -> None:
                         "file": {"file_id": "f", "relative_path": "a"},
                         "dataset": {"dataset_id": "ds_1", "org_id": "og_2"},
                     }
-                )  # fmt: skip
+                )
             ),
             "org_id 'og_2' does not match the event's orgid 'og_1'",
         ),
@@ -123,7 +127,7 @@ def test_ingested_event_sets_status() -> None:
                         "file": {"file_id": "f", "relative_path": "a"},
                         "dataset": {"dataset_id": "ds_9", "org_id": "og_1"},
                     }
-                )  # fmt: skip
+                )
             ),
             "dataset_id 'ds_9' does not match",
         ),

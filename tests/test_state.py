@@ -12,9 +12,12 @@ from engine.state import StateStore, fired_key
 
 
 def _ev(
-    event_type: str, file: dict[str, Any] | None = None, dataset: dict[str, Any] | None = None,
-    org: str = "og_1", ds: str = "ds_1",
-) -> Event:  # fmt: skip
+    event_type: str,
+    file: dict[str, Any] | None = None,
+    dataset: dict[str, Any] | None = None,
+    org: str = "og_1",
+    ds: str = "ds_1",
+) -> Event:
     return Event("ev", event_type, "/src", None, org, ds, file, dataset)
 
 
@@ -27,9 +30,13 @@ def test_file_lifecycle() -> None:
     store.apply(_ev("dataset.created", dataset=_snapshot(["a"], {"k": 1})))
     ds = store.apply(_ev("file.uploaded", {"file_id": "f1", "relative_path": "x/y.mcap"}))
     assert ds.files["f1"] == {
-        "file_id": "f1", "relative_path": "x/y.mcap", "size": None, "tags": [], "metadata": {},
+        "file_id": "f1",
+        "relative_path": "x/y.mcap",
+        "size": None,
+        "tags": [],
+        "metadata": {},
         "ingestion_status": "not_ingested",
-    }  # fmt: skip
+    }
     store.apply(_ev("file.metadata_updated", {"file_id": "f1", "tags": ["t"]}))
     store.apply(_ev("file.ingested", {"file_id": "f1", "ingestion_status": "ingested"}))
     assert ds.files["f1"]["tags"] == ["t"]
