@@ -171,8 +171,9 @@ def _check_path(path: Any, where: str) -> None:
         raise EventError(
             where, None, f"{path!r} must be relative to the dataset root (no leading '/')"
         )
-    if "\x00" in path or "//" in path:
-        raise EventError(where, None, f"{path!r} has an empty segment or a NUL character")
+    if "\x00" in path or any(seg in ("", ".", "..") for seg in path.split("/")):
+        reason = f"{path!r} has an empty, '.' or '..' segment, or a NUL character"
+        raise EventError(where, None, reason)
 
 
 def _tags(raw: dict[str, Any], where: str) -> list[str]:

@@ -1,0 +1,223 @@
+"""GlobIndex: which keys' required inputs match a path, touching only patterns that could match it.
+
+With tens of thousands of triggers, testing every pattern against every file event is the cost to
+avoid. Each positive pattern is filed under one *literal requirement* that every path it matches
+must meet, read from the pattern's segments:
+
+- a segment without wildcards (`**/cam_front/*.jpg`, `logs/2024/*`, `**/metadata.json`): some
+  segment of the path equals it;
+- a segment ending in a literal extension (`*.jpg`, `frame_*.tar.gz`): some segment of the path has
+  that extension (the text after its last `.`).
+
+These hold for any segment of the path, not only the file name, because gitignore patterns also
+match everything below a matching directory (`*.jpg` matches `x.jpg/notes.txt`). Patterns with no
+literal requirement (`**`, `*`, `run_*/`) are always checked. A path looks up its own segments
+and their extensions, so the patterns tested are those sharing a literal with it, plus the
+always-checked ones: the cost depends on how many patterns share the path's literals, not on the
+total.
+
+Identical regexes are shared between keys: a path is tested at most once against each distinct
+positive pattern per `match`, and a match counts for every key holding it. A key whose positive
+patterns matched is then confirmed with its own `GlobSet.matches` when it has negations (the last
+matching pattern decides); without negations, a positive match is already the verdict.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from itertools import count
+from typing import Generic, TypeVar
+
+from engine.globs import GlobSet
+
+K = TypeVar("K", bound=Hashable)
+
+SEGMENT = "segment"
+EXTENSION = "extension"
+# (SEGMENT, "cam_front") or (EXTENSION, ".jpg"); the text is what `match` looks up: a path segment,
+# or a path segment's extension with its dot, which is the slice from the segment's last dot.
+Requirement = tuple[str, str]
+
+
+def _bracket_end(segment: str, start: int) -> int:
+    """Index just past the bracket expression opening at `start` (fnmatch rules: a `]` right
+    after `[`, `[!` or `[^` is a member, not the end). Validated patterns always close it."""
+    i = start + 1
+    if segment[i : i + 1] in ("!", "^"):
+        i += 1
+    if segment[i : i + 1] == "]":
+        i += 1
+    return segment.index("]", i) + 1
+
+
+def segment_tokens(segment: str) -> list[str | None]:
+    """A glob segment as a list of literal characters, with None for each wildcard."""
+    tokens: list[str | None] = []
+    i = 0
+    while i < len(segment):
+        char = segment[i]
+        if char == "\\":
+            tokens.append(segment[i + 1])
+            i += 2
+        elif char in "*?":
+            tokens.append(None)
+            i += 1
+        elif char == "[":
+            tokens.append(None)
+            i = _bracket_end(segment, i)
+        else:
+            tokens.append(char)
+            i += 1
+    return tokens
+
+
+def _segment_requirement(segment: str) -> Requirement | None:
+    tokens = segment_tokens(segment)
+    suffix: list[str] = []  # the trailing literal characters, last first
+    for token in reversed(tokens):
+        if token is None:
+            break
+        suffix.append(token)
+    literal = "".join(reversed(suffix))
+    if len(suffix) == len(tokens):
+        return (SEGMENT, literal)
+    dot = literal.rfind(".")
+    return None if dot < 0 else (EXTENSION, literal[dot:])
+
+
+def literal_requirements(body: str) -> list[Requirement]:
+    """Literal requirements of a validated pattern body (`CompiledPattern.body`), best first:
+    literal segments before extensions, longer literals first."""
+    found = {
+        requirement
+        for segment in body.split("/")
+        if segment not in ("", "**")  # a leading `/` anchors, a trailing `/` means "below"
+        and (requirement := _segment_requirement(segment)) is not None
+    }
+    return sorted(found, key=lambda r: (r[0] != SEGMENT, -len(r[1]), r[1]))
+
+
+@dataclass(slots=True)
+class _Member(Generic[K]):
+    key: K
+    globs: GlobSet
+    seq: int  # insertion order, for the order of `match` results
+    regexes: tuple[str, ...]  # distinct regex sources of its positive patterns
+    confirm: bool  # has negations: a positive match must be confirmed by `globs.matches`
+
+
+@dataclass(slots=True, eq=False)
+class _Shared(Generic[K]):
+    """One distinct positive pattern, the keys holding it and where it is filed."""
+
+    search: Callable[[str], re.Match[str] | None]
+    literal: str | None  # the bucket's lookup literal; None for the always-checked bucket
+    needs: tuple[str, ...]  # its other lookup literals: a cheap test before the regex
+    # Holders by insertion number: sorting plain ints is what keeps large results cheap.
+    owners: dict[int, _Member[K]] = field(default_factory=dict)
+
+
+class GlobIndex(Generic[K]):
+    """Keys with a `GlobSet` each; `match(path)` finds the keys whose globs select the path.
+
+    `match` returns exactly `[k for k in keys if globsets[k].matches(path)]`, in insertion order
+    (re-adding a key moves it to the end). `add` and `remove` cost O(patterns of that key).
+    """
+
+    def __init__(self) -> None:
+        self._members: dict[K, _Member[K]] = {}
+        self._shared: dict[str, _Shared[K]] = {}  # by regex source
+        # Requirement text -> {regex source: pattern}. A segment literally named ".jpg" shares the
+        # bucket of the extension ".jpg", which only adds candidates.
+        self._buckets: dict[str, dict[str, _Shared[K]]] = {}
+        self._always: dict[str, _Shared[K]] = {}
+        self._seq = count()
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._members
+
+    def add(self, key: K, globs: GlobSet) -> None:
+        """Index `key` with `globs`, replacing what it had."""
+        if key in self._members:
+            self.remove(key)
+        positives = {p.regex.pattern: p for p in globs.positives}
+        member = _Member(key, globs, next(self._seq), tuple(positives), globs.has_negations)
+        self._members[key] = member
+        for source, pattern in positives.items():
+            shared = self._shared.get(source)
+            if shared is None:
+                shared = self._file(source, pattern.regex, pattern.body)
+            shared.owners[member.seq] = member
+
+    def remove(self, key: K) -> None:
+        """Forget `key`; KeyError if it was never added."""
+        member = self._members.pop(key)
+        for source in member.regexes:
+            shared = self._shared[source]
+            del shared.owners[member.seq]
+            if not shared.owners:
+                del self._shared[source]
+                self._unfile(source, shared.literal)
+
+    def _file(self, source: str, regex: re.Pattern[str], body: str) -> _Shared[K]:
+        """Create the shared entry of a new pattern and file it in the best bucket."""
+        requirements = literal_requirements(body)
+        literal = self._choose_literal(requirements)
+        needs = tuple(text for _kind, text in requirements if text != literal)
+        shared: _Shared[K] = _Shared(regex.search, literal, needs)
+        bucket = self._always if literal is None else self._buckets.setdefault(literal, {})
+        bucket[source] = shared
+        self._shared[source] = shared
+        return shared
+
+    def _unfile(self, source: str, literal: str | None) -> None:
+        if literal is None:
+            del self._always[source]
+            return
+        bucket = self._buckets[literal]
+        del bucket[source]
+        if not bucket:
+            del self._buckets[literal]
+
+    def _choose_literal(self, requirements: list[Requirement]) -> str | None:
+        """The bucket for a pattern with these requirements (best first); None: always check.
+
+        Extensions are few and shared by most paths, so a literal segment is always the better
+        filter; among the best kind, take the bucket holding the fewest patterns now (ties keep the
+        longer literal).
+        """
+        if not requirements:
+            return None
+        best_kind = requirements[0][0]
+        options = [text for kind, text in requirements if kind == best_kind]
+        return min(options, key=lambda literal: len(self._buckets.get(literal, ())))
+
+    def match(self, path: str) -> list[K]:
+        """Keys whose globs select `path` (a dataset-relative path), in insertion order."""
+        segments = path.split("/")
+        literals = set(segments)
+        literals.update([s[s.rfind(".") :] for s in segments if "." in s])
+        hits: dict[int, _Member[K]] = {}
+        for shared in self._always.values():
+            if shared.search(path) is not None:
+                hits.update(shared.owners)
+        buckets = self._buckets
+        for literal in literals:
+            bucket = buckets.get(literal)
+            if bucket is not None:
+                for shared in bucket.values():
+                    for need in shared.needs:
+                        if need not in literals:
+                            break
+                    else:
+                        if shared.search(path) is not None:
+                            hits.update(shared.owners)
+        if not hits:
+            return []
+        ordered = [hits[seq] for seq in sorted(hits)] if len(hits) > 1 else hits.values()
+        return [m.key for m in ordered if not m.confirm or m.globs.matches(path)]

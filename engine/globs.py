@@ -1,0 +1,181 @@
+"""gitignore-style globs: one trigger's `required_inputs`, compiled once, matched many times.
+
+Semantics are exactly those of `pathspec`'s `gitwildmatch` patterns (pathspec >= 1.0 names that
+class `GitIgnoreSpecPattern`), used the plain way `PathSpec.match_file` uses them: every pattern is
+tested, the last one that matches decides, `!pattern` excludes. pathspec translates each pattern to
+a regular expression; this module adds validation, keeps the regexes, and answers the questions the
+evaluator and `explain` ask.
+
+Paths are matched as given: they must already be relative to the dataset root (no leading `/`,
+no `./`), which event validation guarantees; matching is case-sensitive.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from pathspec.patterns.gitignore import GitIgnorePatternError
+from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
+
+from engine.errors import ConfigError
+
+
+class GlobError(ConfigError):
+    """A required-input pattern (or the list of them) is invalid."""
+
+    def __init__(
+        self, place: str, reason: str, *, pattern: object = None, index: int | None = None
+    ) -> None:
+        self.pattern = pattern
+        self.index = index
+        thing = "patterns" if pattern is None else f"pattern [{index}] {pattern!r}"
+        super().__init__(thing, place, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPattern:
+    """One effective pattern with pathspec's regex for it (match with `regex.search`)."""
+
+    source: str  # exactly as given, `!` included
+    index: int  # position in the list as given
+    negated: bool
+    # The pattern as gitignore reads it: trailing unescaped whitespace and the `!` removed.
+    body: str
+    regex: re.Pattern[str]
+
+
+def _read_pattern(source: str) -> str | None:
+    """The pattern with gitignore's trailing-whitespace rule applied; None for blanks and comments.
+
+    Like pathspec, trailing whitespace is dropped unless the pattern ends in an escaped space.
+    """
+    text = source if source.endswith("\\ ") else source.rstrip()
+    if not text or text.startswith("#"):
+        return None
+    return text
+
+
+class _Unusable(Exception):
+    """Why a non-blank pattern cannot be used; turned into a `GlobError` by `compile_pattern`."""
+
+
+def _check_shape(text: str, body: str) -> None:
+    if "\x00" in text:
+        raise _Unusable("contains a NUL character")
+    if not body:
+        raise _Unusable("'!' alone negates nothing")
+    if text == "/":
+        raise _Unusable("'/' alone matches no file")
+    if "//" in body:
+        raise _Unusable("has an empty path segment ('//'), which no file path has")
+
+
+# Compiling is by far the costliest step of loading a trigger (tens of microseconds, mostly in
+# `re`), and many triggers repeat the same patterns; errors are not cached and raise again.
+@functools.lru_cache(maxsize=16384)
+def _regex_for(text: str) -> re.Pattern[str]:
+    """pathspec's translation of the pattern, compiled."""
+    try:
+        regex, _include = GitIgnoreSpecPattern.pattern_to_regex(text)
+    except GitIgnorePatternError as exc:
+        raise _Unusable(f"rejected by pathspec: {exc.__cause__ or exc}") from None
+    if regex is None:
+        # git (and pathspec) silently drop a pattern whose bracket expression is never closed;
+        # a required input that silently matches nothing is a trap, so refuse it.
+        raise _Unusable("has an unclosed '[' bracket expression (write '\\[' for a literal '[')")
+    try:
+        return re.compile(regex)
+    except re.error as exc:
+        raise _Unusable(f"has an invalid bracket expression ({exc.msg})") from None
+
+
+def compile_pattern(source: object, index: int, place: str) -> CompiledPattern | None:
+    """Validate and compile one pattern; None for blank lines and comments.
+
+    Rejected, with a `GlobError` naming the pattern, its index and the reason: a non-string, a NUL
+    character, `!` alone, `/` alone, an empty segment (`a//b`), an unescaped trailing backslash
+    (pathspec's error), an unclosed `[` (git would ignore the pattern) and a bracket expression the
+    regex engine refuses (e.g. the range `[z-a]`). A leading `/` is allowed: it anchors.
+    """
+    if not isinstance(source, str):
+        kind = type(source).__name__
+        raise GlobError(place, f"must be a string, got {kind}", pattern=source, index=index)
+    text = _read_pattern(source)
+    if text is None:
+        return None
+    negated = text.startswith("!")
+    body = text[1:] if negated else text
+    try:
+        _check_shape(text, body)
+        regex = _regex_for(text)
+    except _Unusable as exc:
+        raise GlobError(place, str(exc), pattern=source, index=index) from None
+    return CompiledPattern(source, index, negated, body, regex)
+
+
+class GlobSet:
+    """One trigger's `required_inputs`: gitignore verdicts, per-pattern satisfaction, explanations.
+
+    Blank lines and `#` comments are ignored as in a .gitignore file; at least one positive
+    (not `!`) pattern is required. See `compile_pattern` for what is rejected.
+    """
+
+    __slots__ = ("_newest_first", "compiled", "patterns", "positives")
+
+    def __init__(self, patterns: Sequence[str], *, place: str = "required_inputs") -> None:
+        if isinstance(patterns, str):
+            raise GlobError(place, "must be a list of patterns, not a single string")
+        self.patterns: tuple[str, ...] = tuple(patterns)
+        compiled = (compile_pattern(p, i, place) for i, p in enumerate(self.patterns))
+        # Effective patterns (blanks and comments dropped), in the order given.
+        self.compiled: tuple[CompiledPattern, ...] = tuple(p for p in compiled if p is not None)
+        self.positives: tuple[CompiledPattern, ...] = tuple(
+            p for p in self.compiled if not p.negated
+        )
+        if not self.positives:
+            raise GlobError(
+                place, "needs at least one pattern that is not blank, a comment or a negation ('!')"
+            )
+        # The last matching pattern decides, so test from the end and stop at the first match.
+        self._newest_first: tuple[tuple[Callable[[str], re.Match[str] | None], bool], ...] = tuple(
+            (p.regex.search, p.negated) for p in reversed(self.compiled)
+        )
+
+    @property
+    def has_negations(self) -> bool:
+        return len(self.positives) != len(self.compiled)
+
+    def __repr__(self) -> str:
+        return f"GlobSet({list(self.patterns)!r})"
+
+    def matches(self, path: str) -> bool:
+        """The gitignore verdict for `path`: does the last pattern that matches it include it?"""
+        for search, negated in self._newest_first:
+            if search(path) is not None:
+                return not negated
+        return False
+
+    def matching(self, paths: Iterable[str]) -> list[str]:
+        """The paths whose verdict is True, in input order."""
+        return [path for path in paths if self.matches(path)]
+
+    def unsatisfied(self, paths: Iterable[str]) -> list[str]:
+        """Positive patterns (as given) that match none of the paths whose verdict is True.
+
+        A dataset-level trigger fires only when this is empty: every positive pattern must be
+        satisfied by a file that the whole list, negations included, selects.
+        """
+        selected = self.matching(paths)
+        return [
+            p.source for p in self.positives if not any(p.regex.search(path) for path in selected)
+        ]
+
+    def explain(self, paths: Iterable[str]) -> list[tuple[str, list[str]]]:
+        """Each effective pattern (as given, `!` included) with the paths it matches on its own."""
+        listed = list(paths)
+        return [
+            (p.source, [path for path in listed if p.regex.search(path)]) for p in self.compiled
+        ]

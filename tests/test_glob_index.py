@@ -1,0 +1,162 @@
+"""GlobIndex: literal requirements are sound, and `match` equals the naive loop over GlobSets."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.glob_index import EXTENSION, SEGMENT, GlobIndex, literal_requirements, segment_tokens
+from engine.globs import GlobSet
+from tests.test_globs import glob_patterns, paths, pattern_lists
+
+
+def test_segment_tokens_mark_wildcards() -> None:
+    assert segment_tokens("a\\*[]x]?b") == ["a", "*", None, None, "b"]
+    assert segment_tokens("[!]]c") == [None, "c"]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("**/cam_front/*.jpg", [(SEGMENT, "cam_front"), (EXTENSION, ".jpg")]),
+        ("*.mcap", [(EXTENSION, ".mcap")]),
+        ("logs/*.ulg", [(SEGMENT, "logs"), (EXTENSION, ".ulg")]),
+        ("logs/2024/*", [(SEGMENT, "2024"), (SEGMENT, "logs")]),
+        ("**/metadata.json", [(SEGMENT, "metadata.json")]),
+        ("run_*/imu/*.csv", [(SEGMENT, "imu"), (EXTENSION, ".csv")]),
+        ("frame_*.tar.gz", [(EXTENSION, ".gz")]),
+        ("data/", [(SEGMENT, "data")]),
+        ("/a/b", [(SEGMENT, "a"), (SEGMENT, "b")]),
+        ("\\*.jpg", [(SEGMENT, "*.jpg")]),
+        ("*.j?g", []),
+        ("*[.]jpg", []),
+        ("**/*", []),
+        ("*", []),
+        ("run_*/", []),
+    ],
+)
+def test_literal_requirements(body: str, expected: list[tuple[str, str]]) -> None:
+    assert literal_requirements(body) == expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(glob_patterns(), st.lists(paths, min_size=1, max_size=8))
+def test_every_path_a_pattern_matches_meets_its_requirements(
+    pattern: str, files: list[str]
+) -> None:
+    (compiled,) = GlobSet(["*", pattern]).compiled[1:]
+    for path in files:
+        if compiled.regex.search(path) is None:
+            continue
+        segments = path.split("/")
+        extensions = {s[s.rfind(".") :] for s in segments if "." in s}
+        for kind, text in literal_requirements(compiled.body):
+            assert text in (segments if kind == SEGMENT else extensions), (pattern, path, text)
+
+
+def _index(triggers: dict[str, list[str]]) -> GlobIndex[str]:
+    index: GlobIndex[str] = GlobIndex()
+    for key, patterns in triggers.items():
+        index.add(key, GlobSet(patterns))
+    return index
+
+
+def test_match_finds_exactly_the_matching_keys_in_insertion_order() -> None:
+    index = _index(
+        {
+            "front": ["**/cam_front/*.jpg"],
+            "mcap": ["*.mcap"],
+            "px4": ["logs/*.ulg"],
+            "bags": ["**/*.bag"],
+            "imu": ["run_*/imu/*.csv"],
+            "all": ["**"],
+            "meta": ["**/metadata.json"],
+        }
+    )
+    assert len(index) == 7
+    assert index.match("run1/cam_front/0001.jpg") == ["front", "all"]
+    assert index.match("cam_front/0001.jpg") == ["front", "all"]
+    assert index.match("run_3/imu/a.csv") == ["imu", "all"]
+    assert index.match("logs/f.ulg") == ["px4", "all"]
+    assert index.match("x/logs/f.ulg") == ["all"]
+    assert index.match("metadata.json") == ["all", "meta"]
+    assert index.match("d/x.mcap") == ["mcap", "all"]
+
+
+def test_directory_matches_select_files_below_them() -> None:
+    index = _index({"jpg": ["*.jpg"], "raw": ["raw/"], "cam": ["**/cam_front/*.jpg"]})
+    assert index.match("frames.jpg/readme.txt") == ["jpg"]
+    assert index.match("a/raw/b/c.bin") == ["raw"]
+    assert index.match("cam_front/x.jpg/y") == ["jpg", "cam"]
+
+
+def test_negations_decide_per_key() -> None:
+    index = _index(
+        {"keep": ["*.jpg"], "drop_tmp": ["*.jpg", "!tmp/"], "back": ["*", "!*.tmp", "a.tmp"]}
+    )
+    assert index.match("tmp/a.jpg") == ["keep", "back"]
+    assert index.match("b.jpg") == ["keep", "drop_tmp", "back"]
+    assert index.match("b.tmp") == []
+    assert index.match("a.tmp") == ["back"]
+
+
+def test_shared_patterns_survive_removal_of_one_holder() -> None:
+    index = _index({"a": ["*.mcap"], "b": ["**/*.mcap", "*.mcap"], "c": ["*.mcap"]})
+    assert index.match("x.mcap") == ["a", "b", "c"]
+    index.remove("b")
+    assert index.match("x.mcap") == ["a", "c"]
+    index.remove("a")
+    index.remove("c")
+    assert index.match("x.mcap") == []
+    assert len(index) == 0
+
+
+def test_add_replaces_and_moves_the_key_to_the_end() -> None:
+    index = _index({"a": ["*.jpg"], "b": ["*.jpg"]})
+    index.add("a", GlobSet(["*.jpg", "*.png"]))
+    assert index.match("x.jpg") == ["b", "a"]
+    assert index.match("x.png") == ["a"]
+    index.add("a", GlobSet(["*.csv"]))
+    assert index.match("x.png") == []
+    assert "a" in index
+    assert len(index) == 2
+
+
+def test_remove_unknown_key_raises() -> None:
+    index = _index({"a": ["*.jpg"]})
+    with pytest.raises(KeyError):
+        index.remove("b")
+
+
+# --- property: random add/remove sequences against the naive loop ----------------------------
+
+_KEYS = st.sampled_from([f"k{i}" for i in range(6)])
+_OPERATIONS = st.lists(
+    st.one_of(
+        st.tuples(st.just("add"), _KEYS, pattern_lists()), st.tuples(st.just("remove"), _KEYS)
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_OPERATIONS, st.lists(paths, min_size=1, max_size=6))
+def test_match_equals_naive_loop_under_add_and_remove(
+    operations: list[tuple], files: list[str]
+) -> None:
+    index: GlobIndex[str] = GlobIndex()
+    model: dict[str, GlobSet] = {}  # insertion-ordered, like the index promises
+    for operation in operations:
+        key = operation[1]
+        model.pop(key, None)
+        if operation[0] == "add":
+            globs = GlobSet(operation[2])
+            index.add(key, globs)
+            model[key] = globs
+        elif key in index:
+            index.remove(key)
+        for path in files:
+            assert index.match(path) == [k for k, g in model.items() if g.matches(path)], path
+    assert len(index) == len(model)

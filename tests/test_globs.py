@@ -1,0 +1,226 @@
+"""GlobSet: gitignore semantics (as pathspec's gitwildmatch), validation, satisfaction, explain."""
+
+from __future__ import annotations
+
+import warnings
+
+import pathspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.errors import ConfigError
+from engine.globs import GlobError, GlobSet
+
+
+def _naive(patterns: list[str]) -> pathspec.PathSpec:
+    # The reference the spec names; pathspec 1.x flags the "gitwildmatch" name as deprecated.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return pathspec.PathSpec.from_lines("gitwildmatch", patterns)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "expected"),
+    [
+        # `*.ulg` matches at any depth
+        ("*.ulg", "flight.ulg", True),
+        ("*.ulg", "a/b/flight.ulg", True),
+        ("*.ulg", "a/b/flight.ulgx", False),
+        # a pattern with a slash is anchored to the root
+        ("data/*.csv", "data/a.csv", True),
+        ("data/*.csv", "data/sub/a.csv", False),
+        ("data/*.csv", "x/data/a.csv", False),
+        # `**/x` also matches at the root
+        ("**/x", "x", True),
+        ("**/x", "a/b/x", True),
+        ("**/cam_front/*.jpg", "run1/cam_front/0001.jpg", True),
+        ("**/cam_front/*.jpg", "cam_front/0001.jpg", True),
+        ("**/cam_front/*.jpg", "run1/cam_back/0001.jpg", False),
+        # a trailing `/` matches everything below the directory, not a file of that name
+        ("dir/", "dir/a", True),
+        ("dir/", "x/dir/a/b", True),
+        ("dir/", "dir", False),
+        ("logs/", "logs/2024/a.ulg", True),
+        # a leading `/` only anchors
+        ("/a.txt", "a.txt", True),
+        ("/a.txt", "x/a.txt", False),
+        # a matching directory selects everything below it (gitignore semantics)
+        ("*.jpg", "x.jpg/notes.txt", True),
+        ("run_*/imu/*.csv", "run_7/imu/accel.csv", True),
+        ("run_*/imu/*.csv", "run_7/gps/fix.csv", False),
+        # wildcards
+        ("?.bin", "a.bin", True),
+        ("?.bin", "ab.bin", False),
+        ("[ab].bin", "b.bin", True),
+        ("[!ab].bin", "c.bin", True),
+        ("[!ab].bin", "a.bin", False),
+        ("a/**/b", "a/b", True),
+        ("a/**/b", "a/x/y/b", True),
+        ("**", "any/thing", True),
+        ("*", "top", True),
+        # case-sensitive
+        ("*.JPG", "a.jpg", False),
+        # escapes, trailing whitespace
+        ("\\#notes", "#notes", True),
+        ("\\!important", "!important", True),
+        ("*.txt   ", "a.txt", True),
+        ("a\\ ", "a ", True),
+        ("a\\ ", "a", False),
+    ],
+)
+def test_single_pattern(pattern: str, path: str, expected: bool) -> None:
+    assert GlobSet([pattern]).matches(path) is expected
+    assert _naive([pattern]).match_file(path) is expected
+
+
+def test_negation_excludes_and_last_match_wins() -> None:
+    globs = GlobSet(["*.jpg", "!tmp/*.jpg", "tmp/keep.jpg"])
+    assert globs.matches("a/b.jpg")
+    assert not globs.matches("tmp/drop.jpg")
+    assert globs.matches("tmp/keep.jpg")
+    assert globs.has_negations
+    assert [p.source for p in globs.positives] == ["*.jpg", "tmp/keep.jpg"]
+
+
+def test_negation_only_applies_to_earlier_patterns() -> None:
+    globs = GlobSet(["!*.tmp", "*"])
+    assert globs.matches("a.tmp")
+
+
+def test_blank_lines_and_comments_are_ignored() -> None:
+    globs = GlobSet(["", "# a comment", "   ", "*.mcap"])
+    assert globs.patterns == ("", "# a comment", "   ", "*.mcap")
+    assert [p.source for p in globs.compiled] == ["*.mcap"]
+    assert [p.index for p in globs.compiled] == [3]
+    assert globs.matches("x.mcap")
+    assert not globs.matches("# a comment")
+
+
+def test_matching_keeps_input_order() -> None:
+    globs = GlobSet(["*.jpg", "!b.jpg"])
+    assert globs.matching(["c.jpg", "b.jpg", "x.png", "a.jpg"]) == ["c.jpg", "a.jpg"]
+
+
+def test_unsatisfied_lists_positive_patterns_without_a_selected_file() -> None:
+    globs = GlobSet(["**/cam_front/*.jpg", "**/imu/*.csv", "*.json", "!tmp/*"])
+    paths = ["r/cam_front/1.jpg", "tmp/meta.json", "r/other.txt"]
+    assert globs.unsatisfied(paths) == ["**/imu/*.csv", "*.json"]
+    assert globs.unsatisfied([*paths, "r/imu/a.csv", "meta.json"]) == []
+    assert globs.unsatisfied([]) == ["**/cam_front/*.jpg", "**/imu/*.csv", "*.json"]
+
+
+def test_unsatisfied_when_a_negation_removes_every_match() -> None:
+    assert GlobSet(["*.jpg", "!*.jpg"]).unsatisfied(["a.jpg"]) == ["*.jpg"]
+
+
+def test_explain_lists_each_effective_pattern_with_its_own_matches() -> None:
+    globs = GlobSet(["# cameras", "*.jpg", "!tmp/", "*.csv"])
+    paths = iter(["a.jpg", "tmp/b.jpg", "c.csv"])
+    assert globs.explain(paths) == [
+        ("*.jpg", ["a.jpg", "tmp/b.jpg"]),
+        ("!tmp/", ["tmp/b.jpg"]),
+        ("*.csv", ["c.csv"]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("patterns", "index", "reason"),
+    [
+        (["*.jpg", "a\\"], 1, "Escape character found with no next character"),
+        (["[ab"], 0, "unclosed '[' bracket expression"),
+        (["*.jpg", "!"], 1, "'!' alone negates nothing"),
+        (["/"], 0, "'/' alone matches no file"),
+        (["a//b"], 0, "empty path segment"),
+        (["*.jpg", "ok", "[z-a].bin"], 2, "invalid bracket expression"),
+        (["a\x00b"], 0, "NUL character"),
+        (["*.jpg", 7], 1, "must be a string, got int"),
+    ],
+)
+def test_invalid_pattern_is_named_with_index_and_reason(
+    patterns: list, index: int, reason: str
+) -> None:
+    with pytest.raises(GlobError) as caught:
+        GlobSet(patterns, place="triggers.yaml: trigger 'x' required_inputs")
+    error = caught.value
+    assert isinstance(error, ConfigError)
+    assert error.index == index
+    assert error.pattern == patterns[index]
+    assert reason in error.reason
+    assert error.place == "triggers.yaml: trigger 'x' required_inputs"
+    assert f"pattern [{index}]" in str(error)
+
+
+@pytest.mark.parametrize(
+    "patterns", [[], [""], ["# only a comment", "  "], ["!*.jpg"], ["!a", "# b"]]
+)
+def test_at_least_one_positive_pattern_is_required(patterns: list[str]) -> None:
+    with pytest.raises(GlobError, match="at least one pattern that is not blank"):
+        GlobSet(patterns)
+
+
+def test_a_bare_string_is_not_a_list_of_patterns() -> None:
+    with pytest.raises(GlobError, match="not a single string"):
+        GlobSet("*.jpg")
+
+
+# --- property: same verdict as pathspec's gitwildmatch, used naively -------------------------
+
+# Pattern segments: literals, every wildcard form, escapes, brackets that look odd but are closed.
+_SEGMENTS = st.sampled_from(
+    [
+        *("a", "b", "ab", "x.jpg", "a.b", ".hidden", "*.tar.gz"),
+        *("*", "**", "?", "a*", "*.jpg", "*b", "a?b"),
+        *("[ab]", "[!a]", "[]a]", "c[a-c]", "\\*", "\\[a"),
+        "b[!x]a",  # a negated bracket also matches "/": this one matches the path "b/a"
+    ]
+)
+
+
+@st.composite
+def glob_patterns(draw: st.DrawFn) -> str:
+    segments = draw(st.lists(_SEGMENTS, min_size=1, max_size=4))
+    body = "/".join(segments)
+    if draw(st.booleans()):
+        body = "/" + body
+    if draw(st.booleans()):
+        body += "/"
+    return ("!" if draw(st.integers(0, 3)) == 0 else "") + body
+
+
+@st.composite
+def pattern_lists(draw: st.DrawFn) -> list[str]:
+    first = draw(glob_patterns().filter(lambda p: not p.startswith("!")))
+    return [first, *draw(st.lists(glob_patterns(), max_size=4))]
+
+
+paths = st.lists(
+    st.sampled_from(["a", "b", "ab", "x.jpg", "a.b", "c", "*", "[a", ".hidden", "f.tar.gz", "a]"]),
+    min_size=1,
+    max_size=5,
+).map("/".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(pattern_lists(), st.lists(paths, min_size=1, max_size=6))
+def test_matches_agrees_with_pathspec(patterns: list[str], files: list[str]) -> None:
+    globs = GlobSet(patterns)
+    naive = _naive(patterns)
+    for path in files:
+        assert globs.matches(path) == naive.match_file(path), (patterns, path)
+    assert globs.matching(files) == [f for f in files if naive.match_file(f)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(pattern_lists(), st.lists(paths, max_size=6))
+def test_unsatisfied_agrees_with_per_pattern_pathspec(
+    patterns: list[str], files: list[str]
+) -> None:
+    globs = GlobSet(patterns)
+    selected = [f for f in files if _naive(patterns).match_file(f)]
+    expected = [
+        p
+        for p in patterns
+        if not p.startswith("!") and not any(_naive([p]).match_file(f) for f in selected)
+    ]
+    assert globs.unsatisfied(files) == expected
