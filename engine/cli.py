@@ -1,0 +1,191 @@
+"""`trigger-engine` command line: replay, validate, explain, triggers, run."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import IO
+
+import orjson
+
+from engine.actions import ActionCatalog, load_actions
+from engine.errors import ConfigError, EngineError
+from engine.evaluator import Evaluator
+from engine.events import DEFAULT_MAX_EVENT_BYTES, parse_event
+from engine.explain import explain
+from engine.progress import Progress
+from engine.registry import DEFAULT_TIMEOUT_MINUTES, TriggerRegistry
+from engine.replay import Sink, read_events, replay
+from engine.state import StateStore
+from engine.trigger_files import load_triggers
+
+EXIT_USAGE = 2
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def build_registry(
+    triggers_path: Path, actions_path: Path, *, default_timeout: int = DEFAULT_TIMEOUT_MINUTES
+) -> TriggerRegistry:
+    """Load and compile every trigger; the first invalid trigger or action raises `ConfigError`."""
+    registry = TriggerRegistry(
+        ActionCatalog(load_actions(actions_path)), default_timeout=default_timeout
+    )
+    for trigger in load_triggers(triggers_path):
+        registry.put(trigger, place=str(triggers_path))
+    return registry
+
+
+def validation_errors(triggers_path: Path, actions_path: Path) -> tuple[int, list[str]]:
+    """(number of valid triggers, every error) — `validate` reports them all, not just the first."""
+    catalog = ActionCatalog(load_actions(actions_path))
+    registry = TriggerRegistry(catalog)
+    errors: list[str] = []
+    for trigger in load_triggers(triggers_path):
+        try:
+            registry.put(trigger, place=str(triggers_path))
+        except ConfigError as exc:
+            errors.append(str(exc))
+    return len(registry), errors
+
+
+def _add_engine_inputs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--triggers", type=Path, required=True, help="triggers file or directory")
+    parser.add_argument("--actions", type=Path, required=True, help="actions file or directory")
+    parser.add_argument(
+        "--default-timeout",
+        type=int,
+        default=DEFAULT_TIMEOUT_MINUTES,
+        help="invocation timeout (minutes) when neither trigger nor action sets one",
+    )
+
+
+def _open_sink(stack: ExitStack, path: str | None, default: IO[bytes] | None) -> Sink:
+    if path is None:
+        return Sink(default)
+    if path == "-":
+        return Sink(sys.stdout.buffer)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return Sink(stack.enter_context(target.open("wb")))
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    registry = build_registry(args.triggers, args.actions, default_timeout=args.default_timeout)
+    evaluator = Evaluator(registry, StateStore(), record_evaluations=args.evaluations is not None)
+    progress = None if args.no_progress else Progress.for_terminal("replay")
+    with ExitStack() as stack:
+        summary = replay(
+            read_events(args.events),
+            evaluator,
+            _open_sink(stack, args.out, sys.stdout.buffer),
+            evaluations=_open_sink(stack, args.evaluations, None),
+            rejects=_open_sink(stack, args.rejects, None),
+            progress=progress,
+            max_event_bytes=args.max_event_bytes,
+        )
+    report = summary.as_dict(evaluator)
+    sys.stderr.write(f"replay summary: {orjson.dumps(report).decode()}\n")
+    if summary.rejected and args.rejects is None:
+        sys.stderr.write(
+            f"warning: {summary.rejected} rejected events were counted but not kept; "
+            "pass --rejects FILE to keep them\n"
+        )
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    valid, errors = validation_errors(args.triggers, args.actions)
+    for error in errors:
+        sys.stderr.write(f"error: {error}\n")
+    print(f"{valid} valid triggers, {len(errors)} invalid")
+    return 1 if errors else 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    registry = build_registry(args.triggers, args.actions, default_timeout=args.default_timeout)
+    trigger = _find_trigger(registry, args.trigger, args.org)
+    state = StateStore()
+    evaluator = Evaluator(registry, state, record_evaluations=False)
+    for raw in read_events(args.events):
+        try:
+            evaluator.process(parse_event(raw.data, max_bytes=args.max_event_bytes))
+        except EngineError:
+            continue  # explain looks at the state valid events built; replay reports rejects
+    ds = state.get(args.dataset)
+    if ds is None:
+        raise ConfigError(f"dataset {args.dataset!r}", "the event log", "no event mentions it")
+    cause = args.cause or ("file_upload" if args.file else "dataset_metadata_update")
+    try:
+        lines = explain(trigger, ds, cause, args.file)
+    except KeyError as exc:
+        raise ConfigError("explain", None, str(exc.args[0])) from None
+    print("\n".join(lines))
+    return 0
+
+
+def _find_trigger(registry: TriggerRegistry, name: str, org: str | None) -> object:
+    found = [t for t in registry if t.name == name and (org is None or t.spec.org_id == org)]
+    if not found:
+        raise ConfigError(f"trigger {name!r}", None, "no such trigger in the triggers file")
+    if len(found) > 1:
+        orgs = ", ".join(sorted(t.spec.org_id for t in found))
+        raise ConfigError(f"trigger {name!r}", None, f"exists in several orgs ({orgs}): pass --org")
+    return found[0]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trigger-engine",
+        description="Evaluate dataset/file events against triggers and emit invocation requests.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("replay", help="replay JSON Lines event logs (no broker needed)")
+    p.add_argument("events", nargs="+", help="event log files (.jsonl, .jsonl.gz, or - for stdin)")
+    _add_engine_inputs(p)
+    p.add_argument("--out", help="invocation requests JSONL (default: stdout)")
+    p.add_argument("--evaluations", help="write one evaluation record per evaluation here")
+    p.add_argument("--rejects", help="write rejected events (with source, line, reason) here")
+    p.add_argument("--max-event-bytes", type=int, default=DEFAULT_MAX_EVENT_BYTES)
+    p.add_argument("--no-progress", action="store_true", help="never draw the progress line")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("validate", help="check trigger and action files")
+    p.add_argument("--triggers", type=Path, required=True)
+    p.add_argument("--actions", type=Path, required=True)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("explain", help="why a trigger did or did not fire for a dataset/file")
+    p.add_argument("events", nargs="+", help="event logs that build the dataset's state")
+    _add_engine_inputs(p)
+    p.add_argument("--trigger", required=True, help="trigger name")
+    p.add_argument("--org", help="org of the trigger (needed when the name exists in several)")
+    p.add_argument("--dataset", required=True, help="dataset id")
+    p.add_argument("--file", help="file id (for dataset_file triggers)")
+    p.add_argument(
+        "--cause",
+        choices=["file_upload", "file_ingest", "file_metadata_update", "dataset_metadata_update"],
+        help="evaluation cause (default: file_upload with --file, else dataset_metadata_update)",
+    )
+    p.add_argument("--max-event-bytes", type=int, default=DEFAULT_MAX_EVENT_BYTES)
+    p.set_defaults(func=cmd_explain)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except EngineError as exc:
+        sys.stderr.write(f"trigger-engine: error: {exc}\n")
+        return EXIT_USAGE
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        sys.stderr.write(f"trigger-engine: error: {exc.filename}: {exc.strerror}\n")
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return 0

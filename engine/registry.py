@@ -1,0 +1,138 @@
+"""The trigger registry: trigger definitions + actions -> compiled triggers, kept indexed.
+
+Compile once, match many: globs and conditions are compiled when a trigger is put, never per event.
+Triggers and actions can change while the engine runs (the Kafka registry topic); every change
+updates the index incrementally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from conditions import CompiledCondition, ConditionError, compile_condition
+from engine.actions import ActionCatalog, check_trigger_against_action
+from engine.errors import ConfigError
+from engine.globs import GlobSet
+from engine.index import TriggerIndex
+from engine.invocations import InvocationTemplate
+from engine.models import Action, Trigger
+
+DEFAULT_TIMEOUT_MINUTES = 30
+
+
+@dataclass(slots=True, eq=False)
+class CompiledTrigger:
+    spec: Trigger
+    globs: GlobSet
+    condition: CompiledCondition
+    causes: frozenset[str]
+    # None when the action cannot be resolved right now; `failure` then says why.
+    template: InvocationTemplate | None
+    failure: str | None
+
+    @property
+    def key(self) -> str:
+        return self.spec.key
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def trigger_id(self) -> str:
+        return self.spec.trigger_id
+
+
+def compile_trigger(
+    trigger: Trigger, actions: ActionCatalog, *, place: str, default_timeout: int
+) -> CompiledTrigger:
+    """Validate and compile; raise `ConfigError` naming the trigger, the place and the reason."""
+    thing = f"trigger {trigger.name!r} of org {trigger.org_id!r}"
+    globs = GlobSet(trigger.required_inputs, place=f"{place}: {thing} required_inputs")
+    try:
+        condition = compile_condition(
+            trigger.condition,
+            required_tag=trigger.required_tag,
+            required_metadata=trigger.required_metadata,
+            allow_file_fields=trigger.for_each == "dataset_file",
+        )
+    except ConditionError as exc:
+        raise ConfigError(f"{thing} condition", place, str(exc)) from None
+    action = actions.resolve(trigger.action, trigger.org_id)
+    if action is None:
+        raise ConfigError(thing, place, f"action {trigger.action} is not a known action")
+    try:
+        check_trigger_against_action(trigger, action)
+    except ConfigError as exc:
+        raise ConfigError(thing, place, exc.reason) from None
+    template = InvocationTemplate.build(trigger, action, default_timeout)
+    return CompiledTrigger(trigger, globs, condition, frozenset(trigger.causes), template, None)
+
+
+class TriggerRegistry:
+    """All loaded triggers by key (`org_id/name`), their actions, and the index over them."""
+
+    def __init__(self, actions: ActionCatalog, *, default_timeout: int = DEFAULT_TIMEOUT_MINUTES):
+        self.actions = actions
+        self.default_timeout = default_timeout
+        self.index = TriggerIndex()
+        self._triggers: dict[str, CompiledTrigger] = {}
+
+    def __len__(self) -> int:
+        return len(self._triggers)
+
+    def __iter__(self) -> Iterator[CompiledTrigger]:
+        return iter(self._triggers.values())
+
+    def get(self, org_id: str, name: str) -> CompiledTrigger | None:
+        return self._triggers.get(f"{org_id}/{name}")
+
+    def put(self, trigger: Trigger, *, place: str = "registry") -> CompiledTrigger:
+        """Add or replace a trigger; invalid definitions raise and leave the registry unchanged."""
+        compiled = compile_trigger(
+            trigger, self.actions, place=place, default_timeout=self.default_timeout
+        )
+        self.delete(trigger.org_id, trigger.name)
+        self._triggers[compiled.key] = compiled
+        self.index.add(compiled)
+        return compiled
+
+    def delete(self, org_id: str, name: str) -> bool:
+        old = self._triggers.pop(f"{org_id}/{name}", None)
+        if old is not None:
+            self.index.remove(old)
+        return old is not None
+
+    def put_action(self, action: Action) -> None:
+        self.actions.add(action)
+        self._refresh_templates()
+
+    def remove_action(self, org_id: str, name: str) -> None:
+        self.actions.remove(org_id, name)
+        self._refresh_templates()
+
+    def _refresh_templates(self) -> None:
+        """Re-resolve every trigger's action; an unresolvable one fails at evaluation time."""
+        for compiled in self._triggers.values():
+            spec = compiled.spec
+            action = self.actions.resolve(spec.action, spec.org_id)
+            if action is None:
+                compiled.template = None
+                compiled.failure = f"action {spec.action} cannot be resolved"
+                continue
+            try:
+                check_trigger_against_action(spec, action)
+            except ConfigError as exc:
+                compiled.template, compiled.failure = None, exc.reason
+                continue
+            compiled.template = InvocationTemplate.build(spec, action, self.default_timeout)
+            compiled.failure = None
+
+
+def load_registry(triggers: list[tuple[Trigger, str]], actions: ActionCatalog) -> TriggerRegistry:
+    """Build a registry from (trigger, place) pairs; the first invalid trigger raises."""
+    registry = TriggerRegistry(actions)
+    for trigger, place in triggers:
+        registry.put(trigger, place=place)
+    return registry
