@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
+from pydantic import ValidationError
 
-from engine.documents import document_items, validate_item
+from engine.documents import describe, document_items, validate_item
 from engine.errors import ConfigError
 from engine.models import (
     Action,
@@ -139,6 +140,6 @@ def check_trigger_against_action(trigger: Trigger, action: ResolvedAction) -> No
         )
     try:
         merge_compute(action.compute_requirements, trigger.compute_requirement_overrides)
-    except ValueError as exc:
-        reason = str(exc).splitlines()[-1].strip()
-        raise ConfigError(thing, None, f"compute requirements after overrides: {reason}") from None
+    except ValidationError as exc:
+        reason = f"compute requirements after overrides: {describe(exc)}"
+        raise ConfigError(thing, None, reason) from None

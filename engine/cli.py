@@ -17,9 +17,10 @@ from engine.evaluator import Evaluator
 from engine.events import DEFAULT_MAX_EVENT_BYTES, parse_event
 from engine.explain import explain
 from engine.progress import Progress
-from engine.registry import DEFAULT_TIMEOUT_MINUTES, TriggerRegistry
+from engine.registry import DEFAULT_TIMEOUT_MINUTES, CompiledTrigger, TriggerRegistry
 from engine.replay import Sink, read_events, replay
 from engine.state import StateStore
+from engine.trigger_commands import add_triggers_parser
 from engine.trigger_files import load_triggers
 
 EXIT_USAGE = 2
@@ -127,7 +128,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _find_trigger(registry: TriggerRegistry, name: str, org: str | None) -> object:
+def _find_trigger(registry: TriggerRegistry, name: str, org: str | None) -> CompiledTrigger:
     found = [t for t in registry if t.name == name and (org is None or t.spec.org_id == org)]
     if not found:
         raise ConfigError(f"trigger {name!r}", None, "no such trigger in the triggers file")
@@ -173,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--max-event-bytes", type=int, default=DEFAULT_MAX_EVENT_BYTES)
     p.set_defaults(func=cmd_explain)
+
+    add_triggers_parser(sub)
     return parser
 
 
