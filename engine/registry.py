@@ -7,8 +7,11 @@ updates the index incrementally.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+import orjson
 
 from conditions import CompiledCondition, ConditionError, compile_condition
 from engine.actions import ActionCatalog, check_trigger_against_action
@@ -44,6 +47,18 @@ class CompiledTrigger:
         return self.spec.trigger_id
 
 
+@functools.lru_cache(maxsize=16384)
+def _shared_condition(canonical: bytes, allow_file_fields: bool) -> CompiledCondition:
+    """Identical conditions across triggers compile once and share one callable."""
+    condition, required_tag, required_metadata = orjson.loads(canonical)
+    return compile_condition(
+        condition,
+        required_tag=required_tag,
+        required_metadata=required_metadata,
+        allow_file_fields=allow_file_fields,
+    )
+
+
 def compile_trigger(
     trigger: Trigger, actions: ActionCatalog, *, place: str, default_timeout: int
 ) -> CompiledTrigger:
@@ -51,12 +66,9 @@ def compile_trigger(
     thing = f"trigger {trigger.name!r} of org {trigger.org_id!r}"
     globs = GlobSet(trigger.required_inputs, place=f"{place}: {thing} required_inputs")
     try:
-        condition = compile_condition(
-            trigger.condition,
-            required_tag=trigger.required_tag,
-            required_metadata=trigger.required_metadata,
-            allow_file_fields=trigger.for_each == "dataset_file",
-        )
+        spec = (trigger.condition, trigger.required_tag, trigger.required_metadata)
+        canonical = orjson.dumps(spec, option=orjson.OPT_SORT_KEYS)
+        condition = _shared_condition(canonical, trigger.for_each == "dataset_file")
     except ConditionError as exc:
         raise ConfigError(f"{thing} condition", place, str(exc)) from None
     action = actions.resolve(trigger.action, trigger.org_id)
