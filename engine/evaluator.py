@@ -63,8 +63,13 @@ def decide(
     cause: str,
     file: dict[str, Any] | None,
     event_context: dict[str, Any] | None = None,
+    selected: list[dict[str, Any]] | None = None,
 ) -> Decision:
-    """Would `trigger` fire for dataset `ds` (and `file`, for dataset_file triggers) now?"""
+    """Would `trigger` fire for dataset `ds` (and `file`, for dataset_file triggers) now?
+
+    `selected`, when the caller already knows it, is every file of `ds` the trigger's inputs
+    select, sorted by path (for dataset triggers under causes other than file_ingest).
+    """
     if not trigger.spec.enabled:
         return _skip("trigger_disabled", "trigger is disabled")
     if trigger.template is None:
@@ -79,15 +84,15 @@ def decide(
         return _skip("already_run", f"already invoked for dataset {ds.dataset_id}")
     if not trigger.condition(ds.record, None, event_context):
         return _skip("condition_not_met", "condition is false for this dataset")
-    current = ds.current_files(ingested_only=cause == "file_ingest")
-    paths = [f["relative_path"] for f in current]
-    unsatisfied = trigger.globs.unsatisfied(paths)
+    if selected is None:
+        current = ds.current_files(ingested_only=cause == "file_ingest")
+        matches = trigger.globs.matches
+        selected = sorted((f for f in current if matches(f["relative_path"])), key=_by_path)
+    unsatisfied = trigger.globs.unsatisfied([f["relative_path"] for f in selected])
     if unsatisfied:
         listed = ", ".join(repr(p) for p in unsatisfied)
         return _skip("no_matching_files", f"no current file matches required input {listed}")
-    files = [f for f in current if trigger.globs.matches(f["relative_path"])]
-    files.sort(key=_by_path)
-    return Decision(INVOKED, None, "evaluated", None, files)
+    return Decision(INVOKED, None, "evaluated", None, selected)
 
 
 class Evaluator:
@@ -121,13 +126,13 @@ class Evaluator:
                 target = file if trigger.spec.for_each == "dataset_file" else None
                 self._evaluate(trigger, ds, cause, target, event, ctx, result)
             return result
+        selections = index.selections(event.org_id, cause, sorted(ds.files.values(), key=_by_path))
         for trigger in index.cause_triggers(event.org_id, cause):
+            selected = selections.get(trigger, [])
             if trigger.spec.for_each == "dataset":
-                self._evaluate(trigger, ds, cause, None, event, ctx, result)
+                self._evaluate(trigger, ds, cause, None, event, ctx, result, selected)
                 continue
-            matching = [f for f in ds.files.values() if trigger.globs.matches(f["relative_path"])]
-            matching.sort(key=_by_path)
-            for file in matching:
+            for file in selected:
                 self._evaluate(trigger, ds, cause, file, event, ctx, result)
         return result
 
@@ -140,8 +145,9 @@ class Evaluator:
         event: Event,
         ctx: dict[str, Any],
         result: EventResult,
+        selected: list[dict[str, Any]] | None = None,
     ) -> None:
-        decision = decide(trigger, ds, cause, file, ctx)
+        decision = decide(trigger, ds, cause, file, ctx, selected)
         stats = self.stats
         stats.evaluations += 1
         file_id = file["file_id"] if file is not None else None

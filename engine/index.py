@@ -1,21 +1,21 @@
 """TriggerIndex: which triggers can an event touch, without looping over all of them.
 
-Triggers are bucketed by org and by cause. For file events a `GlobIndex` per (org, cause) finds the
-triggers whose required inputs match the file's path at a cost that hardly depends on how many
-triggers the org has. Dataset-level causes need every trigger of the org with that cause; that list
-is kept sorted and cached until the org's triggers change.
+Triggers are bucketed by org and by cause, with a `GlobIndex` per bucket that finds the triggers
+whose required inputs select a path at a cost that hardly depends on how many triggers the org has.
+A file event asks about its file; a dataset-level cause asks about each current file of the dataset
+(one lookup per file, not one glob test per trigger and file). Dataset-level causes also need every
+trigger of the bucket, by name; that list is cached until the org's triggers change.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from engine.glob_index import GlobIndex
 
 if TYPE_CHECKING:
     from engine.registry import CompiledTrigger
-
-FILE_CAUSES = frozenset({"file_upload", "file_ingest", "file_metadata_update"})
 
 
 def _by_name(trigger: CompiledTrigger) -> str:
@@ -24,7 +24,7 @@ def _by_name(trigger: CompiledTrigger) -> str:
 
 class TriggerIndex:
     def __init__(self) -> None:
-        self._by_file_cause: dict[tuple[str, str], GlobIndex[CompiledTrigger]] = {}
+        self._globs: dict[tuple[str, str], GlobIndex[CompiledTrigger]] = {}
         self._by_cause: dict[tuple[str, str], dict[str, CompiledTrigger]] = {}
         self._sorted: dict[tuple[str, str], list[CompiledTrigger]] = {}
 
@@ -34,8 +34,7 @@ class TriggerIndex:
             bucket = (org_id, cause)
             self._by_cause.setdefault(bucket, {})[trigger.key] = trigger
             self._sorted.pop(bucket, None)
-            if cause in FILE_CAUSES:
-                self._by_file_cause.setdefault(bucket, GlobIndex()).add(trigger, trigger.globs)
+            self._globs.setdefault(bucket, GlobIndex()).add(trigger, trigger.globs)
 
     def remove(self, trigger: CompiledTrigger) -> None:
         org_id = trigger.spec.org_id
@@ -43,18 +42,29 @@ class TriggerIndex:
             bucket = (org_id, cause)
             self._by_cause[bucket].pop(trigger.key, None)
             self._sorted.pop(bucket, None)
-            if cause in FILE_CAUSES:
-                self._by_file_cause[bucket].remove(trigger)
+            self._globs[bucket].remove(trigger)
 
     def file_candidates(self, org_id: str, cause: str, path: str) -> list[CompiledTrigger]:
         """Triggers of the org listening to `cause` whose required inputs match `path`, by name."""
-        index = self._by_file_cause.get((org_id, cause))
+        index = self._globs.get((org_id, cause))
         if index is None:
             return []
         matched = index.match(path)
         if len(matched) > 1:
             matched.sort(key=_by_name)
         return matched
+
+    def selections(
+        self, org_id: str, cause: str, files: Iterable[dict[str, Any]]
+    ) -> dict[CompiledTrigger, list[dict[str, Any]]]:
+        """For each trigger of the bucket, the `files` (in the order given) its inputs select."""
+        index = self._globs.get((org_id, cause))
+        selected: dict[CompiledTrigger, list[dict[str, Any]]] = {}
+        if index is not None:
+            for file in files:
+                for trigger in index.match(file["relative_path"]):
+                    selected.setdefault(trigger, []).append(file)
+        return selected
 
     def cause_triggers(self, org_id: str, cause: str) -> list[CompiledTrigger]:
         """Every trigger of the org listening to `cause`, by name."""
