@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from engine.events import Event
@@ -18,6 +18,7 @@ from engine.state import DatasetState, StateStore, fired_key
 INVOKED = "invoked_action"
 SKIPPED = "skipped"
 _by_path = itemgetter("relative_path")
+_by_name = attrgetter("name")
 
 
 @dataclass(slots=True)
@@ -126,9 +127,10 @@ class Evaluator:
                 target = file if trigger.spec.for_each == "dataset_file" else None
                 self._evaluate(trigger, ds, cause, target, event, ctx, result)
             return result
+        # Like a file event's candidates: the triggers whose inputs select some current file.
         selections = index.selections(event.org_id, cause, sorted(ds.files.values(), key=_by_path))
-        for trigger in index.cause_triggers(event.org_id, cause):
-            selected = selections.get(trigger, [])
+        for trigger in sorted(selections, key=_by_name):
+            selected = selections[trigger]
             if trigger.spec.for_each == "dataset":
                 self._evaluate(trigger, ds, cause, None, event, ctx, result, selected)
                 continue

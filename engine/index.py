@@ -3,8 +3,7 @@
 Triggers are bucketed by org and by cause, with a `GlobIndex` per bucket that finds the triggers
 whose required inputs select a path at a cost that hardly depends on how many triggers the org has.
 A file event asks about its file; a dataset-level cause asks about each current file of the dataset
-(one lookup per file, not one glob test per trigger and file). Dataset-level causes also need every
-trigger of the bucket, by name; that list is cached until the org's triggers change.
+(one lookup per file, not one glob test per trigger and file).
 """
 
 from __future__ import annotations
@@ -25,23 +24,17 @@ def _by_name(trigger: CompiledTrigger) -> str:
 class TriggerIndex:
     def __init__(self) -> None:
         self._globs: dict[tuple[str, str], GlobIndex[CompiledTrigger]] = {}
-        self._by_cause: dict[tuple[str, str], dict[str, CompiledTrigger]] = {}
-        self._sorted: dict[tuple[str, str], list[CompiledTrigger]] = {}
 
     def add(self, trigger: CompiledTrigger) -> None:
         org_id = trigger.spec.org_id
         for cause in trigger.causes:
             bucket = (org_id, cause)
-            self._by_cause.setdefault(bucket, {})[trigger.key] = trigger
-            self._sorted.pop(bucket, None)
             self._globs.setdefault(bucket, GlobIndex()).add(trigger, trigger.globs)
 
     def remove(self, trigger: CompiledTrigger) -> None:
         org_id = trigger.spec.org_id
         for cause in trigger.causes:
             bucket = (org_id, cause)
-            self._by_cause[bucket].pop(trigger.key, None)
-            self._sorted.pop(bucket, None)
             self._globs[bucket].remove(trigger)
 
     def file_candidates(self, org_id: str, cause: str, path: str) -> list[CompiledTrigger]:
@@ -65,12 +58,3 @@ class TriggerIndex:
                 for trigger in index.match(file["relative_path"]):
                     selected.setdefault(trigger, []).append(file)
         return selected
-
-    def cause_triggers(self, org_id: str, cause: str) -> list[CompiledTrigger]:
-        """Every trigger of the org listening to `cause`, by name."""
-        bucket = (org_id, cause)
-        ordered = self._sorted.get(bucket)
-        if ordered is None:
-            ordered = sorted(self._by_cause.get(bucket, {}).values(), key=_by_name)
-            self._sorted[bucket] = ordered
-        return ordered
