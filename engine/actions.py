@@ -79,6 +79,15 @@ class ActionCatalog:
         except ConfigError:
             return None  # its parent went away: unresolvable now
 
+    def why_unresolved(self, ref: ActionReference, org_id: str) -> str:
+        action = self._actions.get((ref.owner or org_id, ref.name))
+        if action is None:
+            return f"action {ref} is not a known action"
+        digest = action_digest(action)
+        if ref.digest is not None and ref.digest != digest:
+            return f"action {ref} pins digest {ref.digest}, but the action's digest is {digest}"
+        return f"action {ref} inherits from an action that is not known"
+
     def _resolve_action(self, action: Action, seen: tuple[str, ...]) -> ResolvedAction:
         if action.key in seen:
             cycle = " -> ".join((*seen, action.key))

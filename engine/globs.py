@@ -136,9 +136,8 @@ class GlobSet:
             p for p in self.compiled if not p.negated
         )
         if not self.positives:
-            raise GlobError(
-                place, "needs at least one pattern that is not blank, a comment or a negation ('!')"
-            )
+            reason = "needs at least one pattern that is not blank, a comment or a negation ('!')"
+            raise GlobError(place, f"{reason}; got {list(self.patterns)!r}")
         # The last matching pattern decides, so test from the end and stop at the first match.
         self._newest_first: tuple[tuple[Callable[[str], re.Match[str] | None], bool], ...] = tuple(
             (p.regex.search, p.negated) for p in reversed(self.compiled)

@@ -119,10 +119,10 @@ class ContainerParameters(Model):
 def merge_container(
     base: ContainerParameters | None, override: ContainerParameters | None
 ) -> ContainerParameters:
-    """Field-wise: a field set on the override replaces the base's."""
-    merged = base.model_dump(exclude_unset=True) if base is not None else {}
+    """Field-wise: a field the override sets (not null) replaces the base's."""
+    merged = base.model_dump(exclude_none=True) if base is not None else {}
     if override is not None:
-        merged.update(override.model_dump(exclude_unset=True))
+        merged.update(override.model_dump(exclude_none=True))
     return ContainerParameters(**merged)
 
 

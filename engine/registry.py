@@ -75,7 +75,7 @@ def compile_trigger(
         raise ConfigError(f"{thing} condition", place, str(exc)) from None
     action = actions.resolve(trigger.action, trigger.org_id)
     if action is None:
-        raise ConfigError(thing, place, f"action {trigger.action} is not a known action")
+        raise ConfigError(thing, place, actions.why_unresolved(trigger.action, trigger.org_id))
     try:
         check_trigger_against_action(trigger, action)
     except ConfigError as exc:

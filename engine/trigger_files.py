@@ -27,7 +27,12 @@ def trigger_to_dict(trigger: Trigger) -> dict[str, Any]:
 
 
 def load_triggers(path: Path) -> list[Trigger]:
-    triggers: list[Trigger] = []
+    return [trigger for trigger, _ in load_trigger_entries(path)]
+
+
+def load_trigger_entries(path: Path) -> list[tuple[Trigger, str]]:
+    """(trigger, place) pairs; the place (file and item) is what later errors name."""
+    entries: list[tuple[Trigger, str]] = []
     places: dict[str, str] = {}
     for item, place in document_items(path, "triggers"):
         trigger = trigger_from_dict(item, place)
@@ -38,8 +43,8 @@ def load_triggers(path: Path) -> list[Trigger]:
                 f"is defined twice (first at {places[trigger.key]})",
             )
         places[trigger.key] = place
-        triggers.append(trigger)
-    return triggers
+        entries.append((trigger, place))
+    return entries
 
 
 def save_triggers(path: Path, triggers: list[Trigger]) -> None:
