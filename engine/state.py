@@ -77,6 +77,7 @@ class StateStore:
                 f"not to the event's org {event.org_id!r}",
             )
         file_record = self._merged_file(ds, event) if event.file is not None else None
+        created = ds is None
         if ds is None:
             ds = DatasetState(
                 event.dataset_id, event.org_id, _empty_record(event.dataset_id, event.org_id)
@@ -85,7 +86,7 @@ class StateStore:
         if event.type == "dataset.deleted":
             self._delete_dataset(ds)
             return ds
-        if not ds.exists or event.dataset is not None:
+        if created or not ds.exists or event.dataset is not None:
             ds.exists = True
             if event.dataset is not None:
                 ds.record = event.dataset

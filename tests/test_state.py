@@ -104,3 +104,14 @@ def test_replay_store_records_nothing() -> None:
     store = StateStore()
     store.apply(_ev("file.uploaded", {"file_id": "f1", "relative_path": "a"}))
     assert store.drain_changes() == []
+
+
+def test_dataset_first_seen_through_a_file_event_restores_with_its_org() -> None:
+    source = StateStore(track_changes=True)
+    source.apply(_ev("file.uploaded", {"file_id": "f1", "relative_path": "a"}, org="og_7"))
+    rebuilt = StateStore()
+    for key, value in source.drain_changes():
+        rebuilt.restore(key, value)
+    copy = rebuilt.get("ds_1")
+    assert copy is not None and copy.org_id == "og_7" and copy.exists
+    assert list(copy.files) == ["f1"]
