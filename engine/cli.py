@@ -17,11 +17,18 @@ from engine.evaluator import Evaluator
 from engine.events import DEFAULT_MAX_EVENT_BYTES, parse_event
 from engine.explain import explain
 from engine.progress import Progress
-from engine.registry import DEFAULT_TIMEOUT_MINUTES, CompiledTrigger, TriggerRegistry
+from engine.registry import (
+    DEFAULT_TIMEOUT_MINUTES,
+    CompiledTrigger,
+    TriggerRegistry,
+    bulk_load,
+    load_registry,
+)
 from engine.replay import Sink, read_events, replay
+from engine.service.cli import add_replay_kafka_options, add_run_parser, replay_events
 from engine.state import StateStore
 from engine.trigger_commands import add_triggers_parser
-from engine.trigger_files import load_triggers
+from engine.trigger_files import load_trigger_entries
 
 EXIT_USAGE = 2
 
@@ -32,12 +39,10 @@ def build_registry(
     triggers_path: Path, actions_path: Path, *, default_timeout: int = DEFAULT_TIMEOUT_MINUTES
 ) -> TriggerRegistry:
     """Load and compile every trigger; the first invalid trigger or action raises `ConfigError`."""
-    registry = TriggerRegistry(
-        ActionCatalog(load_actions(actions_path)), default_timeout=default_timeout
-    )
-    for trigger in load_triggers(triggers_path):
-        registry.put(trigger, place=str(triggers_path))
-    return registry
+    with bulk_load():
+        entries = load_trigger_entries(triggers_path)
+        catalog = ActionCatalog(load_actions(actions_path))
+    return load_registry(entries, catalog, default_timeout=default_timeout)
 
 
 def validation_errors(triggers_path: Path, actions_path: Path) -> tuple[int, list[str]]:
@@ -45,9 +50,9 @@ def validation_errors(triggers_path: Path, actions_path: Path) -> tuple[int, lis
     catalog = ActionCatalog(load_actions(actions_path))
     registry = TriggerRegistry(catalog)
     errors: list[str] = []
-    for trigger in load_triggers(triggers_path):
+    for trigger, place in load_trigger_entries(triggers_path):
         try:
-            registry.put(trigger, place=str(triggers_path))
+            registry.put(trigger, place=place)
         except ConfigError as exc:
             errors.append(str(exc))
     return len(registry), errors
@@ -80,7 +85,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     progress = None if args.no_progress else Progress.for_terminal("replay")
     with ExitStack() as stack:
         summary = replay(
-            read_events(args.events),
+            replay_events(args),
             evaluator,
             _open_sink(stack, args.out, sys.stdout.buffer),
             evaluations=_open_sink(stack, args.evaluations, None),
@@ -146,13 +151,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("replay", help="replay JSON Lines event logs (no broker needed)")
-    p.add_argument("events", nargs="+", help="event log files (.jsonl, .jsonl.gz, or - for stdin)")
+    p.add_argument("events", nargs="*", help="event log files (.jsonl, .jsonl.gz, or - for stdin)")
     _add_engine_inputs(p)
     p.add_argument("--out", help="invocation requests JSONL (default: stdout)")
     p.add_argument("--evaluations", help="write one evaluation record per evaluation here")
     p.add_argument("--rejects", help="write rejected events (with source, line, reason) here")
     p.add_argument("--max-event-bytes", type=int, default=DEFAULT_MAX_EVENT_BYTES)
     p.add_argument("--no-progress", action="store_true", help="never draw the progress line")
+    add_replay_kafka_options(p)
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("validate", help="check trigger and action files")
@@ -176,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_explain)
 
     add_triggers_parser(sub)
+    add_run_parser(sub)
     return parser
 
 

@@ -1,0 +1,228 @@
+"""`trigger-engine run` and the Kafka side of `trigger-engine replay`.
+
+Every flag can also be set by `TRIGGER_ENGINE_<FLAG>` (`--batch-max-records` ->
+`TRIGGER_ENGINE_BATCH_MAX_RECORDS`); a flag beats its variable, and an empty variable counts as
+unset, except `TRIGGER_ENGINE_EVALUATIONS_TOPIC` where empty disables evaluation records. A value
+is converted by argparse and validated by the settings models whichever its source, so a bad one
+fails the same way from either. Kafka clients are imported only when a command needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any, Literal, get_args, get_origin
+
+from engine.errors import ConfigError
+from engine.replay import RawEvent, read_events
+from engine.service.settings import (
+    SASL_MECHANISMS,
+    SECURITY_PROTOCOLS,
+    KafkaSettings,
+    ServiceSettings,
+    validated,
+)
+
+ENV_PREFIX = "TRIGGER_ENGINE_"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_PLACE = "command-line flags and TRIGGER_ENGINE_* variables"
+
+log = logging.getLogger("engine.service")
+
+# flag -> help; the setting is the flag's name in snake case, its default the model's.
+_CONNECTION_FLAGS = {
+    "--bootstrap-servers": "Kafka brokers, comma-separated host:port",
+    "--security-protocol": f"one of {', '.join(SECURITY_PROTOCOLS)}",
+    "--sasl-mechanism": f"one of {', '.join(SASL_MECHANISMS)}",
+    "--sasl-username": "SASL user",
+    "--sasl-password": "SASL password (prefer the variable)",
+    "--ssl-cafile": "CA bundle that verifies the brokers",
+    "--ssl-certfile": "client certificate (mutual TLS)",
+    "--ssl-keyfile": "client key (mutual TLS)",
+}
+_RUN_FLAGS = {
+    "--group-id": "consumer group of the events topic",
+    "--events-topic": "input events",
+    "--invocations-topic": "invocation requests (executor topic)",
+    "--evaluations-topic": "evaluation records; empty disables them",
+    "--dlq-topic": "dead letters",
+    "--triggers-topic": "trigger registry (compacted)",
+    "--state-topic": "state changelog (compacted, co-partitioned with the events topic)",
+    "--actions-topic": "action registry (compacted), read when --actions is not given",
+    "--actions": "action files (a file or a directory) instead of the actions topic",
+    "--transactional-id-prefix": "prefix of the per-input-partition transactional ids",
+    "--batch-max-records": "most events per transaction",
+    "--batch-timeout-ms": "longest wait to fill a batch",
+    "--max-event-bytes": "larger events are dead-lettered",
+    "--default-timeout": "invocation timeout (minutes) when neither trigger nor action sets one",
+    "--http-host": "address of /healthz, /readyz and /metrics",
+    "--http-port": "port of /healthz, /readyz and /metrics (0: any free port)",
+    "--shutdown-timeout": "seconds from SIGTERM to exit",
+}
+
+
+def _setting(flag: str) -> str:
+    return flag.removeprefix("--").replace("-", "_")
+
+
+def _env_name(flag: str) -> str:
+    return ENV_PREFIX + _setting(flag).upper()
+
+
+def _env_value(flag: str) -> str | None:
+    value = os.environ.get(_env_name(flag))
+    if value == "" and flag != "--evaluations-topic":
+        return None
+    return value
+
+
+def _add_env_flags(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    flags: dict[str, str],
+    model: type[KafkaSettings | ServiceSettings],
+) -> None:
+    """Each flag typed and defaulted like its setting; its variable, when set, is the default."""
+    for flag, text in flags.items():
+        field = model.model_fields[_setting(flag)]
+        kind, choices = _argument_type(field.annotation)
+        shown = "" if field.default is None else f"; default: {field.default}"
+        env = _env_value(flag)
+        parser.add_argument(
+            flag,
+            default=field.default if env is None else env,
+            type=kind,
+            choices=choices,
+            metavar=_setting(flag).upper(),
+            help=f"{text} (env {_env_name(flag)}{shown})",
+        )
+
+
+def _argument_type(annotation: Any) -> tuple[Callable[[str], Any], tuple[str, ...] | None]:
+    """The argparse type (and choices) of a setting annotated `T`, `T | None` or a Literal."""
+    if get_origin(annotation) is not Literal:  # `T | None` -> T
+        annotation = next((a for a in get_args(annotation) if a is not type(None)), annotation)
+    if get_origin(annotation) is Literal:
+        return str, get_args(annotation)
+    return annotation, None
+
+
+def _values(args: argparse.Namespace, flags: Iterable[str]) -> dict[str, Any]:
+    """The settings of the flags that have a value; the models default the rest."""
+    found = {_setting(flag): getattr(args, _setting(flag)) for flag in flags}
+    return {name: value for name, value in found.items() if value is not None}
+
+
+def kafka_settings(args: argparse.Namespace) -> KafkaSettings:
+    return validated(KafkaSettings, _values(args, _CONNECTION_FLAGS), _PLACE)
+
+
+def service_settings(args: argparse.Namespace) -> ServiceSettings:
+    values = {**_values(args, _RUN_FLAGS), "kafka": kafka_settings(args)}
+    return validated(ServiceSettings, {**values, "create_topics": args.create_topics}, _PLACE)
+
+
+def add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "run",
+        help="run the Kafka service (exactly-once consumer group)",
+        description="Consume events, evaluate triggers, produce invocation requests exactly once.",
+    )
+    _add_env_flags(parser, _RUN_FLAGS, ServiceSettings)
+    parser.add_argument(
+        "--create-topics",
+        action="store_true",
+        default=_env_value("--create-topics") or False,  # a set variable: validated as a bool
+        help=f"create missing topics at start (env {_env_name('--create-topics')})",
+    )
+    _add_env_flags(parser.add_argument_group("Kafka connection"), _CONNECTION_FLAGS, KafkaSettings)
+    parser.add_argument(
+        "--log-level",
+        default=_env_value("--log-level") or "INFO",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        help=f"(env {_env_name('--log-level')}; default: INFO)",
+    )
+    parser.set_defaults(func=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.log_level not in LOG_LEVELS:  # from the variable, which argparse does not check
+        raise ConfigError("--log-level", _PLACE, f"{args.log_level!r} is not one of {LOG_LEVELS}")
+    logging.basicConfig(
+        level=args.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    return asyncio.run(run_service(service_settings(args)))
+
+
+async def run_service(settings: ServiceSettings) -> int:
+    """Run until SIGTERM/SIGINT or a failure; 0 after a clean shutdown within the deadline."""
+    from aiokafka.errors import KafkaError
+
+    from engine.service.service import TriggerService
+
+    service = TriggerService(settings)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, service.request_stop)
+    try:
+        await service.start()
+    except (KafkaError, OSError) as exc:  # brokers out of reach, HTTP port taken
+        log.error("cannot start (brokers %s): %r", settings.kafka.bootstrap_servers, exc)
+        return 1
+    log.info("serving /healthz, /readyz and /metrics on port %d", service.http_port)
+    try:
+        await service.wait()
+    finally:
+        clean = await service.stop()
+    return 0 if clean and service.failure is None else 1
+
+
+def add_replay_kafka_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("replay from Kafka (instead of event files)")
+    group.add_argument("--from-kafka", action="store_true", help="read events from a topic")
+    group.add_argument(
+        "--topic",
+        default=_env_value("--events-topic") or "dataset-events",
+        help="events topic (env TRIGGER_ENGINE_EVENTS_TOPIC; default: dataset-events)",
+    )
+    group.add_argument("--since", help="first record time, ISO 8601 with a zone (inclusive)")
+    group.add_argument("--until", help="record time to stop at, ISO 8601 with a zone (exclusive)")
+    _add_env_flags(group, _CONNECTION_FLAGS, KafkaSettings)
+
+
+def replay_events(args: argparse.Namespace) -> Iterable[RawEvent]:
+    """The events `replay` evaluates: the event files, or with --from-kafka a topic range."""
+    if not args.from_kafka:
+        if args.since is not None or args.until is not None:
+            raise ConfigError("--since/--until", None, "only apply with --from-kafka")
+        if not args.events:
+            raise ConfigError("replay", None, "give event log files, or --from-kafka")
+        return read_events(args.events)
+    if args.events:
+        raise ConfigError("replay", None, "give event log files or --from-kafka, not both")
+    since, until = _moment(args.since, "--since"), _moment(args.until, "--until")
+    if since is not None and until is not None and until <= since:
+        raise ConfigError("--until", None, f"{args.until} is not after --since {args.since}")
+    from engine.service.kafka_replay import kafka_range_events
+
+    return kafka_range_events(kafka_settings(args), args.topic, since, until)
+
+
+def _moment(text: str | None, flag: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(flag, None, f"{text!r} is not an ISO 8601 timestamp") from None
+    if moment.tzinfo is None:
+        raise ConfigError(flag, None, f"{text!r} needs a time zone (e.g. Z or +02:00)")
+    return moment

@@ -1,0 +1,469 @@
+"""The deployed consumer: the evaluation core driven by Kafka, exactly once.
+
+One group consumer reads the events topic (read_committed, no auto-commit). Each assigned input
+partition p gets a `PartitionWorker`: its state, restored from changelog partition p, and a
+transactional producer with its own transactional id. aiokafka's `send_offsets_to_transaction`
+takes only a group id, not the consumer's group metadata (KIP-447), so the broker cannot fence a
+zombie by group generation; instead, initialising the transactional id of p fences whoever held p
+before (Kafka Streams' first exactly-once mode). Each batch of p is one transaction of p's producer.
+
+Rebalances: on assignment, the new partitions are paused, and a background task (the group's
+heartbeats must go on meanwhile) opens their producers, restores their state and resumes them. On
+revocation, the open batch finishes (batches and ownership changes take one lock), producers are
+closed and states parked: a partition that comes back unchanged reuses its state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from http import HTTPStatus
+from types import TracebackType
+from typing import Self, TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError, ProducerFenced
+
+from engine.actions import ActionCatalog, load_actions
+from engine.registry import TriggerRegistry
+from engine.service.changelog import PartitionState, restore
+from engine.service.http import HttpServer, Response
+from engine.service.metrics import CONTENT_TYPE, Gauge, Labels, ServiceMetrics, single
+from engine.service.partition import BatchOutcome, PartitionWorker, open_producer
+from engine.service.registry_topic import RegistryFollower
+from engine.service.settings import ServiceSettings
+from engine.service.topic_reader import Record
+from engine.service.topics import prepare_topics
+
+log = logging.getLogger(__name__)
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(
+        self,
+        revoked: Callable[[set[TopicPartition]], Awaitable[None]],
+        assigned: Callable[[set[TopicPartition]], None],
+    ) -> None:
+        self._revoked = revoked
+        self._assigned = assigned
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._revoked(revoked)
+
+    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._assigned(assigned)
+
+
+class TriggerService:
+    """`start()` / `stop()` or `async with`; `wait()` returns when a stop is requested (SIGTERM
+    calls `request_stop`) or the service fails (`failure` then says why)."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        actions = ActionCatalog(load_actions(settings.actions)) if settings.actions else None
+        self.registry = TriggerRegistry(
+            actions or ActionCatalog(), default_timeout=settings.default_timeout
+        )
+        self.metrics = ServiceMetrics(self._gauges())
+        self.failure: BaseException | None = None
+        self._follower = RegistryFollower(
+            self.registry,
+            settings.kafka,
+            settings.triggers_topic,
+            None if actions else settings.actions_topic,
+            on_reject=lambda topic: self.metrics.registry_rejects.inc(topic=topic),
+        )
+        self._http = HttpServer(
+            settings.http_host,
+            settings.http_port,
+            {"/healthz": self._healthz, "/readyz": self._readyz, "/metrics": self._metrics},
+        )
+        self._consumer: AIOKafkaConsumer | None = None
+        self._restorer: AIOKafkaConsumer | None = None  # reads changelog partitions, no group
+        self._workers: dict[TopicPartition, PartitionWorker] = {}
+        self._parked: dict[int, PartitionState] = {}
+        self._restoring: set[TopicPartition] = set()
+        self._opening: asyncio.Future[None] | None = None
+        self._lock = asyncio.Lock()  # batches, assignment and revocation, one at a time
+        self._stop_requested = asyncio.Event()
+        self._consuming: asyncio.Future[None] | None = None
+        self._following: asyncio.Future[None] | None = None
+        self._started = False
+        self._registry_loaded = False
+
+    # lifecycle
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @property
+    def http_port(self) -> int:
+        return self._http.port
+
+    @property
+    def partitions(self) -> list[int]:
+        """The input partitions this instance processes now."""
+        return sorted(tp.partition for tp in self._workers)
+
+    @property
+    def ready(self) -> bool:
+        return self.healthy and self._registry_loaded and not self._restoring
+
+    @property
+    def healthy(self) -> bool:
+        return self._started and self.failure is None and not self._stop_requested.is_set()
+
+    async def start(self) -> None:
+        """Serve HTTP, check the topics, load the registry, then join the group."""
+        self._started = True
+        try:
+            await self._http.start()
+            await prepare_topics(self.settings)
+            await self._follower.load()
+            self._registry_loaded = True
+            log.info("registry loaded: %d triggers", len(self.registry))
+            self._restorer = self._plain_consumer()
+            await self._restorer.start()
+            self._consumer = self._group_consumer()
+            await self._consumer.start()
+            self._consumer.subscribe(
+                [self.settings.events_topic], listener=_Listener(self._revoked, self._assigned)
+            )
+            self._consuming = self._spawn(self._consume())
+            self._following = self._spawn(self._follower.follow())
+        except BaseException:
+            await self._close_clients()
+            await self._http.stop()
+            raise
+
+    def request_stop(self) -> None:
+        self._stop_requested.set()
+
+    async def wait(self) -> None:
+        await self._stop_requested.wait()
+
+    async def stop(self) -> bool:
+        """Finish the open batch, close the producers and leave the group within the shutdown
+        timeout; False when the deadline passed and the rest was cut short."""
+        self.request_stop()
+        try:
+            async with asyncio.timeout(self.settings.shutdown_timeout):
+                await self._drain()
+        except TimeoutError:
+            log.error(
+                "shutdown took longer than %g s: stopped waiting; an open transaction is aborted "
+                "by the partition's next owner",
+                self.settings.shutdown_timeout,
+            )
+            for task in (self._opening, self._consuming, self._following):
+                if task is not None:
+                    task.cancel()
+            return False
+        finally:
+            await self._http.stop()
+        return True
+
+    async def _drain(self) -> None:
+        if self._opening is not None:
+            await _cancelled(self._opening)
+        if self._consuming is not None:
+            await asyncio.wait([self._consuming])  # it stops after the batch in flight
+        if self._following is not None:
+            await _cancelled(self._following)
+        async with self._lock:
+            await asyncio.gather(*(worker.close() for worker in self._workers.values()))
+            self._workers.clear()
+        await self._close_clients()
+
+    async def _close_clients(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()  # leaves the group
+        if self._restorer is not None:
+            await self._restorer.stop()
+        await self._follower.stop()
+
+    def _spawn(self, coroutine: Awaitable[None]) -> asyncio.Future[None]:
+        task = asyncio.ensure_future(coroutine)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Future[None]) -> None:
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            self._fail(error)
+
+    def _fail(self, error: BaseException) -> None:
+        if self.failure is None:
+            self.failure = error
+            log.error("the service failed", exc_info=error)
+        self.request_stop()
+
+    # clients
+
+    def _group_consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            **self.settings.kafka.client_options(),
+            group_id=self.settings.group_id,
+            isolation_level="read_committed",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self.settings.batch_max_records,
+        )
+
+    def _plain_consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            **self.settings.kafka.client_options(),
+            group_id=None,
+            isolation_level="read_committed",
+            enable_auto_commit=False,
+        )
+
+    # processing
+
+    async def _consume(self) -> None:
+        assert self._consumer is not None
+        settings = self.settings
+        while not self._stop_requested.is_set():
+            batches = await self._consumer.getmany(
+                timeout_ms=settings.batch_timeout_ms, max_records=settings.batch_max_records
+            )
+            if batches:
+                async with self._lock, asyncio.TaskGroup() as group:
+                    for tp, records in batches.items():
+                        group.create_task(self._run_batch(tp, records))
+
+    async def _run_batch(self, tp: TopicPartition, records: list[Record]) -> None:
+        worker = self._workers.get(tp)
+        if worker is None:
+            return  # not ours any more: whoever owns it reads them again from the committed offset
+        # A batch fetched before a revocation and handed over after the partition came back may
+        # repeat records the restored worker has already seen.
+        records = [r for r in records if r.offset >= worker.next_offset]
+        if not records:
+            return
+        started = time.perf_counter()
+        try:
+            outcome = await worker.process(records)
+        except ProducerFenced:
+            self.metrics.transactions.inc(result="aborted")
+            await self._fenced(worker)
+            return
+        except KafkaError as exc:
+            self.metrics.transactions.inc(result="aborted")
+            log.warning("transaction of %s aborted (%r); reopening the partition", tp, exc)
+            await self._reopen(worker)
+            return
+        self._count(outcome, time.perf_counter() - started)
+
+    def _count(self, outcome: BatchOutcome, seconds: float) -> None:
+        metrics, stats = self.metrics, outcome.stats
+        metrics.transactions.inc(result="committed")
+        metrics.batch_duration.observe(seconds)
+        metrics.commit_duration.observe(outcome.commit_seconds)
+        metrics.events.inc(outcome.events)
+        metrics.dead_letters.inc(outcome.dead_letters)
+        metrics.invocations.inc(stats.invocations)
+        metrics.evaluation_failures.inc(stats.failed)
+        if stats.invocations:
+            metrics.evaluations.inc(stats.invocations, outcome="invoked_action", reason="")
+        for reason, count in stats.skipped.items():
+            metrics.evaluations.inc(count, outcome="skipped", reason=reason)
+
+    async def _fenced(self, worker: PartitionWorker) -> None:
+        """Another instance initialised this partition's transactional id: this one is a zombie
+        for it. Stop touching it until the group assigns it again."""
+        log.error("%s is fenced: another instance owns it now; pausing it", worker.tp)
+        assert self._consumer is not None
+        del self._workers[worker.tp]
+        self._consumer.pause(worker.tp)
+        await worker.close()
+
+    async def _reopen(self, worker: PartitionWorker) -> None:
+        """After an aborted transaction: a new producer and the committed state."""
+        del self._workers[worker.tp]
+        await worker.close()
+        [fresh] = await self._open_workers([worker.tp], parked={})
+        await self._install(fresh)
+
+    # rebalancing
+
+    def _assigned(self, assigned: set[TopicPartition]) -> None:
+        assert self._consumer is not None
+        if self._stop_requested.is_set():
+            return  # leaving the group: the partitions stay paused, the next owner takes them
+        self.metrics.rebalances.inc()
+        tps = sorted(assigned)
+        log.info("assigned %s", ", ".join(f"{tp.topic}/{tp.partition}" for tp in tps) or "nothing")
+        self._consumer.pause(*tps)
+        kept = {tp.partition for tp in tps}
+        self._parked = {p: state for p, state in self._parked.items() if p in kept}
+        self._restoring = set(tps)
+        self._opening = self._spawn(self._open_assigned(tps))
+
+    async def _open_assigned(self, tps: list[TopicPartition]) -> None:
+        assert self._consumer is not None
+        async with self._lock:
+            for worker in await self._open_workers(tps, self._parked):
+                await self._install(worker)
+            self._parked.clear()
+        self._consumer.resume(*tps)
+        self._restoring.clear()
+
+    async def _revoked(self, revoked: set[TopicPartition]) -> None:
+        try:
+            if self._opening is not None:
+                await _cancelled(self._opening)
+            async with self._lock:  # the batch in flight, if any, is committed first
+                workers = list(self._workers.values())
+                self._workers.clear()
+                await asyncio.gather(*(worker.close() for worker in workers))
+                self._parked.update({w.tp.partition: w.restored for w in workers})
+            self._restoring.clear()
+        except Exception as exc:  # aiokafka would only log it
+            self._fail(exc)
+
+    async def _open_workers(
+        self, tps: list[TopicPartition], parked: dict[int, PartitionState]
+    ) -> list[PartitionWorker]:
+        """Producers first: their init fences the previous owners and completes their
+        transactions, so the changelog read next holds everything they committed."""
+        producers = await _all_or_none(
+            [self._timed_producer(tp.partition) for tp in tps], close=lambda p: p.stop()
+        )
+        try:
+            started = time.perf_counter()
+            assert self._restorer is not None
+            states = await restore(
+                self._restorer, self.settings.state_topic, [tp.partition for tp in tps], parked
+            )
+            seconds = time.perf_counter() - started
+            self.metrics.state_restore.observe(seconds)
+            kept = sorted(p for p, state in states.items() if state is parked.get(p))
+            log.info(
+                "state of partitions %s restored in %.3f s (kept: %s)",
+                sorted(states),
+                seconds,
+                kept,
+            )
+            workers = []
+            for tp, producer in zip(tps, producers, strict=True):
+                state = states[tp.partition]
+                next_offset = await self._start_offset(tp, state)
+                workers.append(
+                    PartitionWorker(tp, producer, state, next_offset, self.registry, self.settings)
+                )
+            return workers
+        except BaseException:
+            await asyncio.gather(*(p.stop() for p in producers))
+            raise
+
+    async def _timed_producer(self, partition: int) -> AIOKafkaProducer:
+        started = time.perf_counter()
+        producer = await open_producer(self.settings, partition)
+        self.metrics.producer_init.observe(time.perf_counter() - started)
+        return producer
+
+    async def _start_offset(self, tp: TopicPartition, state: PartitionState) -> int:
+        """Where the partition's input resumes: the changelog's record of it, else the group's
+        committed offset (a changelog from before offsets were recorded), else the beginning."""
+        if state.input_offset is not None:
+            return state.input_offset
+        assert self._consumer is not None
+        committed = await self._consumer.committed(tp)
+        if committed is not None:
+            return committed
+        return (await self._consumer.beginning_offsets([tp]))[tp]
+
+    async def _install(self, worker: PartitionWorker) -> None:
+        assert self._consumer is not None
+        self._workers[worker.tp] = worker
+        self._consumer.seek(worker.tp, worker.next_offset)
+        log.info(
+            "%s/%d ready at offset %d with %d datasets",
+            worker.tp.topic,
+            worker.tp.partition,
+            worker.next_offset,
+            len(worker.restored.state),
+        )
+
+    # HTTP
+
+    def _healthz(self) -> Response:
+        return _probe(self.healthy, "alive" if self.healthy else "not running")
+
+    def _readyz(self) -> Response:
+        return _probe(self.ready, "ready" if self.ready else "not ready")
+
+    def _metrics(self) -> Response:
+        return Response(HTTPStatus.OK, self.metrics.render().encode(), CONTENT_TYPE)
+
+    def _gauges(self) -> Iterable[Gauge]:
+        return [
+            Gauge("trigger_engine_assigned_partitions", "input partitions owned", self._owned),
+            Gauge(
+                "trigger_engine_consumer_lag", "records not yet processed, by partition", self._lag
+            ),
+            Gauge("trigger_engine_datasets", "datasets held in memory", self._datasets),
+            Gauge("trigger_engine_triggers", "triggers in the registry", self._trigger_count),
+            Gauge("trigger_engine_ready", "1 when /readyz answers 200", self._ready_value),
+        ]
+
+    def _owned(self) -> dict[Labels, float]:
+        return single(len(self._workers))
+
+    def _lag(self) -> dict[Labels, float]:
+        lags: dict[Labels, float] = {}
+        if self._consumer is None:
+            return lags
+        assigned = self._consumer.assignment()
+        for tp, worker in self._workers.items():
+            end = self._consumer.last_stable_offset(tp) if tp in assigned else None
+            if end is not None:
+                lags[(("partition", str(tp.partition)),)] = max(0, end - worker.next_offset)
+        return lags
+
+    def _datasets(self) -> dict[Labels, float]:
+        return single(sum(len(w.restored.state) for w in self._workers.values()))
+
+    def _trigger_count(self) -> dict[Labels, float]:
+        return single(len(self.registry))
+
+    def _ready_value(self) -> dict[Labels, float]:
+        return single(1 if self.ready else 0)
+
+
+def _probe(ok: bool, text: str) -> Response:
+    status = HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE
+    return Response(status, f"{text}\n".encode())
+
+
+async def _cancelled(task: asyncio.Future[None]) -> None:
+    """Cancel `task` and wait until it has finished (its errors are reported elsewhere)."""
+    task.cancel()
+    await asyncio.wait([task])
+
+
+T = TypeVar("T")
+
+
+async def _all_or_none(
+    openings: list[Awaitable[T]], close: Callable[[T], Awaitable[None]]
+) -> list[T]:
+    """Await every opening; if one fails, close the others that succeeded and raise."""
+    results = await asyncio.gather(*openings, return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if failures:
+        await asyncio.gather(*(close(r) for r in results if not isinstance(r, BaseException)))
+        raise failures[0]
+    return [r for r in results if not isinstance(r, BaseException)]

@@ -1,0 +1,135 @@
+"""Settings of the Kafka service, validated once at the edge (flags and `TRIGGER_ENGINE_*`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Self, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from engine.errors import ConfigError
+from engine.events import DEFAULT_MAX_EVENT_BYTES
+from engine.registry import DEFAULT_TIMEOUT_MINUTES
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+SECURITY_PROTOCOLS: tuple[str, ...] = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS: tuple[str, ...] = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+M = TypeVar("M", bound=_Settings)
+
+
+class KafkaSettings(_Settings):
+    """How to reach the brokers: the same for the service, replay and the registry commands."""
+
+    bootstrap_servers: str = Field(default="127.0.0.1:9092", min_length=1)
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        protocol = self.security_protocol
+        sasl = (self.sasl_mechanism, self.sasl_username, self.sasl_password)
+        if protocol.startswith("SASL_") and None in sasl:
+            raise ValueError(
+                f"--security-protocol {protocol} needs --sasl-mechanism, --sasl-username "
+                "and --sasl-password"
+            )
+        if not protocol.startswith("SASL_") and any(v is not None for v in sasl):
+            raise ValueError(f"SASL settings are given but --security-protocol is {protocol}")
+        ssl_files = (self.ssl_cafile, self.ssl_certfile, self.ssl_keyfile)
+        if not protocol.endswith("SSL") and any(f is not None for f in ssl_files):
+            raise ValueError(f"SSL files are given but --security-protocol is {protocol}")
+        if self.ssl_keyfile is not None and self.ssl_certfile is None:
+            raise ValueError("--ssl-keyfile needs --ssl-certfile")
+        return self
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments shared by every aiokafka client this process creates."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+        }
+        if self.security_protocol.endswith("SSL"):
+            from aiokafka.helpers import create_ssl_context
+
+            options["ssl_context"] = create_ssl_context(
+                cafile=self.ssl_cafile, certfile=self.ssl_certfile, keyfile=self.ssl_keyfile
+            )
+        if self.sasl_mechanism is not None:
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.sasl_username
+            options["sasl_plain_password"] = self.sasl_password
+        return options
+
+
+class ServiceSettings(_Settings):
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    group_id: str = Field(default="trigger-engine", min_length=1)
+    events_topic: str = Field(default="dataset-events", min_length=1)
+    invocations_topic: str = Field(default="invocation-requests", min_length=1)
+    evaluations_topic: str = "trigger-evaluations"  # empty: no evaluation records
+    dlq_topic: str = Field(default="dataset-events-dlq", min_length=1)
+    triggers_topic: str = Field(default="triggers", min_length=1)
+    state_topic: str = Field(default="trigger-engine-state", min_length=1)
+    actions_topic: str = Field(default="actions", min_length=1)
+    actions: Path | None = None  # action files; None: the actions topic
+    transactional_id_prefix: str = Field(default="trigger-engine", min_length=1)
+    batch_max_records: int = Field(default=500, ge=1)
+    batch_timeout_ms: int = Field(default=100, ge=0)
+    max_event_bytes: int = Field(default=DEFAULT_MAX_EVENT_BYTES, ge=1)
+    default_timeout: int = Field(default=DEFAULT_TIMEOUT_MINUTES, ge=1)
+    http_host: str = "0.0.0.0"
+    http_port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port
+    shutdown_timeout: float = Field(default=30.0, gt=0)
+    create_topics: bool = False
+
+    @model_validator(mode="after")
+    def _distinct_topics(self) -> Self:
+        topics = {
+            "--events-topic": self.events_topic,
+            "--invocations-topic": self.invocations_topic,
+            "--evaluations-topic": self.evaluations_topic,
+            "--dlq-topic": self.dlq_topic,
+            "--triggers-topic": self.triggers_topic,
+            "--state-topic": self.state_topic,
+        }
+        if self.actions is None:
+            topics["--actions-topic"] = self.actions_topic
+        seen: dict[str, str] = {}
+        for flag, topic in topics.items():
+            if topic and topic in seen:
+                raise ValueError(f"{flag} and {seen[topic]} name the same topic {topic!r}")
+            seen[topic] = flag
+        return self
+
+    def transactional_id(self, partition: int) -> str:
+        """One transactional id per input partition: its init fences the partition's last owner."""
+        return f"{self.transactional_id_prefix}-{self.events_topic}-{partition}"
+
+
+def validated(model: type[M], values: dict[str, Any], place: str) -> M:
+    """Build settings; an invalid value raises `ConfigError` naming its flag and the reason."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError("settings", place, _by_flag(exc)) from None
+
+
+def _by_flag(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        message = item["msg"].removeprefix("Value error, ")
+        fields = [str(p) for p in item["loc"] if p != "kafka"]
+        parts.append(f"--{fields[-1].replace('_', '-')}: {message}" if fields else message)
+    return "; ".join(parts)

@@ -1,0 +1,373 @@
+"""Shared pieces of the service tests: topics, event logs, what replay expects, reading outputs.
+
+Waits poll a condition with a short pause between looks and give up after `WAIT_S`; none of them
+waits for a fixed time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import io
+import random
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from engine.actions import ActionCatalog, load_actions
+from engine.evaluator import Evaluator
+from engine.models import Trigger
+from engine.registry import TriggerRegistry
+from engine.replay import RawEvent, Sink, replay
+from engine.service.registry_topic import publish_trigger
+from engine.service.settings import KafkaSettings, ServiceSettings
+from engine.state import StateStore
+from engine.trigger_files import load_triggers, trigger_to_dict
+from tests.kafka.conftest import CreateTopics
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+EXAMPLE_EVENTS = EXAMPLES / "events.jsonl"
+EXAMPLE_ACTIONS = EXAMPLES / "actions"
+EXAMPLE_TRIGGERS = EXAMPLES / "triggers.yaml"
+WAIT_S = 60.0
+POLL_S = 0.05
+PARTITIONS = 3
+Record = ConsumerRecord[bytes, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """The topics, group and transactional-id prefix of one engine deployment under test."""
+
+    bootstrap: str
+    events: str
+    state: str
+    invocations: str
+    evaluations: str
+    dlq: str
+    triggers: str
+    actions: str
+    group: str
+    prefix: str
+
+    def settings(self, **overrides: Any) -> ServiceSettings:
+        values: dict[str, Any] = {
+            "kafka": KafkaSettings(bootstrap_servers=self.bootstrap),
+            "group_id": self.group,
+            "events_topic": self.events,
+            "state_topic": self.state,
+            "invocations_topic": self.invocations,
+            "evaluations_topic": self.evaluations,
+            "dlq_topic": self.dlq,
+            "triggers_topic": self.triggers,
+            "actions_topic": self.actions,
+            "actions": EXAMPLE_ACTIONS,
+            "transactional_id_prefix": self.prefix,
+            "http_host": "127.0.0.1",
+            "http_port": 0,
+            "batch_timeout_ms": 20,
+            "shutdown_timeout": 20,
+        }
+        return ServiceSettings(**{**values, **overrides})
+
+    def flags(self) -> list[str]:
+        """`trigger-engine run` flags for the same deployment."""
+        return [
+            f"--bootstrap-servers={self.bootstrap}",
+            f"--group-id={self.group}",
+            f"--events-topic={self.events}",
+            f"--state-topic={self.state}",
+            f"--invocations-topic={self.invocations}",
+            f"--evaluations-topic={self.evaluations}",
+            f"--dlq-topic={self.dlq}",
+            f"--triggers-topic={self.triggers}",
+            f"--actions={EXAMPLE_ACTIONS}",
+            f"--transactional-id-prefix={self.prefix}",
+            "--http-host=127.0.0.1",
+            "--http-port=0",
+            "--batch-timeout-ms=20",
+        ]
+
+
+async def deployment(
+    bootstrap: str, create_topics: CreateTopics, unique_name: Callable[[str], str]
+) -> Deployment:
+    """Fresh topics: the input, its changelog and the outputs with `PARTITIONS` partitions."""
+    names = {
+        part: unique_name(part)
+        for part in ("events", "state", "invocations", "evaluations", "dlq", "triggers", "actions")
+    }
+    await create_topics(
+        {names[t]: PARTITIONS for t in ("events", "invocations", "evaluations", "dlq")}
+    )
+    await create_topics(
+        {names["state"]: PARTITIONS, names["triggers"]: 1, names["actions"]: 1}, compacted=True
+    )
+    return Deployment(bootstrap, **names, group=unique_name("group"), prefix=unique_name("txn"))
+
+
+def example_triggers() -> list[Trigger]:
+    return load_triggers(EXAMPLE_TRIGGERS)
+
+
+async def publish_triggers(bootstrap: str, topic: str, triggers: Iterable[Trigger]) -> None:
+    async with AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all") as producer:
+        for trigger in triggers:
+            await publish_trigger(producer, topic, trigger.key, trigger_to_dict(trigger))
+
+
+def example_lines() -> list[bytes]:
+    """The example events, each as a producer would send it (surrounding blanks removed)."""
+    return [line.strip() for line in EXAMPLE_EVENTS.read_bytes().splitlines() if line.strip()]
+
+
+def _key(line: bytes) -> bytes | None:
+    try:
+        event = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    dataset = event.get("datasetid") if isinstance(event, dict) else None
+    return dataset.encode() if isinstance(dataset, str) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Produced:
+    """Where each event went: its partition and offset."""
+
+    partition: int
+    offset: int
+    line: bytes
+
+
+async def produce_events(bootstrap: str, topic: str, lines: Iterable[bytes]) -> list[Produced]:
+    """Events keyed by dataset id (unparseable ones unkeyed), in order, acknowledged."""
+    async with AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all") as producer:
+        sent = [await producer.send(topic, line, _key(line)) for line in lines]
+        delivered = await asyncio.gather(*sent)
+    return [
+        Produced(meta.partition, meta.offset, line)
+        for meta, line in zip(delivered, lines, strict=True)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    invocations: list[bytes]
+    evaluations: list[bytes]
+    rejected: list[bytes]
+
+
+def expected(produced: Iterable[Produced], triggers: Iterable[Trigger]) -> Expected:
+    """What file replay gives for the same events, partition by partition (a partition's
+    datasets are its own, so this is what the service must produce)."""
+    by_partition: dict[int, list[Produced]] = defaultdict(list)
+    for event in produced:
+        by_partition[event.partition].append(event)
+    invocations, evaluations, rejects = io.BytesIO(), io.BytesIO(), io.BytesIO()
+    triggers = list(triggers)
+    for partition in sorted(by_partition):
+        registry = TriggerRegistry(ActionCatalog(load_actions(EXAMPLE_ACTIONS)))
+        for trigger in triggers:
+            registry.put(trigger)
+        events = [
+            RawEvent(str(partition), e.offset, e.line)
+            for e in sorted(by_partition[partition], key=lambda e: e.offset)
+        ]
+        replay(
+            events,
+            Evaluator(registry, StateStore()),
+            Sink(invocations),
+            evaluations=Sink(evaluations),
+            rejects=Sink(rejects),
+        )
+    return Expected(
+        invocations.getvalue().splitlines(),
+        evaluations.getvalue().splitlines(),
+        [orjson.loads(r)["event"].encode() for r in rejects.getvalue().splitlines()],
+    )
+
+
+async def read_all(bootstrap: str, topic: str) -> list[Record]:
+    """Every committed record of `topic`, once no transaction on it is open any more (the
+    writers have stopped): its last stable offsets have caught up with its end offsets."""
+    partitions = await _partitions(bootstrap, topic)
+    async with _consumer(bootstrap, "read_uncommitted") as uncommitted:
+        ends = await uncommitted.end_offsets(partitions)
+    async with _consumer(bootstrap, "read_committed") as consumer:
+
+        async def settled() -> bool:
+            return await consumer.end_offsets(partitions) == ends
+
+        await wait_for(settled, f"the transactions on {topic} to be decided")
+        return await read_until(consumer, partitions, lambda _: False, ends)
+
+
+async def read_committed_until(
+    bootstrap: str, topic: str, done: Callable[[list[Record]], bool]
+) -> list[Record]:
+    """Committed records of `topic` from the beginning until `done` holds for them."""
+    partitions = await _partitions(bootstrap, topic)
+    async with _consumer(bootstrap, "read_committed") as consumer:
+        return await read_until(consumer, partitions, done, None)
+
+
+async def read_until(
+    consumer: AIOKafkaConsumer,
+    partitions: list[TopicPartition],
+    done: Callable[[list[Record]], bool],
+    ends: Mapping[TopicPartition, int] | None,
+) -> list[Record]:
+    """From the beginning until `done(records)`, or until `ends` when given."""
+    consumer.assign(partitions)
+    await consumer.seek_to_beginning(*partitions)
+    records: list[Record] = []
+
+    async def finished() -> bool:
+        if ends is None:
+            return done(records)
+        return not [tp for tp in partitions if await consumer.position(tp) < ends[tp]]
+
+    async with asyncio.timeout(WAIT_S):
+        while not await finished():
+            batches = await consumer.getmany(timeout_ms=200)
+            for tp, batch in batches.items():
+                records.extend(r for r in batch if ends is None or r.offset < ends[tp])
+    return records
+
+
+def _consumer(bootstrap: str, isolation_level: str) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        isolation_level=isolation_level,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+
+
+async def _partitions(bootstrap: str, topic: str) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+
+
+async def committed(admin: AIOKafkaAdminClient, group: str, topic: str) -> dict[int, int]:
+    offsets = await admin.list_consumer_group_offsets(group)
+    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
+
+
+def ends_of(produced: Iterable[Produced]) -> dict[int, int]:
+    """The offset after the last produced event of each partition."""
+    ends: dict[int, int] = {}
+    for event in produced:
+        ends[event.partition] = max(ends.get(event.partition, 0), event.offset + 1)
+    return ends
+
+
+async def wait_for(check: Callable[[], bool | Awaitable[bool]], what: str) -> None:
+    async def holds() -> bool:
+        result = check()
+        return await result if inspect.isawaitable(result) else result
+
+    try:
+        async with asyncio.timeout(WAIT_S):
+            while not await holds():
+                await asyncio.sleep(POLL_S)
+    except TimeoutError:
+        raise AssertionError(f"waited {WAIT_S:g} s for {what}") from None
+
+
+async def wait_committed(
+    admin: AIOKafkaAdminClient, group: str, topic: str, ends: Mapping[int, int]
+) -> None:
+    """Until the group's committed offsets reach `ends` on every partition."""
+
+    async def reached() -> bool:
+        done = await committed(admin, group, topic)
+        return all(done.get(p, 0) >= end for p, end in ends.items())
+
+    await wait_for(reached, f"group {group} to commit {dict(ends)}")
+
+
+def values(records: Iterable[Record]) -> list[bytes]:
+    return [r.value for r in records if r.value is not None]
+
+
+def by_dataset(payloads: Iterable[bytes]) -> dict[str, list[bytes]]:
+    """Invocation payloads per dataset, in order."""
+    grouped: dict[str, list[bytes]] = defaultdict(list)
+    for payload in payloads:
+        grouped[orjson.loads(payload)["data_source"]["data_source_id"]].append(payload)
+    return dict(grouped)
+
+
+def workload(datasets: int = 20, seed: int = 7) -> list[bytes]:
+    """A few hundred events over `datasets` datasets of org og_acme that fire the example
+    triggers, then re-evaluate them (metadata updates, re-uploads) so that forgotten fired keys
+    would show as duplicates. Each dataset's events keep their order; datasets interleave."""
+    rng = random.Random(seed)
+    streams = [dataset_events(f"ds_w{i:02d}") for i in range(datasets)]
+    lines: list[bytes] = []
+    while streams:
+        stream = rng.choice(streams)
+        lines.append(stream.pop(0))
+        if not stream:
+            streams.remove(stream)
+    return lines
+
+
+def dataset_events(dataset: str) -> list[bytes]:
+    """The life of one dataset: created, camera frames, a bag, an MCAP, metadata updates."""
+    meta = {"robot": "r2d2", "speed": 3}
+    events: list[dict[str, Any]] = [_event(dataset, "dataset.created", dataset=(["prod"], meta))]
+    for frame in range(1, 7):
+        path = f"run/cam_front/{frame:04d}.jpg"
+        events.append(_event(dataset, "file.uploaded", file=(f"fl_{frame}", path)))
+    events.append(_event(dataset, "file.uploaded", file=("fl_bag", "run/log.bag")))
+    events.append(_event(dataset, "file.uploaded", file=("fl_mcap", "log.mcap")))
+    events.append(_event(dataset, "file.ingested", file=("fl_mcap", None)))
+    gpu = {**meta, "needs_gpu": True}
+    events.append(_event(dataset, "dataset.metadata_updated", dataset=(["prod"], gpu)))
+    events.append(_event(dataset, "file.uploaded", file=("fl_1", "run/cam_front/0001.jpg")))
+    events.append(_event(dataset, "dataset.metadata_updated", dataset=(["prod", "x"], gpu)))
+    events.append(_event(dataset, "file.ingested", file=("fl_mcap", None)))
+    events.append(_event(dataset, "file.uploaded", file=("fl_7", "run/cam_front/0007.jpg")))
+    for number, event in enumerate(events):
+        event["id"] = f"{dataset}-{number:02d}"
+    return [orjson.dumps(event) for event in events]
+
+
+def _event(
+    dataset_id: str,
+    kind: str,
+    *,
+    dataset: tuple[list[str], dict[str, Any]] | None = None,
+    file: tuple[str, str | None] | None = None,
+) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if dataset is not None:
+        tags, metadata = dataset
+        data["dataset"] = {"dataset_id": dataset_id, "tags": tags, "metadata": metadata}
+    if file is not None:
+        file_id, path = file
+        data["file"] = {"file_id": file_id, **({"relative_path": path} if path else {})}
+    return {
+        "specversion": "1.0",
+        "type": kind,
+        "source": "/orgs/og_acme",
+        "time": "2026-11-20T10:00:00Z",
+        "orgid": "og_acme",
+        "datasetid": dataset_id,
+        "data": data,
+    }

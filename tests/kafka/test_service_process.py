@@ -1,0 +1,148 @@
+"""`python -m engine run` as a real process: SIGKILL at several points loses and repeats nothing,
+SIGTERM commits the work in flight and leaves the group within the deadline.
+
+A killed member stays in the group until its session times out (10 s), so each restart after a
+kill waits that long for the rebalance; these tests take tens of seconds for that reason alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from aiokafka.admin import AIOKafkaAdminClient
+
+from tests.kafka.conftest import CreateTopics
+from tests.kafka.helpers import (
+    REPO,
+    WAIT_S,
+    Deployment,
+    Produced,
+    committed,
+    deployment,
+    ends_of,
+    example_triggers,
+    expected,
+    produce_events,
+    publish_triggers,
+    read_all,
+    values,
+    wait_committed,
+    wait_for,
+    workload,
+)
+
+SHUTDOWN_TIMEOUT_S = 15
+
+
+class Engine:
+    """One `trigger-engine run` process; its log goes to `log`."""
+
+    def __init__(self, process: asyncio.subprocess.Process, log: Path) -> None:
+        self.process = process
+        self.log = log
+
+    @classmethod
+    async def start(cls, dep: Deployment, log: Path) -> Engine:
+        with log.open("ab") as stream:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "engine",
+                "run",
+                *dep.flags(),
+                "--batch-max-records=5",
+                f"--shutdown-timeout={SHUTDOWN_TIMEOUT_S}",
+                cwd=REPO,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=stream,
+            )
+        return cls(process, log)
+
+    async def exit_code(self, within: float) -> int:
+        try:
+            async with asyncio.timeout(within):
+                return await self.process.wait()
+        except TimeoutError:
+            self.process.kill()
+            raise AssertionError(f"still running after {within:g} s:\n{self.tail()}") from None
+
+    def tail(self) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-40:])
+
+
+async def _progress(admin: AIOKafkaAdminClient, dep: Deployment, beyond: int) -> None:
+    async def moved() -> bool:
+        return sum((await committed(admin, dep.group, dep.events)).values()) > beyond
+
+    await wait_for(moved, f"{dep.group} to commit more than {beyond} events")
+
+
+async def test_kill_9_at_several_points_loses_and_repeats_nothing(
+    kafka_bootstrap: str,
+    kafka_admin: AIOKafkaAdminClient,
+    create_topics: CreateTopics,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    dep = await deployment(kafka_bootstrap, create_topics, unique_name)
+    triggers = example_triggers()
+    await publish_triggers(kafka_bootstrap, dep.triggers, triggers)
+    lines, log = workload(), tmp_path / "engine.log"
+    produced: list[Produced] = []
+    for start in range(0, 225, 75):
+        done = sum((await committed(kafka_admin, dep.group, dep.events)).values())
+        engine = await Engine.start(dep, log)
+        # Events arrive while the engine runs; it is killed once it has committed some of them.
+        producing = asyncio.ensure_future(
+            produce_events(kafka_bootstrap, dep.events, lines[start : start + 75])
+        )
+        await _progress(kafka_admin, dep, done)
+        engine.process.kill()
+        assert await engine.exit_code(WAIT_S) == -9
+        produced += await producing
+
+    engine = await Engine.start(dep, log)
+    produced += await produce_events(kafka_bootstrap, dep.events, lines[225:])
+    await wait_committed(kafka_admin, dep.group, dep.events, ends_of(produced))
+    engine.process.terminate()
+    assert await engine.exit_code(SHUTDOWN_TIMEOUT_S + 5) == 0, engine.tail()
+
+    want = expected(produced, triggers)
+    invocations = values(await read_all(kafka_bootstrap, dep.invocations))
+    assert Counter(invocations) == Counter(want.invocations), engine.tail()
+    evaluations = values(await read_all(kafka_bootstrap, dep.evaluations))
+    assert Counter(evaluations) == Counter(want.evaluations)
+
+
+async def test_sigterm_commits_the_batch_and_leaves_the_group_in_time(
+    kafka_bootstrap: str,
+    kafka_admin: AIOKafkaAdminClient,
+    create_topics: CreateTopics,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    dep = await deployment(kafka_bootstrap, create_topics, unique_name)
+    triggers = example_triggers()
+    await publish_triggers(kafka_bootstrap, dep.triggers, triggers)
+    produced = await produce_events(kafka_bootstrap, dep.events, workload())
+    engine = await Engine.start(dep, tmp_path / "engine.log")
+    await _progress(kafka_admin, dep, 0)
+
+    engine.process.terminate()
+    assert await engine.exit_code(SHUTDOWN_TIMEOUT_S) == 0, engine.tail()
+
+    [response] = await kafka_admin.describe_consumer_groups([dep.group])
+    [group] = response.to_object()["groups"]
+    assert (group["state"], group["members"]) == ("Empty", [])
+    # Whatever was committed is exactly the output of the events below the committed offsets.
+    done = await committed(kafka_admin, dep.group, dep.events)
+    processed = [p for p in produced if p.offset < done.get(p.partition, 0)]
+    assert processed
+    want = expected(processed, triggers)
+    invocations = values(await read_all(kafka_bootstrap, dep.invocations))
+    assert Counter(invocations) == Counter(want.invocations)

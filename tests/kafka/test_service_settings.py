@@ -1,0 +1,134 @@
+"""Settings of `trigger-engine run` from flags and TRIGGER_ENGINE_* variables, the Kafka client
+options they give, and the Prometheus text the metrics render to. No broker needed."""
+
+from __future__ import annotations
+
+import os
+import ssl
+from pathlib import Path
+
+import pytest
+
+from engine.cli import build_parser
+from engine.errors import ConfigError
+from engine.service.cli import kafka_settings, service_settings
+from engine.service.metrics import Counter, Gauge, Histogram, render
+from engine.service.settings import KafkaSettings, ServiceSettings
+
+
+def _settings(*flags: str) -> ServiceSettings:
+    return service_settings(build_parser().parse_args(["run", *flags]))
+
+
+@pytest.fixture(autouse=True)
+def _no_engine_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("TRIGGER_ENGINE_"):
+            monkeypatch.delenv(name)
+
+
+def test_defaults_are_the_pinned_ones() -> None:
+    settings = _settings()
+    assert settings == ServiceSettings()
+    assert (settings.kafka.bootstrap_servers, settings.http_port) == ("127.0.0.1:9092", 8080)
+    assert settings.transactional_id(4) == "trigger-engine-dataset-events-4"
+
+
+def test_a_flag_beats_its_variable_and_a_variable_beats_the_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TRIGGER_ENGINE_GROUP_ID", "from-env")
+    monkeypatch.setenv("TRIGGER_ENGINE_BATCH_MAX_RECORDS", "7")
+    monkeypatch.setenv("TRIGGER_ENGINE_BOOTSTRAP_SERVERS", "broker:9093")
+    monkeypatch.setenv("TRIGGER_ENGINE_CREATE_TOPICS", "true")
+    monkeypatch.setenv("TRIGGER_ENGINE_ACTIONS", "")  # empty: unset
+    settings = _settings("--group-id=from-flag")
+    assert (settings.group_id, settings.batch_max_records) == ("from-flag", 7)
+    assert settings.kafka.bootstrap_servers == "broker:9093"
+    assert settings.create_topics is True
+    assert settings.actions is None
+
+
+def test_an_empty_evaluations_topic_disables_evaluation_records(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TRIGGER_ENGINE_EVALUATIONS_TOPIC", "")
+    assert _settings().evaluations_topic == ""
+    assert _settings("--evaluations-topic=evals").evaluations_topic == "evals"
+
+
+@pytest.mark.parametrize(
+    ("flags", "reason"),
+    [
+        (["--batch-max-records=0"], "--batch-max-records: Input should be greater than or equal"),
+        (["--http-port=70000"], "--http-port: Input should be less than or equal to 65535"),
+        (["--security-protocol=SASL_SSL"], "needs --sasl-mechanism, --sasl-username"),
+        (["--sasl-username=u"], "SASL settings are given but --security-protocol is PLAINTEXT"),
+        (["--ssl-cafile=ca.pem"], "SSL files are given but --security-protocol is PLAINTEXT"),
+        (["--dlq-topic=dataset-events"], "--dlq-topic and --events-topic name the same topic"),
+    ],
+)
+def test_bad_settings_name_the_flag_and_the_reason(flags: list[str], reason: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        _settings(*flags)
+    assert reason in str(error.value)
+
+
+def test_a_value_of_the_wrong_type_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TRIGGER_ENGINE_BATCH_MAX_RECORDS", "many")
+    with pytest.raises(SystemExit) as exit_info:
+        _settings()
+    assert exit_info.value.code == 2
+    assert "argument --batch-max-records: invalid int value: 'many'" in capsys.readouterr().err
+
+
+def test_sasl_and_ssl_reach_the_client_options(tmp_path: Path) -> None:
+    settings = kafka_settings(
+        build_parser().parse_args(
+            [
+                "run",
+                "--security-protocol=SASL_SSL",
+                "--sasl-mechanism=SCRAM-SHA-512",
+                "--sasl-username=engine",
+                "--sasl-password=secret",
+            ]
+        )
+    )
+    options = settings.client_options()
+    assert options["security_protocol"] == "SASL_SSL"
+    sasl = (options["sasl_mechanism"], options["sasl_plain_username"])
+    assert sasl == ("SCRAM-SHA-512", "engine")
+    assert options["sasl_plain_password"] == "secret"
+    assert isinstance(options["ssl_context"], ssl.SSLContext)
+    assert "ssl_context" not in KafkaSettings().client_options()
+    with pytest.raises(FileNotFoundError):
+        KafkaSettings(security_protocol="SSL", ssl_cafile=tmp_path / "absent.pem").client_options()
+
+
+def test_metrics_render_in_the_prometheus_text_format() -> None:
+    counter = Counter("t_events_total", "events")
+    counter.inc(2, reason='say "hi"\n')
+    counter.inc()
+    histogram = Histogram("t_seconds", "latency", buckets=(0.1, 1.0))
+    for value in (0.05, 0.5, 3.0):
+        histogram.observe(value)
+    gauge = Gauge("t_lag", "lag", lambda: {(("partition", "1"),): 4, (("partition", "0"),): 0})
+    assert render([counter, histogram, gauge]).splitlines() == [
+        "# HELP t_events_total events",
+        "# TYPE t_events_total counter",
+        "t_events_total 1",
+        't_events_total{reason="say \\"hi\\"\\n"} 2',
+        "# HELP t_seconds latency",
+        "# TYPE t_seconds histogram",
+        't_seconds_bucket{le="0.1"} 1',
+        't_seconds_bucket{le="1"} 2',
+        't_seconds_bucket{le="+Inf"} 3',
+        "t_seconds_sum 3.55",
+        "t_seconds_count 3",
+        "# HELP t_lag lag",
+        "# TYPE t_lag gauge",
+        't_lag{partition="0"} 0',
+        't_lag{partition="1"} 4',
+    ]
