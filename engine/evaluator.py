@@ -89,7 +89,7 @@ def decide(
         current = ds.current_files(ingested_only=cause == "file_ingest")
         matches = trigger.globs.matches
         selected = sorted((f for f in current if matches(f["relative_path"])), key=_by_path)
-    unsatisfied = trigger.globs.unsatisfied([f["relative_path"] for f in selected])
+    unsatisfied = trigger.globs.unsatisfied_by([f["relative_path"] for f in selected])
     if unsatisfied:
         listed = ", ".join(repr(p) for p in unsatisfied)
         return _skip("no_matching_files", f"no current file matches required input {listed}")

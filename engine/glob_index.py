@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from itertools import count
 from typing import Generic, TypeVar
 
-from engine.globs import GlobSet
+from engine.globs import GlobSet, segment_tokens
 
 K = TypeVar("K", bound=Hashable)
 
@@ -39,38 +39,6 @@ EXTENSION = "extension"
 # (SEGMENT, "cam_front") or (EXTENSION, ".jpg"); the text is what `match` looks up: a path segment,
 # or a path segment's extension with its dot, which is the slice from the segment's last dot.
 Requirement = tuple[str, str]
-
-
-def _bracket_end(segment: str, start: int) -> int:
-    """Index just past the bracket expression opening at `start` (fnmatch rules: a `]` right
-    after `[`, `[!` or `[^` is a member, not the end). Validated patterns always close it."""
-    i = start + 1
-    if segment[i : i + 1] in ("!", "^"):
-        i += 1
-    if segment[i : i + 1] == "]":
-        i += 1
-    return segment.index("]", i) + 1
-
-
-def segment_tokens(segment: str) -> list[str | None]:
-    """A glob segment as a list of literal characters, with None for each wildcard."""
-    tokens: list[str | None] = []
-    i = 0
-    while i < len(segment):
-        char = segment[i]
-        if char == "\\":
-            tokens.append(segment[i + 1])
-            i += 2
-        elif char in "*?":
-            tokens.append(None)
-            i += 1
-        elif char == "[":
-            tokens.append(None)
-            i = _bracket_end(segment, i)
-        else:
-            tokens.append(char)
-            i += 1
-    return tokens
 
 
 def _segment_requirement(segment: str) -> Requirement | None:
