@@ -1,0 +1,132 @@
+"""`python -m benchmarks`: the indexed engine against the naive baseline, replay, and Kafka.
+
+python -m benchmarks --quick --no-kafka          # about a minute on 2 cores
+python -m benchmarks --json out/bench.json       # the full run, results as JSON too
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from benchmarks import report
+from benchmarks.kafka_bench import KafkaBenchError, KafkaSettings, run_kafka
+from benchmarks.runner import TRIGGERS_PER_ORG, Settings, run, say
+from benchmarks.workload import WorkloadSpec, generate
+
+DEFAULT_COUNTS = (100, 1_000, 10_000, 100_000)
+DEFAULT_PLOT = Path("out/bench.png")
+
+
+@dataclass(frozen=True, slots=True)
+class Mode:
+    events: int  # per workload
+    baseline_budget_s: float  # per run
+    kafka_triggers: int
+    kafka_events: int
+    one_org_max: int | None  # the one-org scenario's largest count (its build is the slowest)
+
+
+QUICK = Mode(20_000, 1.5, kafka_triggers=10_000, kafka_events=20_000, one_org_max=10_000)
+FULL = Mode(100_000, 15.0, kafka_triggers=100_000, kafka_events=200_000, one_org_max=None)
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(sorted({int(part.replace("_", "")) for part in text.split(",")}))
+    except ValueError:
+        reason = f"{text!r} is not a comma-separated list of integers"
+        raise argparse.ArgumentTypeError(reason) from None
+    if not counts or counts[0] < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: trigger counts must be positive")
+    return counts
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Benchmark the trigger engine's hot path, replay and Kafka service against a "
+        "naive per-trigger baseline.",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="within two minutes: fewer events, one-org up to 10,000 triggers, smaller Kafka run",
+    )
+    parser.add_argument(
+        "--counts",
+        type=_counts,
+        default=DEFAULT_COUNTS,
+        help="trigger counts, comma-separated (default 100,1000,10000,100000)",
+    )
+    parser.add_argument("--events", type=int, help="events per workload (default by mode)")
+    parser.add_argument("--seed", type=int, default=7, help="workload seed (default 7)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
+    parser.add_argument(
+        "--plot", type=Path, default=DEFAULT_PLOT, metavar="FILE.png", help="default out/bench.png"
+    )
+    parser.add_argument("--no-kafka", action="store_true", help="skip the end-to-end Kafka run")
+    parser.add_argument(
+        "--bootstrap-servers",
+        help="broker for the Kafka run (default: $TRIGGER_ENGINE_TEST_BOOTSTRAP, else "
+        "deploy/kafka/kafka.sh start)",
+    )
+    return parser
+
+
+def _kafka(args: argparse.Namespace, mode: Mode) -> dict[str, Any]:
+    if args.no_kafka:
+        return {"status": "skipped (--no-kafka)"}
+    triggers = mode.kafka_triggers
+    spec = WorkloadSpec(
+        triggers, max(1, triggers // TRIGGERS_PER_ORG), mode.kafka_events, args.seed
+    )
+    say(f"kafka: {spec.label} through the engine service")
+    try:
+        return run_kafka(generate(spec), KafkaSettings(bootstrap=args.bootstrap_servers))
+    except KafkaBenchError as exc:
+        return {"status": f"failed: {exc}"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    mode = QUICK if args.quick else FULL
+    settings = Settings(
+        counts=args.counts,
+        events=args.events or mode.events,
+        seed=args.seed,
+        baseline_budget_s=mode.baseline_budget_s,
+        one_org_max=mode.one_org_max,
+    )
+    outcome = run(settings)
+    kafka = _kafka(args, mode)
+    judged = report.targets(outcome, kafka)
+    print(report.table(outcome))
+    if outcome.replay is not None:
+        replay = outcome.replay
+        print(
+            f"\nreplay JSONL -> JSONL: {replay.events_per_s:,.0f} events/s "
+            f"({replay.events:,} events, {replay.invocations:,} invocations, "
+            f"{replay.rejected} rejected) on {outcome.replay_workload}"
+        )
+    print(f"kafka: {orjson.dumps(kafka).decode()}")
+    print("\ntargets (one core; baseline sampled where the 'sampled' column is below the events)")
+    print("\n".join(target.line() for target in judged))
+    report.plot(outcome, args.plot)
+    print(f"\nplot: {args.plot}")
+    if args.json is not None:
+        doc = report.document(outcome, kafka, settings, judged)
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+        print(f"json: {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

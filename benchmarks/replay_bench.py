@@ -1,0 +1,61 @@
+"""Replay throughput: a workload's events as a JSON Lines file in, invocation requests JSONL out.
+
+This is `trigger-engine replay` minus argument parsing and registry loading: `read_events` ->
+`parse_event` -> `Evaluator.process` -> `Sink`, files on disk at both ends.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from benchmarks.workload import Workload
+from engine.evaluator import Evaluator
+from engine.registry import TriggerRegistry
+from engine.replay import Sink, read_events, replay
+from engine.state import StateStore
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayResult:
+    events: int
+    invocations: int
+    rejected: int
+    seconds: float
+    output_bytes: int
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.seconds
+
+
+def write_events(workload: Workload, path: Path) -> None:
+    path.write_bytes(b"".join(orjson.dumps(event) + b"\n" for event in workload.events))
+
+
+def run_replay(workload: Workload, registry: TriggerRegistry, directory: Path) -> ReplayResult:
+    """Replay the workload's events with a fresh state; the registry is only read."""
+    events_path = directory / "events.jsonl"
+    out_path = directory / "invocations.jsonl"
+    write_events(workload, events_path)
+    evaluator = Evaluator(registry, StateStore(), record_evaluations=False)
+    with out_path.open("wb") as out:
+        start = time.perf_counter()
+        summary = replay(
+            read_events([str(events_path)]),
+            evaluator,
+            Sink(out),
+            evaluations=Sink(None),
+            rejects=Sink(None),
+        )
+        seconds = time.perf_counter() - start
+    return ReplayResult(
+        summary.lines,
+        evaluator.stats.invocations,
+        summary.rejected,
+        seconds,
+        out_path.stat().st_size,
+    )

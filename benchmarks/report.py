@@ -1,0 +1,258 @@
+"""Benchmark results for people and machines: the table, the targets, the JSON, the plot."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from benchmarks.runner import Outcome, ScenarioResult, Settings
+
+PACKAGES = (
+    "trigger-engine",
+    "pathspec",
+    "orjson",
+    "pydantic",
+    "pydantic-core",
+    "python-jsonlogic",
+    "aiokafka",
+    "matplotlib",
+)
+BIG, SMALL, ONE_ORG_COUNT = 100_000, 1_000, 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    goal: str
+    measured: str
+    passed: bool | None  # None: not measured in this run
+
+    def line(self) -> str:
+        mark = {True: "PASS", False: "MISS", None: "----"}[self.passed]
+        return f"  [{mark}] {self.goal}: {self.measured}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"goal": self.goal, "measured": self.measured, "passed": self.passed}
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+    }
+
+
+def _cpu_model() -> str | None:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor() or None
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return names[0] if names else platform.processor() or None
+
+
+def versions() -> dict[str, str | None]:
+    found: dict[str, str | None] = {}
+    for package in PACKAGES:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = None
+    return found
+
+
+def _find(outcome: Outcome, scenario: str, triggers: int) -> ScenarioResult | None:
+    for result in outcome.results:
+        if result.scenario == scenario and result.triggers == triggers:
+            return result
+    return None
+
+
+def targets(outcome: Outcome, kafka: dict[str, Any]) -> list[Target]:
+    """The issue's targets, judged on this run's numbers (unmeasured ones say so)."""
+    return [
+        _speedup_target(outcome),
+        _throughput_target(outcome),
+        *(_flatness_target(outcome, scenario) for scenario in ("many-orgs", "one-org")),
+        _build_target(outcome),
+        _incremental_target(outcome),
+        _replay_target(outcome),
+        _kafka_target(kafka),
+    ]
+
+
+def _speedup_target(outcome: Outcome) -> Target:
+    goal = f">= 100x the naive baseline at {ONE_ORG_COUNT:,} triggers in one org"
+    result = _find(outcome, "one-org", ONE_ORG_COUNT)
+    if result is None:
+        return Target(goal, "not run", None)
+    return Target(goal, f"{result.hot.speedup:,.0f}x", result.hot.speedup >= 100)
+
+
+def _throughput_target(outcome: Outcome) -> Target:
+    goal = f">= 100,000 file events/s at {BIG:,} triggers over 1,000 orgs"
+    result = _find(outcome, "many-orgs", BIG)
+    if result is None:
+        return Target(goal, "not run", None)
+    rate = result.hot.engine.events_per_s
+    measured = f"{rate:,.0f} events/s ({result.hot.candidates_per_event:.2f} candidates/event)"
+    return Target(goal, measured, rate >= 100_000)
+
+
+def _flatness_target(outcome: Outcome, scenario: str) -> Target:
+    goal = f"{scenario}: us/event at {BIG:,} triggers <= 1.5x that at {SMALL:,}"
+    big, small = _find(outcome, scenario, BIG), _find(outcome, scenario, SMALL)
+    if big is None or small is None:
+        return Target(goal, "not run", None)
+    ratio = big.hot.engine.mean_us / small.hot.engine.mean_us
+    p50_ratio = big.hot.engine.p50_us / small.hot.engine.p50_us
+    measured = (
+        f"{ratio:.2f}x mean ({small.hot.engine.mean_us:.1f} -> {big.hot.engine.mean_us:.1f} us), "
+        f"{p50_ratio:.2f}x p50; candidates/event {small.hot.candidates_per_event:.2f} -> "
+        f"{big.hot.candidates_per_event:.2f}"
+    )
+    return Target(goal, measured, ratio <= 1.5)
+
+
+def _build_target(outcome: Outcome) -> Target:
+    goal = f"registry build (compile + index) for {BIG:,} triggers < 10 s"
+    built = [r for r in outcome.results if r.triggers == BIG]
+    if not built:
+        return Target(goal, "not run", None)
+    parts = [
+        f"{r.scenario} {r.build.registry_build_s:.1f} s (+ {r.build.model_validation_s:.1f} s"
+        " validating trigger models)"
+        for r in built
+    ]
+    return Target(goal, "; ".join(parts), all(r.build.registry_build_s < 10 for r in built))
+
+
+def _incremental_target(outcome: Outcome) -> Target:
+    goal = "adding/removing one trigger costs the same at any registry size (no rebuild)"
+    if len({r.triggers for r in outcome.results}) < 2:
+        return Target(goal, "needs two trigger counts", None)
+    smallest = min(outcome.results, key=lambda r: r.triggers)
+    largest = max(outcome.results, key=lambda r: r.triggers)
+    measured = (
+        f"add {smallest.build.add_one_us:.0f} -> {largest.build.add_one_us:.0f} us, "
+        f"remove {smallest.build.remove_one_us:.0f} -> {largest.build.remove_one_us:.0f} us "
+        f"({smallest.triggers:,} -> {largest.triggers:,} triggers)"
+    )
+    flat = all(
+        getattr(largest.build, cost) <= 5 * max(getattr(smallest.build, cost), 1.0)
+        for cost in ("add_one_us", "remove_one_us")
+    )
+    return Target(goal, measured, flat)
+
+
+def _replay_target(outcome: Outcome) -> Target:
+    goal = ">= 50,000 events/s replaying JSONL to JSONL"
+    if outcome.replay is None:
+        return Target(goal, "not run", None)
+    replay = outcome.replay
+    measured = f"{replay.events_per_s:,.0f} events/s on {outcome.replay_workload}"
+    return Target(goal, measured, replay.events_per_s >= 50_000)
+
+
+def _kafka_target(kafka: dict[str, Any]) -> Target:
+    goal = "aim: >= 10,000 events/s end to end through the broker, exactly-once"
+    rate = kafka.get("events_per_s")
+    if rate is None:
+        return Target(goal, str(kafka.get("status", "not run")), None)
+    latency = f"p50 {kafka['latency_p50_ms']:.1f} ms, p99 {kafka['latency_p99_ms']:.1f} ms"
+    return Target(goal, f"{rate:,.0f} events/s, {latency}", rate >= 10_000)
+
+
+def table(outcome: Outcome) -> str:
+    header = (
+        f"{'scenario':<10} {'triggers':>8} {'orgs':>5} {'cand/ev':>7} {'engine ev/s':>12} "
+        f"{'p50 us':>7} {'p99 us':>8} {'mean us':>8} {'baseline ev/s':>13} {'sampled':>7} "
+        f"{'speedup':>8} {'build s':>7}"
+    )
+    rows = [header, "-" * len(header)]
+    for r in outcome.results:
+        engine, baseline = r.hot.engine, r.hot.baseline
+        rows.append(
+            f"{r.scenario:<10} {r.triggers:>8,} {r.orgs:>5,} {r.hot.candidates_per_event:>7.2f} "
+            f"{engine.events_per_s:>12,.0f} {engine.p50_us:>7.1f} {engine.p99_us:>8.1f} "
+            f"{engine.mean_us:>8.1f} {baseline.events_per_s:>13,.0f} {baseline.events:>7,} "
+            f"{r.hot.speedup:>7,.0f}x {r.build.registry_build_s:>7.2f}"
+        )
+    return "\n".join(rows)
+
+
+def document(
+    outcome: Outcome, kafka: dict[str, Any], settings: Settings, judged: list[Target]
+) -> dict[str, Any]:
+    replay = outcome.replay
+    return {
+        "results": [r.as_json() for r in outcome.results],
+        "replay_events_per_s": round(replay.events_per_s, 1) if replay is not None else None,
+        "replay": None
+        if replay is None
+        else {
+            "workload": outcome.replay_workload,
+            "events": replay.events,
+            "invocations": replay.invocations,
+            "rejected": replay.rejected,
+            "seconds": round(replay.seconds, 3),
+            "output_bytes": replay.output_bytes,
+        },
+        "kafka": kafka,
+        "targets": [t.as_json() for t in judged],
+        "settings": {
+            "counts": list(settings.counts),
+            "events_per_workload": settings.events,
+            "seed": settings.seed,
+            "baseline_budget_s": settings.baseline_budget_s,
+            "scenarios": list(settings.scenarios),
+            "one_org_max": settings.one_org_max,
+        },
+        "machine": machine(),
+        "versions": versions(),
+    }
+
+
+def plot(outcome: Outcome, path: Path) -> None:
+    """us/event (mean) against trigger count, engine and baseline, one colour per scenario."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a window
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(figsize=(8, 5), dpi=120)
+    for colour, scenario in zip(("tab:blue", "tab:orange"), _scenarios(outcome), strict=False):
+        rows = sorted((r for r in outcome.results if r.scenario == scenario), key=_by_count)
+        counts = [r.triggers for r in rows]
+        engine = [r.hot.engine.mean_us for r in rows]
+        baseline = [r.hot.baseline.mean_us for r in rows]
+        axes.plot(counts, engine, "o-", color=colour, label=f"engine, {scenario}")
+        axes.plot(counts, baseline, "s--", color=colour, alpha=0.6, label=f"naive, {scenario}")
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel("triggers")
+    axes.set_ylabel("us per file event (mean; matching + conditions)")
+    axes.set_title("Indexed engine vs naive per-trigger loop")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.tight_layout()
+    figure.savefig(path)
+    pyplot.close(figure)
+
+
+def _scenarios(outcome: Outcome) -> list[str]:
+    return list(dict.fromkeys(r.scenario for r in outcome.results))
+
+
+def _by_count(result: ScenarioResult) -> int:
+    return result.triggers

@@ -1,0 +1,255 @@
+"""The benchmark harness's pieces on tiny workloads: shapes and agreement, never speed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from benchmarks import report
+from benchmarks.__main__ import main
+from benchmarks.hotpath import Disagreement, build_registry, nearest_rank, run_hot_path
+from benchmarks.interpreters import jsonlogic_holds, roboto_holds
+from benchmarks.kafka_bench import BOOTSTRAP_ENV, prometheus_samples, resolve_bootstrap
+from benchmarks.naive import Invocation, NaiveEngine
+from benchmarks.replay_bench import run_replay
+from benchmarks.runner import Settings, run
+from benchmarks.workload import WorkloadSpec, generate, skewed_counts
+from engine.events import event_from_dict
+
+TINY = WorkloadSpec(triggers=120, orgs=3, events=600, seed=11)
+RESULT_KEYS = {
+    "scenario",
+    "triggers",
+    "orgs",
+    "engine_events_per_s",
+    "baseline_events_per_s",
+    "speedup",
+    "p50_us",
+    "p99_us",
+}
+
+
+def test_workloads_are_reproducible_valid_and_skewed() -> None:
+    workload = generate(TINY)
+
+    assert generate(TINY) == workload
+    assert generate(WorkloadSpec(120, 3, 600, seed=12)) != workload
+    assert len(workload.triggers) == 120 and len(workload.events) == 600
+    assert sorted(workload.triggers_per_org.values(), reverse=True) == skewed_counts(120, 3)
+    for event in workload.events:
+        event_from_dict(event)  # raises on anything the engine would reject
+
+
+def test_skewed_counts_split_the_total_zipf_like() -> None:
+    counts = skewed_counts(100_000, 1_000)
+
+    assert sum(counts) == 100_000 and min(counts) >= 1
+    assert counts == sorted(counts, reverse=True)
+    assert counts[0] > 10 * counts[99]
+    with pytest.raises(ValueError, match="cannot spread"):
+        skewed_counts(3, 4)
+
+
+def _event(n: int, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": f"ev-{n}",
+        "type": event_type,
+        "source": "/orgs/og_1",
+        "orgid": "og_1",
+        "datasetid": "ds_1",
+        "data": data,
+    }
+
+
+def _upload(n: int, path: str) -> dict[str, Any]:
+    return _event(n, "file.uploaded", {"file": {"file_id": f"fl_{n}", "relative_path": path}})
+
+
+def test_naive_engine_decides_per_file_and_per_dataset_invocations() -> None:
+    naive = NaiveEngine(
+        [
+            {
+                "org_id": "og_1",
+                "name": "front",
+                "action": "detect",
+                "required_inputs": ["**/cam_front/*.jpg", "!**/tmp/**"],
+                "for_each": "dataset_file",
+                "required_tag": ["prod"],
+            },
+            {
+                "org_id": "og_1",
+                "name": "summary",
+                "action": "detect",
+                "required_inputs": ["*.mcap", "metadata.json"],
+            },
+        ]
+    )
+    dataset = {"dataset_id": "ds_1", "org_id": "og_1", "tags": ["prod"], "metadata": {}}
+
+    assert naive.process(_event(0, "dataset.created", {"dataset": dataset})) == []
+    assert naive.process(_upload(1, "r1/cam_front/1.jpg")) == [
+        Invocation("og_1", "front", "ds_1", "fl_1", ("fl_1",))
+    ]
+    assert naive.process(_upload(2, "r1/tmp/cam_front/2.jpg")) == []
+    assert naive.process(_upload(3, "r1/run.mcap")) == []  # metadata.json is still missing
+    assert naive.process(_upload(4, "r1/metadata.json")) == [
+        Invocation("og_1", "summary", "ds_1", None, ("fl_4", "fl_3"))  # in path order
+    ]
+    assert naive.process(_event(5, "dataset.metadata_updated", {"dataset": dataset})) == []
+
+
+@pytest.mark.parametrize(
+    ("condition", "metadata", "holds"),
+    [
+        (
+            {"field": "metadata.speed", "comparator": "GREATER_THAN", "value": 2},
+            {"speed": "3"},
+            True,
+        ),
+        (
+            {"field": "metadata.speed", "comparator": "GREATER_THAN", "value": 2},
+            {"speed": "n/a"},
+            False,
+        ),
+        ({"field": "metadata.w", "comparator": "NOT_EQUALS", "value": "rain"}, {}, False),
+        ({"field": "metadata.gps", "comparator": "EQUALS", "value": True}, {"gps": "true"}, True),
+        ({"field": "metadata.n", "comparator": "EQUALS", "value": 1}, {"n": True}, False),
+        (
+            {"field": "metadata.at", "comparator": "GREATER_THAN", "value": "2026-01-01T00:00:00Z"},
+            {"at": "2026-01-01T01:30:00+02:00"},  # 23:30 the day before, as an instant
+            False,
+        ),
+        ({"field": "metadata.op", "comparator": "LIKE", "value": "op\\_%"}, {"op": "op-x"}, False),
+    ],
+)
+def test_roboto_interpreter_coercions(condition: Any, metadata: Any, holds: bool) -> None:
+    dataset = {"dataset_id": "ds_1", "org_id": "og_1", "tags": [], "metadata": metadata}
+
+    assert roboto_holds(condition, dataset, None) is holds
+
+
+@pytest.mark.parametrize(
+    ("rule", "holds"),
+    [
+        ({"==": ["3", 3]}, True),
+        ({"==": [None, 0]}, True),
+        ({"!": {"==": [1, "A"]}}, False),  # NaN is an error: the whole condition is false
+        ({">": [{"var": "dataset.missing"}, -1]}, True),  # null orders as 0
+        ({"in": ["prod", {"var": "dataset.tags"}]}, True),
+        ({"missing": ["dataset.tags", "dataset.nope"]}, True),
+    ],
+)
+def test_jsonlogic_interpreter_follows_the_suites(rule: Any, holds: bool) -> None:
+    data = {"dataset": {"tags": ["prod"]}, "file": None, "event": {}}
+
+    assert jsonlogic_holds(rule, data) is holds
+
+
+def test_hot_path_runs_engine_and_whole_baseline_and_they_agree() -> None:
+    workload = generate(TINY)
+    registry, build = build_registry(workload)
+    result = run_hot_path(workload, registry, NaiveEngine(workload.triggers), baseline_budget_s=60)
+
+    assert result.engine.events == result.baseline.events == workload.file_events
+    assert 0 < result.engine.p50_us <= result.engine.p99_us
+    assert result.candidates_per_event > 0 and result.invocations_per_event > 0
+    assert result.speedup > 0
+    assert build.registry_build_s > 0 and build.add_one_us > 0 and build.remove_one_us > 0
+    assert len(registry) == len(workload.triggers)  # the incremental probes left nothing behind
+
+
+def test_hot_path_fails_when_the_baseline_disagrees() -> None:
+    workload = generate(TINY)
+    registry, _ = build_registry(workload)
+    busiest = max(workload.triggers_per_org, key=workload.triggers_per_org.__getitem__)
+    wrong = NaiveEngine([t for t in workload.triggers if t["org_id"] != busiest])
+
+    with pytest.raises(Disagreement, match=r"engine .* != baseline"):
+        run_hot_path(workload, registry, wrong, baseline_budget_s=60)
+
+
+def test_replay_bench_writes_every_invocation(tmp_path: Path) -> None:
+    workload = generate(TINY)
+    registry, _ = build_registry(workload)
+
+    result = run_replay(workload, registry, tmp_path)
+
+    lines = (tmp_path / "invocations.jsonl").read_bytes().splitlines()
+    assert result.events == len(workload.events) and result.rejected == 0
+    assert result.invocations == len(lines) > 0
+    assert {orjson.loads(line)["invocation_source"] for line in lines} == {"Trigger"}
+
+
+def test_nearest_rank() -> None:
+    assert nearest_rank([], 0.5) == 0.0
+    assert nearest_rank([1, 2, 3, 4], 0.5) == 2
+    assert nearest_rank(list(range(1, 101)), 0.99) == 99
+
+
+def test_runner_report_and_plot(tmp_path: Path) -> None:
+    settings = Settings(counts=(40, 80), events=300, seed=3, baseline_budget_s=60, rounds=2)
+    outcome = run(settings)
+    judged = report.targets(outcome, {"status": "skipped"})
+    doc = report.document(outcome, {"status": "skipped"}, settings, judged)
+    report.plot(outcome, tmp_path / "plot.png")
+
+    assert [(r.scenario, r.triggers) for r in outcome.results] == [
+        ("one-org", 40),
+        ("one-org", 80),
+        ("many-orgs", 40),
+        ("many-orgs", 80),
+    ]
+    assert outcome.replay is not None and outcome.replay_workload is not None
+    assert all(row.keys() >= RESULT_KEYS for row in doc["results"])
+    assert doc["replay_events_per_s"] > 0
+    assert {"python", "cpu_count", "platform"} <= doc["machine"].keys()
+    assert doc["versions"]["pathspec"] is not None
+    speedup, *_, incremental, replay, kafka = judged
+    assert (speedup.measured, speedup.passed) == ("not run", None)  # no 10,000-trigger run
+    assert incremental.passed is not None and replay.passed is not None
+    assert kafka.passed is None
+    assert "one-org" in report.table(outcome)
+    assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_command_line_writes_json_and_plot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_json, out_png = tmp_path / "bench.json", tmp_path / "bench.png"
+
+    tiny = ["--quick", "--counts", "30,60", "--events", "200", "--no-kafka"]
+
+    code = main([*tiny, "--json", str(out_json), "--plot", str(out_png)])
+
+    doc = orjson.loads(out_json.read_bytes())
+    assert code == 0
+    assert len(doc["results"]) == 4 and doc["kafka"] == {"status": "skipped (--no-kafka)"}
+    assert out_png.exists()
+    assert "speedup" in capsys.readouterr().out
+
+
+def test_kafka_bootstrap_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(BOOTSTRAP_ENV, "env-broker:9092")
+
+    assert resolve_bootstrap("flag-broker:9092") == "flag-broker:9092"
+    assert resolve_bootstrap(None) == "env-broker:9092"
+
+
+def test_prometheus_samples_reads_unlabelled_gauges() -> None:
+    text = (
+        "# HELP trigger_engine_triggers triggers in the registry\n"
+        "# TYPE trigger_engine_triggers gauge\n"
+        "trigger_engine_triggers 120\n"
+        'trigger_engine_consumer_lag{partition="0"} 5\n'
+        "trigger_engine_assigned_partitions 4\n"
+    )
+
+    assert prometheus_samples(text) == {
+        "trigger_engine_triggers": 120.0,
+        "trigger_engine_assigned_partitions": 4.0,
+    }
+    assert prometheus_samples(None) == {}
