@@ -1,8 +1,4 @@
-"""The end-to-end benchmark on a tiny workload, against the session's real broker.
-
-Proposed for tests/kafka/ (the benchmark helper may not edit that directory): it uses the
-`kafka_bootstrap` fixture of tests/kafka/conftest.py, so it is never skipped.
-"""
+"""The end-to-end benchmark on a tiny workload, against the real broker (never skipped)."""
 
 from __future__ import annotations
 
