@@ -19,18 +19,10 @@ from pathspec import PathSpec
 from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
 
 from benchmarks.interpreters import jsonlogic_holds, roboto_holds
+from engine.events import EVENT_CAUSES as CAUSES
 
 Json = dict[str, Any]
 
-CAUSES: dict[str, str | None] = {
-    "dataset.created": None,
-    "dataset.metadata_updated": "dataset_metadata_update",
-    "dataset.deleted": None,
-    "file.uploaded": "file_upload",
-    "file.ingested": "file_ingest",
-    "file.metadata_updated": "file_metadata_update",
-    "file.deleted": None,
-}
 DEFAULT_CAUSES = ("file_upload", "dataset_metadata_update")
 ROBOTO_KEYS = frozenset({"field", "comparator", "value", "operator", "conditions"})
 _FILE_DEFAULTS: Json = {
