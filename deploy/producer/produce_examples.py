@@ -15,18 +15,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from engine.errors import EngineError
+from engine.models import Trigger
 from engine.replay import read_events
+from engine.service.registry_topic import publish_trigger
 from engine.trigger_files import load_triggers, trigger_to_dict
 
 
@@ -34,14 +38,6 @@ from engine.trigger_files import load_triggers, trigger_to_dict
 class Record:
     key: bytes | None
     value: bytes
-
-
-def trigger_records(path: Path) -> list[Record]:
-    """One registry record per trigger; the whole file is validated before anything is sent."""
-    return [
-        Record(trigger.key.encode(), orjson.dumps(trigger_to_dict(trigger)))
-        for trigger in load_triggers(path)
-    ]
 
 
 def event_key(line: bytes) -> bytes | None:
@@ -58,21 +54,35 @@ def event_records(sources: Sequence[str]) -> Iterator[Record]:
         yield Record(event_key(raw.data), raw.data)
 
 
-async def publish(
+@contextlib.asynccontextmanager
+async def started_producer(bootstrap_servers: str) -> AsyncIterator[AIOKafkaProducer]:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        yield producer
+    finally:
+        await producer.stop()
+
+
+async def publish_triggers(triggers: list[Trigger], *, bootstrap_servers: str, topic: str) -> int:
+    """Through the registry topic's own writer, so the records are exactly what `run` reads."""
+    async with started_producer(bootstrap_servers) as producer:
+        for trigger in triggers:
+            await publish_trigger(producer, topic, trigger.key, trigger_to_dict(trigger))
+    return len(triggers)
+
+
+async def publish_events(
     records: Iterable[Record], *, bootstrap_servers: str, topic: str, interval: float
 ) -> int:
     """Send in order, acknowledged by all in-sync replicas, `interval` seconds apart."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
-    await producer.start()
     sent = 0
-    try:
+    async with started_producer(bootstrap_servers) as producer:
         for record in records:
             if sent and interval > 0:
                 await asyncio.sleep(interval)
             await producer.send_and_wait(topic, record.value, key=record.key)
             sent += 1
-    finally:
-        await producer.stop()
     return sent
 
 
@@ -101,22 +111,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def records_of(args: argparse.Namespace) -> Iterable[Record]:
-    return trigger_records(args.path) if args.what == "triggers" else event_records(args.sources)
+def sending(args: argparse.Namespace) -> Coroutine[Any, Any, int]:
+    """What to publish; a triggers file is loaded, so validated, before anything connects."""
+    if args.what == "triggers":
+        triggers = load_triggers(args.path)
+        return publish_triggers(
+            triggers, bootstrap_servers=args.bootstrap_servers, topic=args.topic
+        )
+    return publish_events(
+        event_records(args.sources),
+        bootstrap_servers=args.bootstrap_servers,
+        topic=args.topic,
+        interval=args.interval,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    interval = args.interval if args.what == "events" else 0.0
     try:
-        sent = asyncio.run(
-            publish(
-                records_of(args),
-                bootstrap_servers=args.bootstrap_servers,
-                topic=args.topic,
-                interval=interval,
-            )
-        )
+        sent = asyncio.run(sending(args))
     except (EngineError, KafkaError) as exc:
         sys.stderr.write(f"produce_examples: error: {exc}\n")
         return 2

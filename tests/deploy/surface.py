@@ -1,6 +1,6 @@
-"""What the deploy files may reference, taken from the real thing: the `trigger-engine run` argparse
-parser (flags, and the TRIGGER_ENGINE_<FLAG> variable of each), the topic plan of deploy/topics.sh,
-and the repository's files."""
+"""What the deploy files may reference, taken from the real thing: the `trigger-engine` parser
+(the flags of `run`, and the TRIGGER_ENGINE_<FLAG> variable of each) and the service's settings
+validation, the topic plan of deploy/topics.sh, and the repository's files."""
 
 from __future__ import annotations
 
@@ -12,23 +12,42 @@ import io
 import os
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from unittest import mock
 
 import yaml
 
 from engine.cli import build_parser
+from engine.errors import ConfigError
+from engine.service.cli import service_settings
+from engine.service.settings import ServiceSettings
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 ENV_PREFIX = "TRIGGER_ENGINE_"
 
 
+@contextlib.contextmanager
+def engine_environment(env: Mapping[str, object] | None = None) -> Iterator[None]:
+    """os.environ with no TRIGGER_ENGINE_* variable but those of `env`: the parser takes its
+    defaults from the variables when it is built, so the tests' own environment must not leak in."""
+    kept = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+    given = {k: str(v) for k, v in (env or {}).items()}
+    with mock.patch.dict(os.environ, {**kept, **given}, clear=True):
+        yield
+
+
+def cli_parser(env: Mapping[str, object] | None = None) -> argparse.ArgumentParser:
+    with engine_environment(env):
+        return build_parser()
+
+
 def run_parser() -> argparse.ArgumentParser:
-    for action in build_parser()._actions:
+    for action in cli_parser()._actions:
         if isinstance(action, argparse._SubParsersAction):
             assert "run" in action.choices, "trigger-engine has no `run` subcommand"
             return action.choices["run"]
@@ -57,33 +76,31 @@ def run_default(flag: str) -> Any:
     return run_options()[flag].default
 
 
-def argv_of_env(env: Mapping[str, object]) -> list[str]:
-    """The `run` arguments equivalent to TRIGGER_ENGINE_* variables; fails on one `run` lacks."""
-    options = run_options()
-    argv: list[str] = []
-    for name, value in env.items():
-        if not name.startswith(ENV_PREFIX):
-            continue
-        flag = flag_of_env(name)
-        assert flag in options, f"{name} names no flag of `trigger-engine run` ({flag})"
-        if options[flag].nargs == 0:
-            assert str(value).lower() in {"1", "true", "yes"}, f"{name}={value!r} for switch {flag}"
-            argv.append(flag)
-        else:
-            argv += [flag, str(value)]
-    return argv
-
-
-def parse_run(args: Sequence[str], env: Mapping[str, object] | None = None) -> argparse.Namespace:
-    """Parse `trigger-engine <args>` plus the settings in `env` with the real parser."""
-    argv = [*args, *argv_of_env(env or {})]
-    assert argv[:1] == ["run"], f"not a `run` command line: {argv}"
+def parse_cli(argv: Sequence[str], env: Mapping[str, object] | None = None) -> argparse.Namespace:
+    """`trigger-engine <argv>` as the real parser reads it with the variables of `env` set."""
     errors = io.StringIO()
     try:
         with contextlib.redirect_stderr(errors):
-            return build_parser().parse_args(argv)
+            return cli_parser(env).parse_args(argv)
     except SystemExit:
-        raise AssertionError(f"trigger-engine rejects {argv}: {errors.getvalue()}") from None
+        raise AssertionError(f"trigger-engine rejects {list(argv)}: {errors.getvalue()}") from None
+
+
+def run_settings(args: Sequence[str], env: Mapping[str, object] | None = None) -> ServiceSettings:
+    """The service's settings for `trigger-engine <args>` with the variables of `env`, validated as
+    `run` validates them; fails on a TRIGGER_ENGINE_* variable that no flag reads (the service
+    would silently ignore it)."""
+    options = run_options()
+    for name in env or {}:
+        if name.startswith(ENV_PREFIX):
+            flag = flag_of_env(name)
+            assert flag in options, f"{name} names no flag of `trigger-engine run` ({flag})"
+    parsed = parse_cli(args, env)
+    assert parsed.command == "run", f"not a `run` command line: {list(args)}"
+    try:
+        return service_settings(parsed)
+    except ConfigError as exc:
+        raise AssertionError(f"trigger-engine run refuses {list(args)} with {env}: {exc}") from None
 
 
 def yaml_documents(path: Path) -> list[dict[str, Any]]:

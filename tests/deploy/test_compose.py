@@ -12,9 +12,9 @@ import pytest
 from tests.deploy.surface import (
     DEPLOY,
     REPO,
-    parse_run,
     producer_module,
     run_default,
+    run_settings,
     topic_plan,
     yaml_documents,
 )
@@ -94,20 +94,20 @@ def test_the_engine_command_and_settings_are_accepted_by_trigger_engine_run(
     services: dict[str, Any],
 ) -> None:
     engine = services["engine"]
-    args = parse_run(engine["command"], engine["environment"])
-    assert args.bootstrap_servers == "kafka:9092"
-    assert host_path(engine, args.actions).is_dir()
+    settings = run_settings(engine["command"], engine["environment"])
+    assert settings.kafka.bootstrap_servers == "kafka:9092"
+    assert settings.actions is not None and host_path(engine, settings.actions).is_dir()
 
 
 def test_the_engine_gets_time_to_shut_down_cleanly(services: dict[str, Any]) -> None:
     engine = services["engine"]
-    args = parse_run(engine["command"], engine["environment"])
-    assert seconds(engine["stop_grace_period"]) > args.shutdown_timeout
+    settings = run_settings(engine["command"], engine["environment"])
+    assert seconds(engine["stop_grace_period"]) > settings.shutdown_timeout
 
 
 def test_the_engine_is_healthy_once_ready_and_reachable(services: dict[str, Any]) -> None:
     engine = services["engine"]
-    port = parse_run(engine["command"], engine["environment"]).http_port
+    port = run_settings(engine["command"], engine["environment"]).http_port
     check = " ".join(engine["healthcheck"]["test"])
     assert f"http://127.0.0.1:{port}/readyz" in check
     assert f"{port}:{port}" in engine["ports"]

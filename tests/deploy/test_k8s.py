@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 
+from engine.service.settings import ServiceSettings
 from tests.deploy.surface import (
     DEPLOY,
     ENV_PREFIX,
     flag_of_env,
-    parse_run,
     run_default,
     run_options,
+    run_settings,
     topic_plan,
     yaml_documents,
 )
@@ -46,8 +47,8 @@ def settings(manifests: dict[str, Manifest]) -> dict[str, str]:
     return {**manifests["ConfigMap"]["data"], **manifests["Secret"]["stringData"]}
 
 
-def engine_args(manifests: dict[str, Manifest]) -> Any:
-    return parse_run(engine_container(manifests)["args"], settings(manifests))
+def engine_settings(manifests: dict[str, Manifest]) -> ServiceSettings:
+    return run_settings(engine_container(manifests)["args"], settings(manifests))
 
 
 def test_every_file_in_the_directory_is_applied(manifests: dict[str, Manifest]) -> None:
@@ -76,9 +77,9 @@ def test_every_setting_is_a_variable_of_a_run_flag(manifests: dict[str, Manifest
 def test_the_container_runs_the_service_with_values_it_accepts(
     manifests: dict[str, Manifest],
 ) -> None:
-    args = engine_args(manifests)
-    assert args.command == "run"
-    assert args.sasl_mechanism.startswith("SCRAM") and args.security_protocol == "SASL_SSL"
+    kafka = engine_settings(manifests).kafka
+    assert kafka.security_protocol == "SASL_SSL"
+    assert kafka.sasl_mechanism is not None and kafka.sasl_mechanism.startswith("SCRAM")
 
 
 def test_settings_come_from_the_configmap_and_credentials_from_the_secret(
@@ -106,20 +107,20 @@ def test_probes_ask_the_service_on_its_http_port(
     get = container[probe]["httpGet"]
     assert get["path"] == path
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports[get["port"]] == engine_args(manifests).http_port
+    assert ports[get["port"]] == engine_settings(manifests).http_port
 
 
 def test_metrics_are_scraped_from_the_http_port(manifests: dict[str, Manifest]) -> None:
     annotations = manifests["Deployment"]["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/path"] == "/metrics"
-    assert int(annotations["prometheus.io/port"]) == engine_args(manifests).http_port
+    assert int(annotations["prometheus.io/port"]) == engine_settings(manifests).http_port
     (port,) = manifests["Service"]["spec"]["ports"]
     assert port["targetPort"] == "http"
 
 
 def test_the_grace_period_outlasts_the_shutdown_deadline(manifests: dict[str, Manifest]) -> None:
     pod = manifests["Deployment"]["spec"]["template"]["spec"]
-    assert pod["terminationGracePeriodSeconds"] > engine_args(manifests).shutdown_timeout
+    assert pod["terminationGracePeriodSeconds"] > engine_settings(manifests).shutdown_timeout
 
 
 def test_the_container_requests_cpu_and_memory(manifests: dict[str, Manifest]) -> None:

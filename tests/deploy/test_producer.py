@@ -23,14 +23,6 @@ def producer() -> ModuleType:
     return producer_module()
 
 
-def test_each_trigger_is_keyed_by_org_and_name_and_round_trips(producer: ModuleType) -> None:
-    records = producer.trigger_records(EXAMPLE_TRIGGERS)
-    triggers = load_triggers(EXAMPLE_TRIGGERS)
-    assert [r.key for r in records] == [f"{t.org_id}/{t.name}".encode() for t in triggers]
-    for record, trigger in zip(records, triggers, strict=True):
-        assert trigger_from_dict(orjson.loads(record.value), "test") == trigger
-
-
 def test_an_invalid_triggers_file_is_refused_before_connecting(
     producer: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -67,6 +59,39 @@ def test_a_line_without_a_usable_dataset_id_has_no_key(
     assert producer.event_key(line) == key
 
 
+async def _read(bootstrap: str, topic: str, count: int) -> list[tuple[bytes | None, bytes]]:
+    """The first `count` records of `topic`, as (key, value)."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        received: list[tuple[bytes | None, bytes]] = []
+        while len(received) < count:
+            batches = await consumer.getmany(timeout_ms=10_000)
+            assert batches, f"only {len(received)} of {count} records arrived"
+            received += [(m.key, m.value) for batch in batches.values() for m in batch]
+        return received
+    finally:
+        await consumer.stop()
+
+
+@pytest.mark.kafka
+async def test_publishes_each_trigger_as_the_registry_reads_it(
+    producer: ModuleType,
+    kafka_bootstrap: str,
+    create_topics: CreateTopics,
+    unique_name: Callable[[str], str],
+) -> None:
+    topic = unique_name("triggers")
+    await create_topics({topic: 1}, compacted=True)
+    triggers = load_triggers(EXAMPLE_TRIGGERS)
+    sent = await producer.publish_triggers(triggers, bootstrap_servers=kafka_bootstrap, topic=topic)
+    assert sent == len(triggers)
+    received = await _read(kafka_bootstrap, topic, len(triggers))
+    assert [key for key, _ in received] == [f"{t.org_id}/{t.name}".encode() for t in triggers]
+    for (_, value), trigger in zip(received, triggers, strict=True):
+        assert trigger_from_dict(orjson.loads(value), "test") == trigger
+
+
 @pytest.mark.kafka
 async def test_publishes_every_event_in_order_per_dataset(
     producer: ModuleType,
@@ -77,23 +102,11 @@ async def test_publishes_every_event_in_order_per_dataset(
     topic = unique_name("events")
     await create_topics({topic: 3})
     records = list(producer.event_records([str(EXAMPLE_EVENTS)]))
-    sent = await producer.publish(
+    sent = await producer.publish_events(
         records, bootstrap_servers=kafka_bootstrap, topic=topic, interval=0.0
     )
     assert sent == len(records)
-
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    try:
-        received: list[tuple[bytes | None, bytes]] = []
-        while len(received) < len(records):
-            batches = await consumer.getmany(timeout_ms=10_000)
-            assert batches, f"only {len(received)} of {len(records)} events arrived"
-            received += [(m.key, m.value) for batch in batches.values() for m in batch]
-    finally:
-        await consumer.stop()
+    received = await _read(kafka_bootstrap, topic, len(records))
 
     def by_key(pairs: list[tuple[bytes | None, bytes]]) -> dict[bytes | None, list[bytes]]:
         grouped: dict[bytes | None, list[bytes]] = {}
