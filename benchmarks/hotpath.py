@@ -1,8 +1,8 @@
 """The hot path: matching + conditions per file event, indexed engine against the naive baseline.
 
 Both sides see each file event against the same dataset state, the state as of that event (events
-are applied in stream order, outside the timed region). The engine side is the engine's own code
-path, `TriggerIndex.file_candidates` then `decide` per candidate; the baseline side loops over
+are applied in stream order, outside the timed region). The engine side is the engine's own
+`file_decisions` (the index's candidates, then `decide` for each); the baseline side loops over
 every trigger of the event's org. Neither marks anything as fired, so both decide on the same
 state and every decision is a full evaluation (never a cheap `already_run`).
 
@@ -23,11 +23,11 @@ from typing import Any
 from benchmarks.naive import Invocation, NaiveEngine, event_context
 from benchmarks.workload import EVALUATED_FILE_EVENTS, Workload
 from engine.actions import ActionCatalog
-from engine.evaluator import INVOKED, Decision, decide
+from engine.evaluator import INVOKED, Decided, file_decisions
 from engine.events import Event, event_from_dict
 from engine.index import TriggerIndex
 from engine.models import Action, Trigger
-from engine.registry import CompiledTrigger, TriggerRegistry, load_registry
+from engine.registry import TriggerRegistry, load_registry
 from engine.state import DatasetState, StateStore
 
 # What one naive trigger test costs, for sizing the baseline's sample before running it: the
@@ -146,34 +146,17 @@ def _file_events(workload: Workload) -> Iterator[_FileEvent]:
             yield _FileEvent(raw, event, cause, ds, ds.files[event.file["file_id"]])
 
 
-def engine_decisions(
-    index: TriggerIndex, ds: DatasetState, event: Event, cause: str, file: dict[str, Any]
-) -> list[tuple[CompiledTrigger, Decision]]:
-    """One file event through the engine's matching and conditions: the timed unit."""
-    context = event.context()
-    return [
-        (trigger, decide(trigger, ds, cause, file if _per_file(trigger) else None, context))
-        for trigger in index.file_candidates(event.org_id, cause, file["relative_path"])
-    ]
-
-
-def _per_file(trigger: CompiledTrigger) -> bool:
-    return trigger.spec.for_each == "dataset_file"
-
-
-def invocations_of(
-    item: _FileEvent, decisions: list[tuple[CompiledTrigger, Decision]]
-) -> list[Invocation]:
+def invocations_of(item: _FileEvent, decisions: Decided) -> list[Invocation]:
     """The comparison keys of the engine's invocations (built outside the timed region)."""
     return [
         Invocation(
             item.event.org_id,
             trigger.name,
             item.ds.dataset_id,
-            item.file["file_id"] if _per_file(trigger) else None,
+            None if file is None else file["file_id"],
             tuple(f["file_id"] for f in decision.files),
         )
-        for trigger, decision in decisions
+        for trigger, file, decision in decisions
         if decision.outcome == INVOKED
     ]
 
@@ -239,7 +222,7 @@ def _pass(
     gc.collect()
     for n, item in enumerate(_file_events(workload)):
         start = time.perf_counter_ns()
-        decisions = engine_decisions(index, item.ds, item.event, item.cause, item.file)
+        decisions = file_decisions(index, item.ds, item.event, item.cause, item.file)
         done.engine_ns.append(time.perf_counter_ns() - start)
         decided = invocations_of(item, decisions)
         done.candidates += len(decisions)

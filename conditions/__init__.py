@@ -43,12 +43,20 @@ class CompiledCondition:
     dialect: str  # "none" | "roboto" | "jsonlogic"
     key: str  # canonical JSON of the normalized condition
     references_file: bool  # may read file.* (its result can differ between files of a dataset)
+    references_event: bool  # may read event.* (its result can differ between events)
     required_tags: frozenset[str]  # tags that must all be in dataset.tags for it to be true
-    _evaluate: Evaluate = field(repr=False, compare=False)
+    evaluate: Evaluate = field(repr=False, compare=False)
     _explain: Explain = field(repr=False, compare=False)
+    # Reads the dataset record alone: while the record is unchanged, its result is too, so
+    # callers may reuse it for every file and event of the dataset.
+    dataset_only: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        dataset_only = not (self.references_file or self.references_event)
+        object.__setattr__(self, "dataset_only", dataset_only)
 
     def __call__(self, dataset: Record, file: Record | None, event: Record | None) -> bool:
-        return self._evaluate(dataset, file, event)
+        return self.evaluate(dataset, file, event)
 
     def explain(self, dataset: Record, file: Record | None, event: Record | None) -> ConditionTrace:
         return self._explain(dataset, file, event)
@@ -102,7 +110,7 @@ def _no_condition(dataset: Record, file: Record | None, event: Record | None) ->
     return ConditionTrace("none", True, ())
 
 
-_ALWAYS = CompiledCondition("none", "null", False, frozenset(), _always_true, _no_condition)
+_ALWAYS = CompiledCondition("none", "null", False, False, frozenset(), _always_true, _no_condition)
 
 
 def _compile_roboto(condition: dict[str, Any], allow_file_fields: bool) -> CompiledCondition:
@@ -119,6 +127,7 @@ def _compile_roboto(condition: dict[str, Any], allow_file_fields: bool) -> Compi
         "roboto",
         _canonical(compiled.normalized),
         compiled.references_file,
+        False,  # Roboto fields name the dataset or the file, never the event
         compiled.required_tags,
         evaluate,
         explain,
@@ -158,6 +167,7 @@ def _compile_jsonlogic(rule: dict[str, Any], allow_file_fields: bool) -> Compile
         "jsonlogic",
         _canonical(rule),
         compiled.references_file,
+        compiled.references_event,
         _jsonlogic_required_tags(rule),
         evaluate,
         explain,

@@ -47,6 +47,7 @@ class CompiledRule:
     evaluate: Evaluator  # data -> value; raises JsonLogicError
     reads_data: bool  # False: the rule never looks at its data (callers may pass None)
     references_file: bool  # may read the `file` root (a literal path into it, or a computed one)
+    references_event: bool  # may read the `event` root (likewise)
 
 
 def compile_rule(
@@ -59,7 +60,9 @@ def compile_rule(
     """Validate and compile. `roots`: the only top-level keys a data path may start with."""
     compiler = _Compiler(roots, allow_file_fields, None)
     evaluate = compiler.compile(rule, _Where(path, 0, False))
-    return CompiledRule(evaluate, compiler.reads_data, compiler.references_file)
+    return CompiledRule(
+        evaluate, compiler.reads_data, compiler.references_file, compiler.references_event
+    )
 
 
 def trace_rule(
@@ -108,6 +111,7 @@ class _Compiler:
         self.trace = trace
         self.reads_data = False
         self.references_file = False
+        self.references_event = False
 
     # -- dispatch ---------------------------------------------------------------------------
 
@@ -204,7 +208,7 @@ class _Compiler:
             return
         self.reads_data = True
         if first is None:  # the whole root, or a path computed while evaluating
-            self.references_file = True
+            self.references_file = self.references_event = True
             return
         if self.roots is not None and first not in self.roots:
             roots = ", ".join(sorted(self.roots))
@@ -216,6 +220,8 @@ class _Compiler:
                     "file fields are not allowed: a for_each dataset trigger has no file",
                 )
             self.references_file = True
+        elif first == "event":
+            self.references_event = True
 
     def _note_keys(self, keys: tuple[Key, ...], where: _Where) -> None:
         self._note_path(keys[0][0] if keys else None, where)

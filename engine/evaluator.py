@@ -1,17 +1,21 @@
 """The evaluation core (SPEC §4): event -> state -> candidate triggers -> conditions -> requests.
 
 It knows nothing of Kafka or files: replay and the service are thin drivers around `Evaluator`.
-`decide` is pure (it reads state, never writes it), so `explain` can ask it the same question.
+`decide` is pure (it reads state, never changes it; it only memoizes condition verdicts), so
+`explain` can ask it the same question.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
 from typing import Any
 
+from conditions import CompiledCondition
 from engine.events import Event
+from engine.index import TriggerIndex
 from engine.registry import CompiledTrigger, TriggerRegistry
 from engine.state import DatasetState, StateStore, fired_key
 
@@ -21,13 +25,13 @@ _by_path = itemgetter("relative_path")
 _by_name = attrgetter("name")
 
 
-@dataclass(slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass costs twice as much to make
 class Decision:
     outcome: str  # invoked_action | skipped
     reason: str | None  # already_run | condition_not_met | no_matching_files | trigger_disabled
     status: str  # evaluated | failed
     detail: str | None
-    files: list[dict[str, Any]]  # the files the invocation is for (sorted), when invoked
+    files: Sequence[dict[str, Any]]  # the files the invocation is for (sorted), when invoked
 
 
 @dataclass(slots=True)
@@ -55,7 +59,36 @@ class EvaluationStats:
 
 
 def _skip(reason: str, detail: str) -> Decision:
-    return Decision(SKIPPED, reason, "evaluated", detail, [])
+    return Decision(SKIPPED, reason, "evaluated", detail, ())
+
+
+# The skips that say the same thing every time are made once.
+_DISABLED = _skip("trigger_disabled", "trigger is disabled")
+_FILE_CONDITION_FALSE = _skip("condition_not_met", "condition is false for this dataset and file")
+_DATASET_CONDITION_FALSE = _skip("condition_not_met", "condition is false for this dataset")
+
+
+def condition_holds(
+    condition: CompiledCondition, ds: DatasetState, file: dict[str, Any] | None, event: Event | None
+) -> bool:
+    """The condition's verdict; one that reads only the dataset record is evaluated once per
+    record (keys never collide across dialects: a JsonLogic rule has one key, Roboto nodes more)."""
+    if condition.dataset_only:
+        verdicts = ds.verdicts
+        verdict = verdicts.get(condition.key)
+        if verdict is None:
+            verdict = verdicts[condition.key] = condition.evaluate(ds.record, None, None)
+        return verdict
+    context = event.context() if event is not None and condition.references_event else None
+    return condition.evaluate(ds.record, file, context)
+
+
+def selected_files(trigger: CompiledTrigger, ds: DatasetState, cause: str) -> list[dict[str, Any]]:
+    """Every current file of `ds` the trigger's inputs select, sorted by path (file_ingest
+    counts only ingested files)."""
+    matches = trigger.globs.matches
+    current = ds.current_files(ingested_only=cause == "file_ingest")
+    return sorted((f for f in current if matches(f["relative_path"])), key=_by_path)
 
 
 def decide(
@@ -63,37 +96,64 @@ def decide(
     ds: DatasetState,
     cause: str,
     file: dict[str, Any] | None,
-    event_context: dict[str, Any] | None = None,
+    event: Event | None = None,
     selected: list[dict[str, Any]] | None = None,
 ) -> Decision:
     """Would `trigger` fire for dataset `ds` (and `file`, for dataset_file triggers) now?
 
-    `selected`, when the caller already knows it, is every file of `ds` the trigger's inputs
-    select, sorted by path (for dataset triggers under causes other than file_ingest).
+    `selected`, when the caller already knows it, is `selected_files(trigger, ds, cause)`.
     """
-    if not trigger.spec.enabled:
-        return _skip("trigger_disabled", "trigger is disabled")
+    if not trigger.enabled:
+        return _DISABLED
     if trigger.template is None:
-        return Decision(SKIPPED, None, "failed", trigger.failure, [])
+        return Decision(SKIPPED, None, "failed", trigger.failure, ())
     if file is not None:
-        if fired_key(trigger.trigger_id, file["file_id"]) in ds.fired:
+        if trigger.fired_prefix + file["file_id"] in ds.fired:
             return _skip("already_run", f"already invoked for file {file['file_id']}")
-        if not trigger.condition(ds.record, file, event_context):
-            return _skip("condition_not_met", "condition is false for this dataset and file")
-        return Decision(INVOKED, None, "evaluated", None, [file])
+        if not condition_holds(trigger.condition, ds, file, event):
+            return _FILE_CONDITION_FALSE
+        return Decision(INVOKED, None, "evaluated", None, (file,))
     if trigger.trigger_id in ds.fired:
         return _skip("already_run", f"already invoked for dataset {ds.dataset_id}")
-    if not trigger.condition(ds.record, None, event_context):
-        return _skip("condition_not_met", "condition is false for this dataset")
+    if not condition_holds(trigger.condition, ds, None, event):
+        return _DATASET_CONDITION_FALSE
     if selected is None:
-        current = ds.current_files(ingested_only=cause == "file_ingest")
-        matches = trigger.globs.matches
-        selected = sorted((f for f in current if matches(f["relative_path"])), key=_by_path)
+        selected = selected_files(trigger, ds, cause)
     unsatisfied = trigger.globs.unsatisfied_by([f["relative_path"] for f in selected])
     if unsatisfied:
         listed = ", ".join(repr(p) for p in unsatisfied)
         return _skip("no_matching_files", f"no current file matches required input {listed}")
     return Decision(INVOKED, None, "evaluated", None, selected)
+
+
+# (trigger, the file it was decided for (None: the dataset), decision)
+Decided = list[tuple[CompiledTrigger, dict[str, Any] | None, Decision]]
+
+
+def file_decisions(
+    index: TriggerIndex, ds: DatasetState, event: Event, cause: str, file: dict[str, Any]
+) -> Decided:
+    """Every trigger a file event touches, with its decision; pure, like `decide` (each trigger
+    reads only its own fired keys, so deciding all before marking any is the same)."""
+    decided: Decided = []
+    for trigger in index.file_candidates(event.org_id, cause, file["relative_path"]):
+        target = file if trigger.per_file else None
+        decided.append((trigger, target, decide(trigger, ds, cause, target, event)))
+    return decided
+
+
+def dataset_decisions(index: TriggerIndex, ds: DatasetState, event: Event, cause: str) -> Decided:
+    """A dataset-level cause: like a file event's candidates, the triggers whose inputs select
+    some current file, each decided for the dataset or for each file it selects."""
+    selections = index.selections(event.org_id, cause, sorted(ds.files.values(), key=_by_path))
+    decided: Decided = []
+    for trigger in sorted(selections, key=_by_name):
+        selected = selections[trigger]
+        if not trigger.per_file:
+            decided.append((trigger, None, decide(trigger, ds, cause, None, event, selected)))
+            continue
+        decided.extend((trigger, f, decide(trigger, ds, cause, f, event)) for f in selected)
+    return decided
 
 
 class Evaluator:
@@ -120,39 +180,28 @@ class Evaluator:
         if cause is None:
             return result
         index = self.registry.index
-        ctx = event.context()
         if event.file is not None:
             file = ds.files[event.file["file_id"]]
-            for trigger in index.file_candidates(event.org_id, cause, file["relative_path"]):
-                target = file if trigger.spec.for_each == "dataset_file" else None
-                self._evaluate(trigger, ds, cause, target, event, ctx, result)
-            return result
-        # Like a file event's candidates: the triggers whose inputs select some current file.
-        selections = index.selections(event.org_id, cause, sorted(ds.files.values(), key=_by_path))
-        for trigger in sorted(selections, key=_by_name):
-            selected = selections[trigger]
-            if trigger.spec.for_each == "dataset":
-                self._evaluate(trigger, ds, cause, None, event, ctx, result, selected)
-                continue
-            for file in selected:
-                self._evaluate(trigger, ds, cause, file, event, ctx, result)
+            decided = file_decisions(index, ds, event, cause, file)
+        else:
+            decided = dataset_decisions(index, ds, event, cause)
+        for trigger, file, decision in decided:
+            self._record(trigger, file, decision, ds, cause, event, result)
         return result
 
-    def _evaluate(
+    def _record(
         self,
         trigger: CompiledTrigger,
+        file: dict[str, Any] | None,
+        decision: Decision,
         ds: DatasetState,
         cause: str,
-        file: dict[str, Any] | None,
         event: Event,
-        ctx: dict[str, Any],
         result: EventResult,
-        selected: list[dict[str, Any]] | None = None,
     ) -> None:
-        decision = decide(trigger, ds, cause, file, ctx, selected)
         stats = self.stats
         stats.evaluations += 1
-        file_id = file["file_id"] if file is not None else None
+        file_id = None if file is None else file["file_id"]
         if decision.outcome == INVOKED:
             template = trigger.template
             assert template is not None

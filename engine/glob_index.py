@@ -25,7 +25,8 @@ matching pattern decides); without negations, a positive match is already the ve
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Hashable
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from itertools import count
 from typing import Generic, TypeVar
@@ -71,7 +72,7 @@ def literal_requirements(body: str) -> list[Requirement]:
 class _Member(Generic[K]):
     key: K
     globs: GlobSet
-    seq: int  # insertion order, for the order of `match` results
+    seq: int  # unique per add: its id in the `owners` of its patterns
     regexes: tuple[str, ...]  # distinct regex sources of its positive patterns
     confirm: bool  # has negations: a positive match must be confirmed by `globs.matches`
 
@@ -81,25 +82,28 @@ class _Shared(Generic[K]):
     """One distinct positive pattern, the keys holding it and where it is filed."""
 
     search: Callable[[str], re.Match[str] | None]
-    literal: str | None  # the bucket's lookup literal; None for the always-checked bucket
-    needs: tuple[str, ...]  # its other lookup literals: a cheap test before the regex
-    # Holders by insertion number: sorting plain ints is what keeps large results cheap.
+    literal: str | None  # its bucket's lookup literal; None for the always-checked patterns
+    second: str  # its shelf in the bucket: a second lookup literal, "" when it has none
+    needs: frozenset[str]  # its other lookup literals: a cheap subset test before the regex
+    # Holders by their `seq`: an int key hashes faster than the key itself.
     owners: dict[int, _Member[K]] = field(default_factory=dict)
 
 
 class GlobIndex(Generic[K]):
     """Keys with a `GlobSet` each; `match(path)` finds the keys whose globs select the path.
 
-    `match` returns exactly `[k for k in keys if globsets[k].matches(path)]`, in insertion order
-    (re-adding a key moves it to the end). `add` and `remove` cost O(patterns of that key).
+    `match` returns exactly the keys `k` with `globsets[k].matches(path)`, in no particular order
+    (callers sort by what they need). `add` and `remove` cost O(patterns of that key).
     """
 
     def __init__(self) -> None:
         self._members: dict[K, _Member[K]] = {}
         self._shared: dict[str, _Shared[K]] = {}  # by regex source
-        # Requirement text -> {regex source: pattern}. A segment literally named ".jpg" shares the
-        # bucket of the extension ".jpg", which only adds candidates.
-        self._buckets: dict[str, dict[str, _Shared[K]]] = {}
+        # Requirement text -> second requirement text ("" for none) -> {regex source: pattern}. A
+        # segment literally named ".jpg" shares the bucket of the extension ".jpg", which only
+        # adds candidates.
+        self._buckets: dict[str, dict[str, dict[str, _Shared[K]]]] = {}
+        self._sizes: Counter[str] = Counter()  # patterns per bucket
         self._always: dict[str, _Shared[K]] = {}
         self._seq = count()
 
@@ -130,27 +134,40 @@ class GlobIndex(Generic[K]):
             del shared.owners[member.seq]
             if not shared.owners:
                 del self._shared[source]
-                self._unfile(source, shared.literal)
+                self._unfile(source, shared)
 
     def _file(self, source: str, regex: re.Pattern[str], body: str) -> _Shared[K]:
-        """Create the shared entry of a new pattern and file it in the best bucket."""
+        """Create the shared entry of a new pattern and file it on the best shelf."""
         requirements = literal_requirements(body)
         literal = self._choose_literal(requirements)
-        needs = tuple(text for _kind, text in requirements if text != literal)
-        shared: _Shared[K] = _Shared(regex.search, literal, needs)
-        bucket = self._always if literal is None else self._buckets.setdefault(literal, {})
-        bucket[source] = shared
+        if literal is None:
+            shared: _Shared[K] = _Shared(regex.search, None, "", frozenset())
+            self._always[source] = shared
+        else:
+            bucket = self._buckets.setdefault(literal, {})
+            rest = [text for _kind, text in requirements if text != literal]
+            # The fewest patterns on the shelf, as for buckets; `rest` is best first.
+            second = min(rest, key=lambda text: len(bucket.get(text, ())), default="")
+            needs = frozenset(text for text in rest if text != second)
+            shared = _Shared(regex.search, literal, second, needs)
+            bucket.setdefault(second, {})[source] = shared
+            self._sizes[literal] += 1
         self._shared[source] = shared
         return shared
 
-    def _unfile(self, source: str, literal: str | None) -> None:
+    def _unfile(self, source: str, shared: _Shared[K]) -> None:
+        literal = shared.literal
         if literal is None:
             del self._always[source]
             return
         bucket = self._buckets[literal]
-        del bucket[source]
+        shelf = bucket[shared.second]
+        del shelf[source]
+        if not shelf:
+            del bucket[shared.second]
+        self._sizes[literal] -= 1
         if not bucket:
-            del self._buckets[literal]
+            del self._buckets[literal], self._sizes[literal]
 
     def _choose_literal(self, requirements: list[Requirement]) -> str | None:
         """The bucket for a pattern with these requirements (best first); None: always check.
@@ -163,29 +180,30 @@ class GlobIndex(Generic[K]):
             return None
         best_kind = requirements[0][0]
         options = [text for kind, text in requirements if kind == best_kind]
-        return min(options, key=lambda literal: len(self._buckets.get(literal, ())))
+        return min(options, key=self._sizes.__getitem__)
 
     def match(self, path: str) -> list[K]:
-        """Keys whose globs select `path` (a dataset-relative path), in insertion order."""
+        """Keys whose globs select `path` (a dataset-relative path), in no particular order."""
         segments = path.split("/")
         literals = set(segments)
         literals.update([s[s.rfind(".") :] for s in segments if "." in s])
-        hits: dict[int, _Member[K]] = {}
-        for shared in self._always.values():
-            if shared.search(path) is not None:
-                hits.update(shared.owners)
+        literals.add("")  # the shelf of patterns with no second literal (no path segment is "")
+        found = [shared for shared in self._always.values() if shared.search(path) is not None]
         buckets = self._buckets
         for literal in literals:
             bucket = buckets.get(literal)
-            if bucket is not None:
-                for shared in bucket.values():
-                    for need in shared.needs:
-                        if need not in literals:
-                            break
-                    else:
-                        if shared.search(path) is not None:
-                            hits.update(shared.owners)
-        if not hits:
+            if bucket is None:
+                continue
+            for second in literals:
+                shelf = bucket.get(second)
+                if shelf is not None:
+                    for shared in shelf.values():
+                        if shared.needs <= literals and shared.search(path) is not None:
+                            found.append(shared)
+        if not found:
             return []
-        ordered = [hits[seq] for seq in sorted(hits)] if len(hits) > 1 else hits.values()
-        return [m.key for m in ordered if not m.confirm or m.globs.matches(path)]
+        if len(found) == 1:
+            members: Iterable[_Member[K]] = found[0].owners.values()
+        else:  # a key holding several of the patterns found counts once
+            members = {seq: m for shared in found for seq, m in shared.owners.items()}.values()
+        return [m.key for m in members if not m.confirm or m.globs.matches(path)]

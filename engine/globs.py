@@ -150,23 +150,30 @@ def segment_tokens(segment: str) -> list[str | None]:
     return tokens
 
 
-def longest_literal(body: str) -> str:
-    """The longest text every path matching a validated pattern body contains verbatim ("" when
-    it has none): a run of literal characters within one segment."""
+def _literal_runs(segment: str) -> list[str]:
+    """The runs of literal characters of one glob segment."""
     runs = [""]
-    for segment in body.split("/"):
-        run: list[str] = []
-        for token in [*segment_tokens(segment), None]:
-            if token is None:
-                runs.append("".join(run))
-                run = []
-            else:
-                run.append(token)
-    return max(runs, key=len)
+    for token in segment_tokens(segment):
+        if token is None:
+            runs.append("")
+        else:
+            runs[-1] += token
+    return runs
 
 
-# (a literal every match contains, the pattern's regex search, is it a negation)
-_Test = tuple[str, Callable[[str], re.Match[str] | None], bool]
+def necessary_literals(body: str) -> tuple[str, str]:
+    """Two texts every path matching a validated pattern body contains verbatim ("" for none):
+    the longest run of literal characters in any segment, and the longest in the last segment.
+    The first often names a directory that every file of a dataset shares (`r0042`); the second,
+    the file's own kind (`.mcap`, `metadata.json`)."""
+    segments = [segment for segment in body.split("/") if segment]
+    longest = max((run for segment in segments for run in _literal_runs(segment)), key=len)
+    last = max(_literal_runs(segments[-1]), key=len)
+    return longest, "" if last == longest else last
+
+
+# (two literals every match contains, the pattern's regex search, is it a negation)
+_Test = tuple[str, str, Callable[[str], re.Match[str] | None], bool]
 
 
 class GlobSet:
@@ -192,10 +199,11 @@ class GlobSet:
             reason = "needs at least one pattern that is not blank, a comment or a negation ('!')"
             raise GlobError(place, f"{reason}; got {list(self.patterns)!r}")
         # The last matching pattern decides, so test from the end and stop at the first match.
-        # A literal every match contains is tested first: `in` costs a fraction of a regex search
+        # Literals every match contains are tested first: `in` costs a fraction of a regex search
         # and settles most paths of a dataset (those of other sensors, other robots).
         self._newest_first: tuple[_Test, ...] = tuple(
-            (longest_literal(p.body), p.regex.search, p.negated) for p in reversed(self.compiled)
+            (*necessary_literals(p.body), p.regex.search, p.negated)
+            for p in reversed(self.compiled)
         )
 
     @property
@@ -207,8 +215,8 @@ class GlobSet:
 
     def matches(self, path: str) -> bool:
         """The gitignore verdict for `path`: does the last pattern that matches it include it?"""
-        for literal, search, negated in self._newest_first:
-            if literal in path and search(path) is not None:
+        for literal, other, search, negated in self._newest_first:
+            if literal in path and other in path and search(path) is not None:
                 return not negated
         return False
 

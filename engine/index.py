@@ -9,6 +9,7 @@ A file event asks about its file; a dataset-level cause asks about each current 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from engine.glob_index import GlobIndex
@@ -16,9 +17,7 @@ from engine.glob_index import GlobIndex
 if TYPE_CHECKING:
     from engine.registry import CompiledTrigger
 
-
-def _by_name(trigger: CompiledTrigger) -> str:
-    return trigger.name
+_by_name = attrgetter("name")
 
 
 class TriggerIndex:
@@ -50,7 +49,8 @@ class TriggerIndex:
     def selections(
         self, org_id: str, cause: str, files: Iterable[dict[str, Any]]
     ) -> dict[CompiledTrigger, list[dict[str, Any]]]:
-        """For each trigger of the bucket, the `files` (in the order given) its inputs select."""
+        """For each trigger of the bucket, the `files` (in the order given) its inputs select, in
+        no particular order of triggers."""
         index = self._globs.get((org_id, cause))
         selected: dict[CompiledTrigger, list[dict[str, Any]]] = {}
         if index is not None:

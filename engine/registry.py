@@ -11,7 +11,7 @@ import functools
 import gc
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 
@@ -22,6 +22,7 @@ from engine.globs import GlobSet
 from engine.index import TriggerIndex
 from engine.invocations import InvocationTemplate
 from engine.models import Action, Trigger
+from engine.state import fired_key
 
 DEFAULT_TIMEOUT_MINUTES = 30
 
@@ -35,18 +36,20 @@ class CompiledTrigger:
     # None when the action cannot be resolved right now; `failure` then says why.
     template: InvocationTemplate | None
     failure: str | None
+    # What every decision reads, copied out of `spec` once: plain attributes, no model lookups.
+    key: str = field(init=False)
+    name: str = field(init=False)
+    trigger_id: str = field(init=False)
+    enabled: bool = field(init=False)
+    per_file: bool = field(init=False)  # for_each dataset_file
+    fired_prefix: str = field(init=False)  # + file id = its per-file fired key
 
-    @property
-    def key(self) -> str:
-        return self.spec.key
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def trigger_id(self) -> str:
-        return self.spec.trigger_id
+    def __post_init__(self) -> None:
+        spec = self.spec
+        self.key, self.name, self.trigger_id = spec.key, spec.name, spec.trigger_id
+        self.enabled = spec.enabled
+        self.per_file = spec.for_each == "dataset_file"
+        self.fired_prefix = fired_key(spec.trigger_id, "")
 
 
 @functools.lru_cache(maxsize=16384)

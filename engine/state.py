@@ -35,6 +35,13 @@ class DatasetState:
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     fired: set[str] = field(default_factory=set)
     exists: bool = True
+    # Results of conditions that read only the record, by condition key: a dataset's files and
+    # events ask the same question again and again until its record changes (not persisted).
+    verdicts: dict[str, bool] = field(default_factory=dict)
+
+    def replace_record(self, record: dict[str, Any]) -> None:
+        self.record = record
+        self.verdicts.clear()
 
     def current_files(self, *, ingested_only: bool = False) -> list[dict[str, Any]]:
         files = self.files.values()
@@ -89,7 +96,7 @@ class StateStore:
         if created or not ds.exists or event.dataset is not None:
             ds.exists = True
             if event.dataset is not None:
-                ds.record = event.dataset
+                ds.replace_record(event.dataset)
             self._record_dataset(ds)
         if file_record is not None:
             if event.type == "file.deleted":
@@ -130,7 +137,8 @@ class StateStore:
             if ds is None:
                 self._datasets[dataset_id] = DatasetState(dataset_id, doc["org_id"], record)
                 ds = self._datasets[dataset_id]
-            ds.org_id, ds.record, ds.exists = doc["org_id"], record, doc["exists"]
+            ds.org_id, ds.exists = doc["org_id"], doc["exists"]
+            ds.replace_record(record)
             return
         if ds is None:  # entries of one dataset may arrive before its dataset entry
             ds = DatasetState(dataset_id, "", _empty_record(dataset_id, ""))

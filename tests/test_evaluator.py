@@ -293,6 +293,48 @@ def test_file_metadata_update_with_file_condition() -> None:
     assert log.invocations[0]["cause"] == "file_metadata_update"
 
 
+def test_condition_reading_the_event_is_evaluated_per_event() -> None:
+    log = Log(
+        _engine(
+            {
+                "name": "t",
+                "required_inputs": ["*.ulg"],
+                "for_each": "dataset_file",
+                "causes": ["file_upload", "file_metadata_update"],
+                "condition": {"==": [{"var": "event.type"}, "file.metadata_updated"]},
+            },
+        )
+    )
+    log.upload("f1", "a.ulg")
+    log.send("file.metadata_updated", {"file": {"file_id": "f1", "size": 5000}})
+    assert log.reasons() == [("t", "f1", "condition_not_met"), ("t", "f1", None)]
+
+
+def test_dataset_condition_verdict_is_reused_until_the_record_changes() -> None:
+    evaluator = _engine(
+        {
+            "name": "t",
+            "required_inputs": ["*.jpg"],
+            "for_each": "dataset_file",
+            "condition": {"in": ["prod", {"var": "dataset.tags"}]},
+        },
+    )
+    log = Log(evaluator)
+    log.dataset(["test"])
+    log.upload("f1", "a.jpg")
+    ds = evaluator.state.get("ds_1")
+    assert ds is not None and list(ds.verdicts.values()) == [False]
+    log.upload("f2", "b.jpg")
+    log.dataset(["prod"])  # a new record: the verdict is asked again
+    assert list(ds.verdicts.values()) == [True]
+    assert log.reasons() == [
+        ("t", "f1", "condition_not_met"),
+        ("t", "f2", "condition_not_met"),
+        ("t", "f1", None),
+        ("t", "f2", None),
+    ]
+
+
 def test_disabled_trigger_records_and_never_emits() -> None:
     log = Log(
         _engine(

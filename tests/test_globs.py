@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.errors import ConfigError
-from engine.globs import GlobError, GlobSet
+from engine.globs import GlobError, GlobSet, compile_pattern, necessary_literals
 
 
 def _naive(patterns: list[str]) -> pathspec.PathSpec:
@@ -209,6 +209,23 @@ def test_matches_agrees_with_pathspec(patterns: list[str], files: list[str]) -> 
     for path in files:
         assert globs.matches(path) == naive.match_file(path), (patterns, path)
     assert globs.matching(files) == [f for f in files if naive.match_file(f)]
+
+
+@settings(max_examples=400, deadline=None)
+@given(glob_patterns(), st.lists(paths, min_size=1, max_size=6))
+def test_necessary_literals_are_in_every_matching_path(pattern: str, files: list[str]) -> None:
+    compiled = compile_pattern(pattern, 0, "test")
+    assert compiled is not None
+    literals = necessary_literals(compiled.body)
+    for path in files:
+        if compiled.regex.search(path):
+            assert all(text in path for text in literals), (pattern, path, literals)
+
+
+def test_necessary_literals_name_a_directory_and_the_file_kind() -> None:
+    assert necessary_literals("**/r0042/**/*.mcap") == ("r0042", ".mcap")
+    assert necessary_literals("**/metadata.json") == ("metadata.json", "")
+    assert necessary_literals("**") == ("", "")
 
 
 @settings(max_examples=200, deadline=None)

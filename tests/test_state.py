@@ -115,3 +115,16 @@ def test_dataset_first_seen_through_a_file_event_restores_with_its_org() -> None
     copy = rebuilt.get("ds_1")
     assert copy is not None and copy.org_id == "og_7" and copy.exists
     assert list(copy.files) == ["f1"]
+
+
+def test_a_new_record_forgets_the_condition_verdicts() -> None:
+    store = StateStore()
+    ds = store.apply(_ev("dataset.created", dataset=_snapshot(["a"], {})))
+    ds.verdicts["some condition"] = True
+    store.apply(_ev("file.uploaded", {"file_id": "f1", "relative_path": "a"}))
+    assert ds.verdicts == {"some condition": True}  # no new record: still valid
+    store.apply(_ev("dataset.metadata_updated", dataset=_snapshot(["b"], {})))
+    assert ds.verdicts == {}
+    ds.verdicts["some condition"] = True
+    store.restore(b'["ds_1","d",""]', b'{"org_id":"og_1","tags":[],"metadata":{},"exists":true}')
+    assert ds.verdicts == {} and ds.record["tags"] == []

@@ -171,6 +171,25 @@ def test_jsonlogic_references_file(rule: dict[str, Any], references_file: bool) 
 
 
 @pytest.mark.parametrize(
+    ("condition", "references_event", "dataset_only"),
+    [
+        ({"var": "dataset.metadata.robot"}, False, True),
+        ({"==": [{"var": "event.type"}, "file.uploaded"]}, True, False),
+        ({"var": "file.size"}, False, False),
+        ({"some": [{"var": "dataset.tags"}, {"var": "event"}]}, False, True),  # `event` of a tag
+        ({"var": {"cat": ["event", ".type"]}}, True, False),  # computed path: might read event
+        ({"field": "metadata.speed", "comparator": "EXISTS"}, False, True),
+        (None, False, True),
+    ],
+)
+def test_references_event_and_dataset_only(
+    condition: dict[str, Any] | None, references_event: bool, dataset_only: bool
+) -> None:
+    compiled = compile_condition(condition)
+    assert (compiled.references_event, compiled.dataset_only) == (references_event, dataset_only)
+
+
+@pytest.mark.parametrize(
     ("rule", "tags"),
     [
         ({"in": ["prod", {"var": "dataset.tags"}]}, {"prod"}),
