@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.glob_index import EXTENSION, SEGMENT, GlobIndex, literal_requirements, segment_tokens
+from engine.glob_index import (
+    EXTENSION,
+    SEGMENT,
+    GlobIndex,
+    Vocabulary,
+    literal_requirements,
+    segment_tokens,
+)
 from engine.globs import GlobSet
 from tests.test_globs import glob_patterns, paths, pattern_lists
 
@@ -161,3 +168,18 @@ def test_match_equals_naive_loop_under_add_and_remove(
             expected = sorted(k for k, g in model.items() if g.matches(path))
             assert sorted(index.match(path)) == expected, path
     assert len(index) == len(model)
+
+
+def test_indexes_sharing_a_vocabulary_keep_the_literals_they_still_use() -> None:
+    vocabulary = Vocabulary()
+    first: GlobIndex[str] = GlobIndex(vocabulary)
+    second: GlobIndex[str] = GlobIndex(vocabulary)
+    first.add("a", GlobSet(["**/cam_front/*.jpg"]))
+    second.add("b", GlobSet(["**/cam_front/*.jpg", "logs/*.ulg"]))
+    assert vocabulary.literals("r1/cam_front/x.jpg") == {"", "cam_front", ".jpg"}
+    first.remove("a")
+    assert second.match("r1/cam_front/x.jpg") == ["b"]
+    assert "cam_front" in vocabulary
+    second.remove("b")
+    assert vocabulary.literals("r1/cam_front/x.jpg") == {""}
+    assert "logs" not in vocabulary and ".ulg" not in vocabulary
