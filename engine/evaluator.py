@@ -83,14 +83,6 @@ def condition_holds(
     return condition.evaluate(ds.record, file, context)
 
 
-def selected_files(trigger: CompiledTrigger, ds: DatasetState, cause: str) -> list[dict[str, Any]]:
-    """Every current file of `ds` the trigger's inputs select, sorted by path (file_ingest
-    counts only ingested files)."""
-    matches = trigger.globs.matches
-    current = ds.current_files(ingested_only=cause == "file_ingest")
-    return sorted((f for f in current if matches(f["relative_path"])), key=_by_path)
-
-
 def decide(
     trigger: CompiledTrigger,
     ds: DatasetState,
@@ -101,7 +93,8 @@ def decide(
 ) -> Decision:
     """Would `trigger` fire for dataset `ds` (and `file`, for dataset_file triggers) now?
 
-    `selected`, when the caller already knows it, is `selected_files(trigger, ds, cause)`.
+    `selected`, when the caller already knows it (dataset_metadata_update), is every current file
+    of `ds` the trigger's inputs select, sorted by path.
     """
     if not trigger.enabled:
         return _DISABLED
@@ -118,12 +111,18 @@ def decide(
     if not condition_holds(trigger.condition, ds, None, event):
         return _DATASET_CONDITION_FALSE
     if selected is None:
-        selected = selected_files(trigger, ds, cause)
-    unsatisfied = trigger.globs.unsatisfied_by([f["relative_path"] for f in selected])
-    if unsatisfied:
-        listed = ", ".join(repr(p) for p in unsatisfied)
-        return _skip("no_matching_files", f"no current file matches required input {listed}")
+        selection = ds.selections.get(trigger.globs, cause == "file_ingest", ds.files)
+        if unsatisfied := selection.unsatisfied():
+            return _no_matching_files(unsatisfied)
+        return Decision(INVOKED, None, "evaluated", None, selection.files(ds.files))
+    if unsatisfied := trigger.globs.unsatisfied_by([f["relative_path"] for f in selected]):
+        return _no_matching_files(unsatisfied)
     return Decision(INVOKED, None, "evaluated", None, selected)
+
+
+def _no_matching_files(unsatisfied: list[str]) -> Decision:
+    listed = ", ".join(repr(p) for p in unsatisfied)
+    return _skip("no_matching_files", f"no current file matches required input {listed}")
 
 
 # (trigger, the file it was decided for (None: the dataset), decision)

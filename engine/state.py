@@ -15,6 +15,7 @@ import orjson
 
 from engine.errors import EventError
 from engine.events import Event
+from engine.selections import SelectionCache
 
 _FILE_DEFAULTS: dict[str, Any] = {
     "size": None,
@@ -35,13 +36,29 @@ class DatasetState:
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     fired: set[str] = field(default_factory=set)
     exists: bool = True
-    # Results of conditions that read only the record, by condition key: a dataset's files and
-    # events ask the same question again and again until its record changes (not persisted).
+    # Derived from the above, never persisted. Results of conditions that read only the record,
+    # by condition key: a dataset's files and events ask the same question again and again until
+    # its record changes. And the dataset-level triggers' input selections.
     verdicts: dict[str, bool] = field(default_factory=dict)
+    selections: SelectionCache = field(default_factory=SelectionCache)
 
     def replace_record(self, record: dict[str, Any]) -> None:
         self.record = record
         self.verdicts.clear()
+
+    def put_file(self, record: dict[str, Any]) -> None:
+        self.files[record["file_id"]] = record
+        self.selections.changed(record["file_id"], self.files)
+
+    def pop_file(self, file_id: str) -> dict[str, Any] | None:
+        record = self.files.pop(file_id, None)
+        if record is not None:
+            self.selections.changed(file_id, self.files)
+        return record
+
+    def clear_files(self) -> None:
+        self.files.clear()
+        self.selections.reset()
 
     def current_files(self, *, ingested_only: bool = False) -> list[dict[str, Any]]:
         files = self.files.values()
@@ -100,10 +117,10 @@ class StateStore:
             self._record_dataset(ds)
         if file_record is not None:
             if event.type == "file.deleted":
-                if ds.files.pop(file_record["file_id"], None) is not None:
+                if ds.pop_file(file_record["file_id"]) is not None:
                     self._record(_file_key(ds.dataset_id, file_record["file_id"]), None)
             else:
-                ds.files[file_record["file_id"]] = file_record
+                ds.put_file(file_record)
                 if self._track:
                     self._record(
                         _file_key(ds.dataset_id, file_record["file_id"]), orjson.dumps(file_record)
@@ -145,9 +162,9 @@ class StateStore:
             self._datasets[dataset_id] = ds
         if kind == "f":
             if value is None:
-                ds.files.pop(name, None)
+                ds.pop_file(name)
             else:
-                ds.files[name] = orjson.loads(value)
+                ds.put_file(orjson.loads(value))
         elif value is None:
             ds.fired.discard(name)
         else:
@@ -179,7 +196,7 @@ class StateStore:
     def _delete_dataset(self, ds: DatasetState) -> None:
         for file_id in ds.files:
             self._record(_file_key(ds.dataset_id, file_id), None)
-        ds.files.clear()
+        ds.clear_files()
         ds.exists = False
         self._record_dataset(ds)
 
