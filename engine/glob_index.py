@@ -18,7 +18,7 @@ total.
 
 Identical regexes are shared between keys: a path is tested at most once against each distinct
 positive pattern per `match`, and a match counts for every key holding it. A key whose positive
-patterns matched is then confirmed with its own `GlobSet.matches` when it has negations (the last
+patterns matched is then confirmed with its own `GlobSet.admits` when it has negations (the last
 matching pattern decides); without negations, a positive match is already the verdict.
 """
 
@@ -74,7 +74,8 @@ class _Member(Generic[K]):
     globs: GlobSet
     seq: int  # unique per add: its id in the `owners` of its patterns
     regexes: tuple[str, ...]  # distinct regex sources of its positive patterns
-    confirm: bool  # has negations: a positive match must be confirmed by `globs.matches`
+    # With negations, a positive match must be confirmed (`GlobSet.admits`); None: no need.
+    confirm: Callable[[str], bool] | None
 
 
 @dataclass(slots=True, eq=False)
@@ -87,6 +88,14 @@ class _Shared(Generic[K]):
     needs: frozenset[str]  # its other lookup literals: a cheap subset test before the regex
     # Holders by their `seq`: an int key hashes faster than the key itself.
     owners: dict[int, _Member[K]] = field(default_factory=dict)
+    # What `match` reads of the owners, made on first use after a change: one tuple, instead of
+    # the dict and a member object each to bring into the cache.
+    holders: tuple[tuple[K, Callable[[str], bool] | None], ...] | None = None
+
+    def current_holders(self) -> tuple[tuple[K, Callable[[str], bool] | None], ...]:
+        if self.holders is None:
+            self.holders = tuple((m.key, m.confirm) for m in self.owners.values())
+        return self.holders
 
 
 class Vocabulary:
@@ -164,13 +173,15 @@ class GlobIndex(Generic[K]):
         if key in self._members:
             self.remove(key)
         positives = {p.regex.pattern: p for p in globs.positives}
-        member = _Member(key, globs, next(self._seq), tuple(positives), globs.has_negations)
+        confirm = globs.admits if globs.has_negations else None
+        member = _Member(key, globs, next(self._seq), tuple(positives), confirm)
         self._members[key] = member
         for source, pattern in positives.items():
             shared = self._shared.get(source)
             if shared is None:
                 shared = self._file(source, pattern.regex, pattern.body)
             shared.owners[member.seq] = member
+            shared.holders = None
 
     def remove(self, key: K) -> None:
         """Forget `key`; KeyError if it was never added."""
@@ -178,6 +189,7 @@ class GlobIndex(Generic[K]):
         for source in member.regexes:
             shared = self._shared[source]
             del shared.owners[member.seq]
+            shared.holders = None
             if not shared.owners:
                 del self._shared[source]
                 self._unfile(source, shared)
@@ -252,7 +264,7 @@ class GlobIndex(Generic[K]):
         if not found:
             return []
         if len(found) == 1:
-            members: Iterable[_Member[K]] = found[0].owners.values()
+            holders: Iterable[tuple[K, Callable[[str], bool] | None]] = found[0].current_holders()
         else:  # a key holding several of the patterns found counts once
-            members = {seq: m for shared in found for seq, m in shared.owners.items()}.values()
-        return [m.key for m in members if not m.confirm or m.globs.matches(path)]
+            holders = {h[0]: h for shared in found for h in shared.current_holders()}.values()
+        return [key for key, confirm in holders if confirm is None or confirm(path)]

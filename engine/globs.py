@@ -183,7 +183,7 @@ class GlobSet:
     (not `!`) pattern is required. See `compile_pattern` for what is rejected.
     """
 
-    __slots__ = ("_newest_first", "compiled", "patterns", "positives")
+    __slots__ = ("_exclusions", "_newest_first", "compiled", "patterns", "positives")
 
     def __init__(self, patterns: Sequence[str], *, place: str = "required_inputs") -> None:
         if isinstance(patterns, str):
@@ -205,6 +205,15 @@ class GlobSet:
             (*necessary_literals(p.body), p.regex.search, p.negated)
             for p in reversed(self.compiled)
         )
+        # The usual shape, inputs then exclusions (`*.jpg`, `!tmp/`): once a positive pattern is
+        # known to match, the verdict is that no negation does. None for other shapes.
+        first_negation = next((i for i, p in enumerate(self.compiled) if p.negated), None)
+        trailing = first_negation is not None and not any(
+            not p.negated for p in self.compiled[first_negation:]
+        )
+        self._exclusions: tuple[_Test, ...] | None = (
+            tuple(test for test in self._newest_first if test[3]) if trailing else None
+        )
 
     @property
     def has_negations(self) -> bool:
@@ -219,6 +228,16 @@ class GlobSet:
             if literal in path and other in path and search(path) is not None:
                 return not negated
         return False
+
+    def admits(self, path: str) -> bool:
+        """`matches(path)` for a path that some positive pattern is known to match."""
+        exclusions = self._exclusions
+        if exclusions is None:
+            return self.matches(path)
+        for literal, other, search, _negated in exclusions:
+            if literal in path and other in path and search(path) is not None:
+                return False
+        return True
 
     def matching(self, paths: Iterable[str]) -> list[str]:
         """The paths whose verdict is True, in input order."""

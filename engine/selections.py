@@ -32,6 +32,7 @@ class Selection:
     entries: list[_Entry] = field(default_factory=list)  # sorted
     by_file: dict[str, _Entry] = field(default_factory=dict)
     hits: list[int] = field(default_factory=list)  # per positive pattern: entries it matches
+    listed: list[FileRecord] | None = None  # `files()` until a selected record changes
 
     def __post_init__(self) -> None:
         self.hits = [0] * len(self.globs.positives)
@@ -41,6 +42,7 @@ class Selection:
         old = self.by_file.get(file_id)
         wanted = record is not None and self._wants(record)
         if old is not None:
+            self.listed = None
             if wanted and record is not None and old[0] == record["relative_path"]:
                 return
             self._drop(old)
@@ -54,11 +56,14 @@ class Selection:
 
     def files(self, current: dict[str, FileRecord]) -> list[FileRecord]:
         """The selected records sorted by path; equal paths keep the dataset's file order."""
+        if self.listed is not None:
+            return self.listed
         ordered = [current[file_id] for _path, file_id, _ in self.entries]
         paths = [path for path, _, _ in self.entries]
         if len(set(paths)) != len(paths):
             rank = {file_id: n for n, file_id in enumerate(current)}
             ordered.sort(key=lambda f: (f["relative_path"], rank[f["file_id"]]))
+        self.listed = ordered
         return ordered
 
     def _wants(self, record: FileRecord) -> bool:
@@ -74,6 +79,7 @@ class Selection:
             self._count(each)
 
     def _add(self, path: str, file_id: str) -> None:
+        self.listed = None
         entry = self._entry(path, file_id)
         insort(self.entries, entry)
         self._count(entry)

@@ -212,6 +212,23 @@ def test_matches_agrees_with_pathspec(patterns: list[str], files: list[str]) -> 
 
 
 @settings(max_examples=400, deadline=None)
+@given(pattern_lists(), st.lists(paths, min_size=1, max_size=6))
+def test_admits_is_the_verdict_once_a_positive_pattern_matches(
+    patterns: list[str], files: list[str]
+) -> None:
+    globs = GlobSet(patterns)
+    for path in files:
+        if any(p.regex.search(path) for p in globs.positives):
+            assert globs.admits(path) == globs.matches(path), (patterns, path)
+
+
+def test_admits_checks_only_trailing_exclusions() -> None:
+    assert GlobSet(["*.jpg", "!tmp/"]).admits("tmp/a.jpg") is False
+    assert GlobSet(["*.jpg", "!tmp/"]).admits("a.jpg") is True
+    assert GlobSet(["*.jpg", "!tmp/", "tmp/keep.jpg"]).admits("tmp/keep.jpg") is True
+
+
+@settings(max_examples=400, deadline=None)
 @given(glob_patterns(), st.lists(paths, min_size=1, max_size=6))
 def test_necessary_literals_are_in_every_matching_path(pattern: str, files: list[str]) -> None:
     compiled = compile_pattern(pattern, 0, "test")

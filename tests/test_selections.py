@@ -69,7 +69,9 @@ def test_selections_follow_every_change(operations: list[_Operation]) -> None:
             cache.reset()
         for globs in GLOBS[: 1 + number % len(GLOBS)]:
             selection = cache.get(globs, ingested, files)
-            selected = [f["file_id"] for f in selection.files(files)]
+            listed = selection.files(files)
+            assert all(f is files[f["file_id"]] for f in listed)  # the current records
+            selected = [f["file_id"] for f in listed]
             assert (selected, selection.unsatisfied()) == _expected(globs, files, ingested)
 
 
