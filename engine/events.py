@@ -8,6 +8,7 @@ naming the field and the reason.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -74,134 +75,148 @@ def parse_event(raw: bytes | str, *, max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -
 
 
 def event_from_dict(obj: dict[str, Any]) -> Event:
-    ev_id = _required_str(obj, "id", "event")
-    place = f"event {ev_id!r}"
+    # Places in error messages are built only when something is wrong: this runs for every event.
+    ev_id = _required_str(obj, "id", None)
     if obj.get("specversion") != "1.0":
-        raise EventError(f"{place} field 'specversion'", None, 'must be "1.0"')
-    ev_type = _required_str(obj, "type", place)
+        raise EventError(_field(ev_id, "specversion"), None, 'must be "1.0"')
+    ev_type = _required_str(obj, "type", ev_id)
     if ev_type not in EVENT_CAUSES:
         known = ", ".join(EVENT_CAUSES)
-        raise EventError(f"{place} field 'type'", None, f"unknown event type {ev_type!r} ({known})")
-    org_id = _required_str(obj, "orgid", place)
-    dataset_id = _required_str(obj, "datasetid", place)
+        raise EventError(_field(ev_id, "type"), None, f"unknown event type {ev_type!r} ({known})")
+    org_id = _required_str(obj, "orgid", ev_id)
+    dataset_id = _required_str(obj, "datasetid", ev_id)
     time = obj.get("time")
-    if time is not None and not isinstance(time, str):
-        raise EventError(f"{place} field 'time'", None, "must be a string timestamp")
+    if time is not None and time.__class__ is not str:
+        raise EventError(_field(ev_id, "time"), None, "must be a string timestamp")
     data = obj.get("data", {})
-    if not isinstance(data, dict):
-        raise EventError(f"{place} field 'data'", None, f"expected an object, got {_kind(data)}")
-    dataset = _dataset_record(data.get("dataset"), ev_type, org_id, dataset_id, place)
-    file = _file_record(data.get("file"), ev_type, place)
-    return Event(
-        id=ev_id,
-        type=ev_type,
-        source=_optional_str(obj, "source", place) or "",
-        time=time,
-        org_id=org_id,
-        dataset_id=dataset_id,
-        file=file,
-        dataset=dataset,
+    if data.__class__ is not dict:
+        raise EventError(_field(ev_id, "data"), None, f"expected an object, got {_kind(data)}")
+    raw_dataset = data.get("dataset")
+    dataset = (
+        None
+        if raw_dataset is None and ev_type not in _NEEDS_DATASET
+        else _dataset_record(raw_dataset, ev_type, org_id, dataset_id, ev_id)
     )
+    raw_file = data.get("file")
+    file = (
+        None
+        if raw_file is None and not ev_type.startswith("file.")
+        else _file_record(raw_file, ev_type, ev_id)
+    )
+    source = obj.get("source")
+    if source is not None and source.__class__ is not str:
+        raise EventError(_field(ev_id, "source"), None, "must be a string")
+    return Event(ev_id, ev_type, source or "", time, org_id, dataset_id, file, dataset)
+
+
+def _place(ev_id: str | None) -> str:
+    return "event" if ev_id is None else f"event {ev_id!r}"
+
+
+def _field(ev_id: str | None, name: str) -> str:
+    return f"{_place(ev_id)} field '{name}'"
 
 
 def _dataset_record(
-    raw: Any, ev_type: str, org_id: str, dataset_id: str, place: str
-) -> dict[str, Any] | None:
-    where = f"{place} field 'data.dataset'"
+    raw: Any, ev_type: str, org_id: str, dataset_id: str, ev_id: str
+) -> dict[str, Any]:
     if raw is None:
-        if ev_type in _NEEDS_DATASET:
-            raise EventError(where, None, f"required for {ev_type}")
-        return None
-    if not isinstance(raw, dict):
+        raise EventError(_field(ev_id, "data.dataset"), None, f"required for {ev_type}")
+    if raw.__class__ is not dict:
+        where = _field(ev_id, "data.dataset")
         raise EventError(where, None, f"expected an object, got {_kind(raw)}")
     if raw.get("dataset_id", dataset_id) != dataset_id:
         reason = f"dataset_id {raw['dataset_id']!r} does not match the event's datasetid"
-        raise EventError(where, None, f"{reason} {dataset_id!r}")
+        raise EventError(_field(ev_id, "data.dataset"), None, f"{reason} {dataset_id!r}")
     if raw.get("org_id", org_id) != org_id:
         reason = f"org_id {raw['org_id']!r} does not match the event's orgid {org_id!r}"
-        raise EventError(where, None, reason)
+        raise EventError(_field(ev_id, "data.dataset"), None, reason)
     return {
         "dataset_id": dataset_id,
         "org_id": org_id,
-        "tags": _tags(raw, where),
-        "metadata": _metadata(raw, where),
+        "tags": _tags(raw, ev_id, "data.dataset"),
+        "metadata": _metadata(raw, ev_id, "data.dataset"),
     }
 
 
-def _file_record(raw: Any, ev_type: str, place: str) -> dict[str, Any] | None:
+def _file_record(raw: Any, ev_type: str, ev_id: str) -> dict[str, Any]:
     """The fields the event carries; state merges them over what it knows of the file."""
-    where = f"{place} field 'data.file'"
     if raw is None:
-        if ev_type.startswith("file."):
-            raise EventError(where, None, f"required for {ev_type}")
-        return None
-    if not isinstance(raw, dict):
-        raise EventError(where, None, f"expected an object, got {_kind(raw)}")
-    record: dict[str, Any] = {"file_id": _required_str(raw, "file_id", where)}
+        raise EventError(_field(ev_id, "data.file"), None, f"required for {ev_type}")
+    if raw.__class__ is not dict:
+        raise EventError(_field(ev_id, "data.file"), None, f"expected an object, got {_kind(raw)}")
+    file_id = raw.get("file_id")
+    if file_id.__class__ is not str or not file_id:
+        problem = "is missing" if file_id is None else "must be a non-empty string"
+        raise EventError(f"{_field(ev_id, 'data.file')} field 'file_id'", None, problem)
+    record: dict[str, Any] = {"file_id": file_id}
     path = raw.get("relative_path")
     if path is not None:
-        _check_path(path, f"{where}.relative_path")
+        _check_path(path, ev_id)
         record["relative_path"] = path
     elif ev_type == "file.uploaded":
-        raise EventError(f"{where}.relative_path", None, "required for file.uploaded")
+        where = f"{_field(ev_id, 'data.file')}.relative_path"
+        raise EventError(where, None, "required for file.uploaded")
     size = raw.get("size")
     if size is not None:
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise EventError(f"{where}.size", None, "must be a non-negative integer")
+        if size.__class__ is not int or size < 0:
+            where = f"{_field(ev_id, 'data.file')}.size"
+            raise EventError(where, None, "must be a non-negative integer")
         record["size"] = size
     if "tags" in raw:
-        record["tags"] = _tags(raw, where)
+        record["tags"] = _tags(raw, ev_id, "data.file")
     if "metadata" in raw:
-        record["metadata"] = _metadata(raw, where)
+        record["metadata"] = _metadata(raw, ev_id, "data.file")
     status = raw.get("ingestion_status")
     if status is not None:
         if status not in _INGESTION_STATUSES:
             allowed = sorted(_INGESTION_STATUSES)
-            raise EventError(f"{where}.ingestion_status", None, f"must be one of {allowed}")
+            where = f"{_field(ev_id, 'data.file')}.ingestion_status"
+            raise EventError(where, None, f"must be one of {allowed}")
         record["ingestion_status"] = status
     if ev_type == "file.ingested":
         record["ingestion_status"] = "ingested"
     return record
 
 
-def _check_path(path: Any, where: str) -> None:
-    if not isinstance(path, str) or not path:
+# An empty segment (`a//b`, a trailing `/`), a `.` or `..` segment, or a NUL character.
+_BAD_SEGMENT = re.compile(r"(?:^|/)\.{0,2}(?:/|$)|\x00")
+
+
+def _check_path(path: Any, ev_id: str) -> None:
+    if path.__class__ is not str or not path:
+        where = f"{_field(ev_id, 'data.file')}.relative_path"
         raise EventError(where, None, "must be a non-empty string")
-    if path.startswith("/"):
-        raise EventError(
-            where, None, f"{path!r} must be relative to the dataset root (no leading '/')"
-        )
-    if "\x00" in path or any(seg in ("", ".", "..") for seg in path.split("/")):
+    if path[0] == "/":
+        where = f"{_field(ev_id, 'data.file')}.relative_path"
+        reason = f"{path!r} must be relative to the dataset root (no leading '/')"
+        raise EventError(where, None, reason)
+    if _BAD_SEGMENT.search(path) is not None:
+        where = f"{_field(ev_id, 'data.file')}.relative_path"
         reason = f"{path!r} has an empty, '.' or '..' segment, or a NUL character"
         raise EventError(where, None, reason)
 
 
-def _tags(raw: dict[str, Any], where: str) -> list[str]:
+def _tags(raw: dict[str, Any], ev_id: str, where: str) -> list[str]:
     tags = raw.get("tags", [])
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise EventError(f"{where}.tags", None, "must be a list of strings")
+    if tags.__class__ is not list or not all(t.__class__ is str for t in tags):
+        raise EventError(f"{_field(ev_id, where)}.tags", None, "must be a list of strings")
     return tags
 
 
-def _metadata(raw: dict[str, Any], where: str) -> dict[str, Any]:
+def _metadata(raw: dict[str, Any], ev_id: str, where: str) -> dict[str, Any]:
     metadata = raw.get("metadata", {})
-    if not isinstance(metadata, dict):
-        raise EventError(f"{where}.metadata", None, f"expected an object, got {_kind(metadata)}")
+    if metadata.__class__ is not dict:
+        reason = f"expected an object, got {_kind(metadata)}"
+        raise EventError(f"{_field(ev_id, where)}.metadata", None, reason)
     return metadata
 
 
-def _required_str(obj: dict[str, Any], key: str, place: str) -> str:
+def _required_str(obj: dict[str, Any], key: str, ev_id: str | None) -> str:
     value = obj.get(key)
-    if not isinstance(value, str) or not value:
+    if value.__class__ is not str or not value:
         problem = "is missing" if value is None else "must be a non-empty string"
-        raise EventError(f"{place} field '{key}'", None, problem)
-    return value
-
-
-def _optional_str(obj: dict[str, Any], key: str, place: str) -> str | None:
-    value = obj.get(key)
-    if value is not None and not isinstance(value, str):
-        raise EventError(f"{place} field '{key}'", None, "must be a string")
+        raise EventError(_field(ev_id, key), None, problem)
     return value
 
 
