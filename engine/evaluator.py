@@ -135,7 +135,9 @@ def file_decisions(
     """Every trigger a file event touches, with its decision; pure, like `decide` (each trigger
     reads only its own fired keys, so deciding all before marking any is the same)."""
     decided: Decided = []
-    for trigger in index.file_candidates(event.org_id, cause, file["relative_path"]):
+    for trigger in index.file_matches(event.org_id, file, ds.matches):
+        if cause not in trigger.causes:
+            continue
         target = file if trigger.per_file else None
         decided.append((trigger, target, decide(trigger, ds, cause, target, event)))
     return decided
@@ -144,7 +146,11 @@ def file_decisions(
 def dataset_decisions(index: TriggerIndex, ds: DatasetState, event: Event, cause: str) -> Decided:
     """A dataset-level cause: like a file event's candidates, the triggers whose inputs select
     some current file, each decided for the dataset or for each file it selects."""
-    selections = index.selections(event.org_id, cause, sorted(ds.files.values(), key=_by_path))
+    selections: dict[CompiledTrigger, list[dict[str, Any]]] = {}
+    for file in sorted(ds.files.values(), key=_by_path):
+        for trigger in index.file_matches(event.org_id, file, ds.matches):
+            if cause in trigger.causes:
+                selections.setdefault(trigger, []).append(file)
     decided: Decided = []
     for trigger in sorted(selections, key=_by_name):
         selected = selections[trigger]

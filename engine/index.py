@@ -5,12 +5,12 @@ inputs select a path at a cost that hardly depends on how many triggers the org 
 checked on the few found. (One index per org and cause would hold most triggers two or three times:
 more to build, and more memory for each event to bring into the CPU cache.)
 A file event asks about its file; a dataset-level cause asks about each current file of the dataset
-(one lookup per file, not one glob test per trigger and file).
+(one lookup per file, not one glob test per trigger and file); a file's answer is remembered until
+its path or the index changes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
@@ -22,10 +22,15 @@ if TYPE_CHECKING:
 _by_name = attrgetter("name")
 
 
+# (index generation, path, the triggers matching it): what `file_matches` remembers per file id
+MatchMemo = dict[str, tuple[int, str, tuple["CompiledTrigger", ...]]]
+
+
 class TriggerIndex:
     def __init__(self) -> None:
         self._by_org: dict[str, GlobIndex[CompiledTrigger]] = {}
         self._vocabulary = Vocabulary()
+        self.generation = 0  # changes with every add and remove: older memos are stale
 
     def add(self, trigger: CompiledTrigger) -> None:
         org_id = trigger.spec.org_id
@@ -33,30 +38,33 @@ class TriggerIndex:
         if index is None:
             index = self._by_org[org_id] = GlobIndex(self._vocabulary)
         index.add(trigger, trigger.globs)
+        self.generation += 1
 
     def remove(self, trigger: CompiledTrigger) -> None:
         self._by_org[trigger.spec.org_id].remove(trigger)
+        self.generation += 1
 
-    def file_candidates(self, org_id: str, cause: str, path: str) -> list[CompiledTrigger]:
-        """Triggers of the org listening to `cause` whose required inputs match `path`, by name."""
+    def matching(self, org_id: str, path: str) -> tuple[CompiledTrigger, ...]:
+        """Every trigger of the org whose required inputs select `path`, by name (whatever its
+        causes: callers keep those listening to theirs)."""
         index = self._by_org.get(org_id)
         if index is None:
-            return []
-        matched = [trigger for trigger in index.match(path) if cause in trigger.causes]
+            return ()
+        matched = index.match(path)
         if len(matched) > 1:
             matched.sort(key=_by_name)
-        return matched
+        return tuple(matched)
 
-    def selections(
-        self, org_id: str, cause: str, files: Iterable[dict[str, Any]]
-    ) -> dict[CompiledTrigger, list[dict[str, Any]]]:
-        """For each trigger of the org listening to `cause`, the `files` (in the order given) its
-        inputs select, in no particular order of triggers."""
-        index = self._by_org.get(org_id)
-        selected: dict[CompiledTrigger, list[dict[str, Any]]] = {}
-        if index is not None:
-            for file in files:
-                for trigger in index.match(file["relative_path"]):
-                    if cause in trigger.causes:
-                        selected.setdefault(trigger, []).append(file)
-        return selected
+    def file_matches(
+        self, org_id: str, file: dict[str, Any], memo: MatchMemo
+    ) -> tuple[CompiledTrigger, ...]:
+        """`matching` for a file of a dataset, remembered in the dataset's `memo` until the file's
+        path or the index changes: the file's later events (ingested, metadata updated) and the
+        dataset's metadata updates ask again without matching again."""
+        file_id, path = file["file_id"], file["relative_path"]
+        known = memo.get(file_id)
+        if known is not None and known[0] == self.generation and known[1] == path:
+            return known[2]
+        found = self.matching(org_id, path)
+        memo[file_id] = (self.generation, path, found)
+        return found

@@ -15,6 +15,7 @@ import orjson
 
 from engine.errors import EventError
 from engine.events import Event
+from engine.index import MatchMemo
 from engine.selections import SelectionCache
 
 _FILE_DEFAULTS: dict[str, Any] = {
@@ -38,8 +39,10 @@ class DatasetState:
     exists: bool = True
     # Derived from the above, never persisted. Results of conditions that read only the record,
     # by condition key: a dataset's files and events ask the same question again and again until
-    # its record changes. And the dataset-level triggers' input selections.
+    # its record changes. The triggers each file's path matches (`TriggerIndex.file_matches`).
+    # And the dataset-level triggers' input selections.
     verdicts: dict[str, bool] = field(default_factory=dict)
+    matches: MatchMemo = field(default_factory=dict)
     selections: SelectionCache = field(default_factory=SelectionCache)
 
     def replace_record(self, record: dict[str, Any]) -> None:
@@ -53,11 +56,13 @@ class DatasetState:
     def pop_file(self, file_id: str) -> dict[str, Any] | None:
         record = self.files.pop(file_id, None)
         if record is not None:
+            self.matches.pop(file_id, None)
             self.selections.changed(file_id, self.files)
         return record
 
     def clear_files(self) -> None:
         self.files.clear()
+        self.matches.clear()
         self.selections.reset()
 
     def current_files(self, *, ingested_only: bool = False) -> list[dict[str, Any]]:

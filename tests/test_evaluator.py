@@ -16,6 +16,7 @@ from engine.registry import TriggerRegistry
 from engine.state import StateStore
 
 ORG = "og_1"
+ALL = ["file_upload", "file_ingest", "file_metadata_update", "dataset_metadata_update"]
 
 
 def _actions() -> ActionCatalog:
@@ -333,6 +334,27 @@ def test_dataset_condition_verdict_is_reused_until_the_record_changes() -> None:
         ("t", "f1", None),
         ("t", "f2", None),
     ]
+
+
+def test_remembered_matches_follow_registry_changes_and_new_paths() -> None:
+    evaluator = _engine(
+        {"name": "a", "required_inputs": ["*.jpg"], "for_each": "dataset_file", "causes": ALL},
+    )
+    log = Log(evaluator)
+    log.upload("f1", "x.jpg")
+    evaluator.registry.put(
+        Trigger(
+            org_id=ORG,
+            name="b",
+            action="detect",
+            required_inputs=["*.jpg"],
+            for_each="dataset_file",
+            causes=ALL,
+        )
+    )
+    log.send("file.ingested", {"file": {"file_id": "f1"}})  # the index changed since the upload
+    log.upload("f1", "x.png")  # a new path: matched again
+    assert log.reasons() == [("a", "f1", None), ("a", "f1", "already_run"), ("b", "f1", None)]
 
 
 def test_disabled_trigger_records_and_never_emits() -> None:
