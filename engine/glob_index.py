@@ -24,6 +24,7 @@ matching pattern decides); without negations, a positive match is already the ve
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable
@@ -56,7 +57,8 @@ def _segment_requirement(segment: str) -> Requirement | None:
     return None if dot < 0 else (EXTENSION, literal[dot:])
 
 
-def literal_requirements(body: str) -> list[Requirement]:
+@functools.lru_cache(maxsize=1 << 17)  # like the regex cache: triggers repeat patterns
+def literal_requirements(body: str) -> tuple[Requirement, ...]:
     """Literal requirements of a validated pattern body (`CompiledPattern.body`), best first:
     literal segments before extensions, longer literals first."""
     found = {
@@ -65,7 +67,7 @@ def literal_requirements(body: str) -> list[Requirement]:
         if segment not in ("", "**")  # a leading `/` anchors, a trailing `/` means "below"
         and (requirement := _segment_requirement(segment)) is not None
     }
-    return sorted(found, key=lambda r: (r[0] != SEGMENT, -len(r[1]), r[1]))
+    return tuple(sorted(found, key=lambda r: (r[0] != SEGMENT, -len(r[1]), r[1])))
 
 
 @dataclass(slots=True)
@@ -233,7 +235,7 @@ class GlobIndex(Generic[K]):
             if text:
                 self._vocabulary.release(text)
 
-    def _choose_literal(self, requirements: list[Requirement]) -> str | None:
+    def _choose_literal(self, requirements: tuple[Requirement, ...]) -> str | None:
         """The bucket for a pattern with these requirements (best first); None: always check.
 
         Extensions are few and shared by most paths, so a literal segment is always the better

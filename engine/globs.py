@@ -161,6 +161,7 @@ def _literal_runs(segment: str) -> list[str]:
     return runs
 
 
+@functools.lru_cache(maxsize=1 << 17)  # like `_regex_for`: triggers repeat patterns
 def necessary_literals(body: str) -> tuple[str, str]:
     """Two texts every path matching a validated pattern body contains verbatim ("" for none):
     the longest run of literal characters in any segment, and the longest in the last segment.

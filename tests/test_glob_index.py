@@ -44,7 +44,7 @@ def test_segment_tokens_mark_wildcards() -> None:
     ],
 )
 def test_literal_requirements(body: str, expected: list[tuple[str, str]]) -> None:
-    assert literal_requirements(body) == expected
+    assert list(literal_requirements(body)) == expected
 
 
 @settings(max_examples=400, deadline=None)
