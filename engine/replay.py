@@ -70,7 +70,8 @@ class Sink:
     def write(self, records: Iterable[dict[str, Any]]) -> None:
         if self._stream is None:
             return
-        self._buffer.extend(orjson.dumps(r) + b"\n" for r in records)
+        dumps, line = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+        self._buffer.extend([dumps(r, option=line) for r in records])
         if len(self._buffer) >= self._flush_every:
             self.flush()
 
