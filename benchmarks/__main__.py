@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from benchmarks import report
+from benchmarks import calibrate, report
 from benchmarks.kafka_bench import KafkaBenchError, KafkaSettings, run_kafka
 from benchmarks.runner import TRIGGERS_PER_ORG, Settings, run, say
 from benchmarks.workload import WorkloadSpec, generate
@@ -104,8 +104,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         baseline_budget_s=mode.baseline_budget_s,
         one_org_max=mode.one_org_max,
     )
+    say("calibrating: interpreter and memory speed right now")
+    calibration = {"start": calibrate.measure()}
     outcome = run(settings)
     kafka = _kafka(args, mode)
+    calibration["end"] = calibrate.measure()
     judged = report.targets(outcome, kafka)
     print(report.table(outcome))
     if outcome.replay is not None:
@@ -116,12 +119,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{replay.rejected} rejected) on {outcome.replay_workload}"
         )
     print(f"kafka: {orjson.dumps(kafka).decode()}")
+    print(f"machine speed (start, end): {orjson.dumps(calibration).decode()}")
     print("\ntargets (one core; baseline sampled where the 'sampled' column is below the events)")
     print("\n".join(target.line() for target in judged))
     report.plot(outcome, args.plot)
     print(f"\nplot: {args.plot}")
     if args.json is not None:
-        doc = report.document(outcome, kafka, settings, judged)
+        doc = report.document(outcome, kafka, settings, judged, calibration)
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
         print(f"json: {args.json}")

@@ -191,7 +191,11 @@ def table(outcome: Outcome) -> str:
 
 
 def document(
-    outcome: Outcome, kafka: dict[str, Any], settings: Settings, judged: list[Target]
+    outcome: Outcome,
+    kafka: dict[str, Any],
+    settings: Settings,
+    judged: list[Target],
+    calibration: dict[str, Any],
 ) -> dict[str, Any]:
     replay = outcome.replay
     return {
@@ -217,7 +221,7 @@ def document(
             "scenarios": list(settings.scenarios),
             "one_org_max": settings.one_org_max,
         },
-        "machine": machine(),
+        "machine": {**machine(), "calibration": calibration},
         "versions": versions(),
     }
 

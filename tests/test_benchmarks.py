@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from benchmarks import report
+from benchmarks import calibrate, report
 from benchmarks.__main__ import main
 from benchmarks.hotpath import Disagreement, build_registry, nearest_rank, run_hot_path
 from benchmarks.interpreters import jsonlogic_holds, roboto_holds
@@ -194,7 +194,8 @@ def test_runner_report_and_plot(tmp_path: Path) -> None:
     settings = Settings(counts=(40, 80), events=300, seed=3, baseline_budget_s=60, rounds=2)
     outcome = run(settings)
     judged = report.targets(outcome, {"status": "skipped"})
-    doc = report.document(outcome, {"status": "skipped"}, settings, judged)
+    calibration = {"start": {"memory_ns_per_random_read": 100.0}}
+    doc = report.document(outcome, {"status": "skipped"}, settings, judged, calibration)
     report.plot(outcome, tmp_path / "plot.png")
 
     assert [(r.scenario, r.triggers) for r in outcome.results] == [
@@ -207,6 +208,7 @@ def test_runner_report_and_plot(tmp_path: Path) -> None:
     assert all(row.keys() >= RESULT_KEYS for row in doc["results"])
     assert doc["replay_events_per_s"] > 0
     assert {"python", "cpu_count", "platform"} <= doc["machine"].keys()
+    assert doc["machine"]["calibration"] == calibration
     assert doc["versions"]["pathspec"] is not None
     speedup, *_, incremental, replay, kafka = judged
     assert (speedup.measured, speedup.passed) == ("not run", None)  # no 10,000-trigger run
@@ -253,3 +255,9 @@ def test_prometheus_samples_reads_unlabelled_gauges() -> None:
         "trigger_engine_assigned_partitions": 4.0,
     }
     assert prometheus_samples(None) == {}
+
+
+def test_calibration_measures_the_interpreter_and_memory() -> None:
+    measured = calibrate.measure()
+    assert measured.keys() == {"interpreter_ns_per_step", "memory_ns_per_random_read"}
+    assert all(value > 0 for value in measured.values())
