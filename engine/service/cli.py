@@ -59,6 +59,8 @@ _RUN_FLAGS = {
     "--transactional-id-prefix": "prefix of the per-input-partition transactional ids",
     "--batch-max-records": "most events per transaction",
     "--batch-timeout-ms": "longest wait to fill a batch",
+    "--producer-batch-bytes": "largest record batch written to one output partition; at most "
+    "the brokers' message.max.bytes",
     "--max-event-bytes": "larger events are dead-lettered",
     "--default-timeout": "invocation timeout (minutes) when neither trigger nor action sets one",
     "--http-host": "address of /healthz, /readyz and /metrics",

@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from engine.documents import validate_item
 from engine.errors import ConfigError
 from engine.models import Action, Trigger
-from engine.registry import TriggerRegistry
+from engine.registry import TriggerRegistry, bulk_load
 from engine.service.settings import KafkaSettings
 from engine.service.topic_reader import Record, read_batches
 from engine.trigger_files import trigger_from_dict, trigger_to_dict
@@ -149,7 +149,10 @@ class RegistryFollower:
         topics = [*actions, self._triggers_topic]
         self._consumer = _registry_consumer(self._settings, *topics)
         await self._consumer.start()
-        await _read_to_end(self._consumer, self.apply, topics)
+        # Frozen out of the collector's scans like any bulk load: unfrozen, 10,000 triggers made
+        # every full collection pause the service for half a second.
+        with bulk_load():
+            await _read_to_end(self._consumer, self.apply, topics)
 
     async def follow(self) -> None:
         assert self._consumer is not None, "load() first"

@@ -6,11 +6,14 @@ transactional producer with its own transactional id. aiokafka's `send_offsets_t
 takes only a group id, not the consumer's group metadata (KIP-447), so the broker cannot fence a
 zombie by group generation; instead, initialising the transactional id of p fences whoever held p
 before (Kafka Streams' first exactly-once mode). Each batch of p is one transaction of p's producer.
+Fetching goes on while a round of transactions (one per partition with records) commits; what it
+brings waits in its worker's queue for the next round.
 
 Rebalances: on assignment, the new partitions are paused, and a background task (the group's
 heartbeats must go on meanwhile) opens their producers, restores their state and resumes them. On
 revocation, the open batch finishes (batches and ownership changes take one lock), producers are
-closed and states parked: a partition that comes back unchanged reuses its state.
+closed, queued records dropped (the next owner reads them again) and states parked: a partition
+that comes back unchanged reuses its state.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from engine.service.topic_reader import Record
 from engine.service.topics import prepare_topics
 
 log = logging.getLogger(__name__)
+
+Fetched = list[tuple[PartitionWorker, list[Record]]]
 
 
 class _Listener(ConsumerRebalanceListener):
@@ -232,26 +237,71 @@ class TriggerService:
     # processing
 
     async def _consume(self) -> None:
+        """Fetch while a round of transactions commits, so the next round takes all that arrived
+        meanwhile: under load a batch grows to what arrives during one commit instead of staying
+        at what one fetch happened to hold, and fewer, larger transactions cost less per event."""
+        fetching: asyncio.Future[Fetched] | None = None
+        committing: asyncio.Future[None] | None = None
+        try:
+            while not self._stop_requested.is_set():
+                if fetching is None and not self._backlogged():
+                    fetching = asyncio.ensure_future(self._fetch())
+                if committing is None and any(w.queued for w in self._workers.values()):
+                    committing = asyncio.ensure_future(self._round())
+                running = [task for task in (fetching, committing) if task is not None]
+                await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                if fetching is not None and fetching.done():
+                    self._queue(fetching.result())
+                    fetching = None
+                if committing is not None and committing.done():
+                    committing.result()
+                    committing = None
+        except BaseException:  # failed, or cancelled at the shutdown deadline: wait for nothing
+            for task in (fetching, committing):
+                if task is not None:
+                    task.cancel()
+            raise
+        # Stopping: fetch no more (what is fetched but not committed, the next owner reads again)
+        # and let the round in flight commit.
+        if fetching is not None:
+            await _cancelled(fetching)
+        if committing is not None:
+            await committing
+
+    def _backlogged(self) -> bool:
+        """Whether a partition holds a full batch already: fetch no more until it is taken."""
+        limit = self.settings.batch_max_records
+        return any(worker.queued >= limit for worker in self._workers.values())
+
+    async def _fetch(self) -> Fetched:
+        """Fetched records with the worker each is for. The pairing is made as the consumer hands
+        the records over: a worker installed later (its partition sought anew) must not get them."""
         assert self._consumer is not None
         settings = self.settings
-        while not self._stop_requested.is_set():
-            batches = await self._consumer.getmany(
-                timeout_ms=settings.batch_timeout_ms, max_records=settings.batch_max_records
-            )
-            if batches:
-                async with self._lock, asyncio.TaskGroup() as group:
-                    for tp, records in batches.items():
-                        group.create_task(self._run_batch(tp, records))
+        batches = await self._consumer.getmany(
+            timeout_ms=settings.batch_timeout_ms, max_records=settings.batch_max_records
+        )
+        return [
+            (worker, records)
+            for tp, records in batches.items()
+            if (worker := self._workers.get(tp)) is not None
+        ]
 
-    async def _run_batch(self, tp: TopicPartition, records: list[Record]) -> None:
-        worker = self._workers.get(tp)
-        if worker is None:
-            return  # not ours any more: whoever owns it reads them again from the committed offset
-        # A batch fetched before a revocation and handed over after the partition came back may
-        # repeat records the restored worker has already seen.
-        records = [r for r in records if r.offset >= worker.next_offset]
-        if not records:
-            return
+    def _queue(self, fetched: Fetched) -> None:
+        for worker, records in fetched:
+            if self._workers.get(worker.tp) is worker:  # else revoked, fenced or reopened since
+                worker.queue(records)
+
+    async def _round(self) -> None:
+        """One transaction per partition with queued records, all partitions at once."""
+        async with self._lock, asyncio.TaskGroup() as group:
+            for worker in self._workers.values():
+                records = worker.take(self.settings.batch_max_records)
+                if records:
+                    group.create_task(self._run_batch(worker, records))
+
+    async def _run_batch(self, worker: PartitionWorker, records: list[Record]) -> None:
+        tp = worker.tp
         started = time.perf_counter()
         try:
             outcome = await worker.process(records)

@@ -87,6 +87,9 @@ class ServiceSettings(_Settings):
     transactional_id_prefix: str = Field(default="trigger-engine", min_length=1)
     batch_max_records: int = Field(default=500, ge=1)
     batch_timeout_ms: int = Field(default=100, ge=0)
+    # One record batch per output partition and produce request: a transaction's outputs in a
+    # request or two. Brokers refuse batches above message.max.bytes (1 MiB by default).
+    producer_batch_bytes: int = Field(default=512 * 1024, ge=1024)
     max_event_bytes: int = Field(default=DEFAULT_MAX_EVENT_BYTES, ge=1)
     default_timeout: int = Field(default=DEFAULT_TIMEOUT_MINUTES, ge=1)
     http_host: str = "0.0.0.0"

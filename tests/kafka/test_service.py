@@ -58,11 +58,18 @@ async def test_output_is_file_replays_and_bad_events_are_dead_lettered(
         await wait_committed(kafka_admin, dep.group, dep.events, ends_of(produced))
     want = expected(produced, triggers)
 
-    invocations = values(await read_all(kafka_bootstrap, dep.invocations))
+    invocation_records = await read_all(kafka_bootstrap, dep.invocations)
+    invocations = values(invocation_records)
     assert Counter(invocations) == Counter(want.invocations)
     assert by_dataset(invocations) == by_dataset(want.invocations)
-    evaluations = values(await read_all(kafka_bootstrap, dep.evaluations))
+    evaluation_records = await read_all(kafka_bootstrap, dep.evaluations)
+    evaluations = values(evaluation_records)
     assert Counter(evaluations) == Counter(want.evaluations)
+    for record in invocation_records:
+        assert record.key == orjson.loads(record.value)["data_source"]["data_source_id"].encode()
+    for record in invocation_records + evaluation_records:
+        # Keyed by dataset like their event, and as many partitions: the same partition.
+        assert record.partition == int(dict(record.headers)["source.partition"])
     dead = await read_all(kafka_bootstrap, dep.dlq)
     assert sorted(values(dead)) == sorted(want.rejected)
     assert len(dead) == 3

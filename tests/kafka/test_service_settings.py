@@ -39,11 +39,13 @@ def test_a_flag_beats_its_variable_and_a_variable_beats_the_default(
 ) -> None:
     monkeypatch.setenv("TRIGGER_ENGINE_GROUP_ID", "from-env")
     monkeypatch.setenv("TRIGGER_ENGINE_BATCH_MAX_RECORDS", "7")
+    monkeypatch.setenv("TRIGGER_ENGINE_PRODUCER_BATCH_BYTES", "65536")
     monkeypatch.setenv("TRIGGER_ENGINE_BOOTSTRAP_SERVERS", "broker:9093")
     monkeypatch.setenv("TRIGGER_ENGINE_CREATE_TOPICS", "true")
     monkeypatch.setenv("TRIGGER_ENGINE_ACTIONS", "")  # empty: unset
     settings = _settings("--group-id=from-flag")
     assert (settings.group_id, settings.batch_max_records) == ("from-flag", 7)
+    assert settings.producer_batch_bytes == 65536
     assert settings.kafka.bootstrap_servers == "broker:9093"
     assert settings.create_topics is True
     assert settings.actions is None
@@ -61,6 +63,7 @@ def test_an_empty_evaluations_topic_disables_evaluation_records(
     ("flags", "reason"),
     [
         (["--batch-max-records=0"], "--batch-max-records: Input should be greater than or equal"),
+        (["--producer-batch-bytes=512"], "--producer-batch-bytes: Input should be greater than"),
         (["--http-port=70000"], "--http-port: Input should be less than or equal to 65535"),
         (["--security-protocol=SASL_SSL"], "needs --sasl-mechanism, --sasl-username"),
         (["--sasl-username=u"], "SASL settings are given but --security-protocol is PLAINTEXT"),
