@@ -276,7 +276,16 @@ def test_file_ingest_counts_only_ingested_files() -> None:
     assert request["input_data"]["files"] == [{"file_id": "f2", "relative_path": "b.mcap"}]
 
 
-def test_file_metadata_update_with_file_condition() -> None:
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {">": [{"var": "file.size"}, 1000]},  # reads the file: the update changes its size
+        {"==": [{"var": "event.type"}, "file.metadata_updated"]},  # reads the event: not memoized
+    ],
+)
+def test_file_metadata_update_re_evaluates_file_and_event_conditions(
+    condition: dict[str, Any],
+) -> None:
     log = Log(
         _engine(
             {
@@ -284,7 +293,7 @@ def test_file_metadata_update_with_file_condition() -> None:
                 "required_inputs": ["*.ulg"],
                 "for_each": "dataset_file",
                 "causes": ["file_upload", "file_metadata_update"],
-                "condition": {">": [{"var": "file.size"}, 1000]},
+                "condition": condition,
             },
         )
     )
@@ -292,23 +301,6 @@ def test_file_metadata_update_with_file_condition() -> None:
     log.send("file.metadata_updated", {"file": {"file_id": "f1", "size": 5000}})
     assert log.reasons() == [("t", "f1", "condition_not_met"), ("t", "f1", None)]
     assert log.invocations[0]["cause"] == "file_metadata_update"
-
-
-def test_condition_reading_the_event_is_evaluated_per_event() -> None:
-    log = Log(
-        _engine(
-            {
-                "name": "t",
-                "required_inputs": ["*.ulg"],
-                "for_each": "dataset_file",
-                "causes": ["file_upload", "file_metadata_update"],
-                "condition": {"==": [{"var": "event.type"}, "file.metadata_updated"]},
-            },
-        )
-    )
-    log.upload("f1", "a.ulg")
-    log.send("file.metadata_updated", {"file": {"file_id": "f1", "size": 5000}})
-    assert log.reasons() == [("t", "f1", "condition_not_met"), ("t", "f1", None)]
 
 
 def test_dataset_condition_verdict_is_reused_until_the_record_changes() -> None:
@@ -337,21 +329,11 @@ def test_dataset_condition_verdict_is_reused_until_the_record_changes() -> None:
 
 
 def test_remembered_matches_follow_registry_changes_and_new_paths() -> None:
-    evaluator = _engine(
-        {"name": "a", "required_inputs": ["*.jpg"], "for_each": "dataset_file", "causes": ALL},
-    )
+    spec = {"required_inputs": ["*.jpg"], "for_each": "dataset_file", "causes": ALL}
+    evaluator = _engine({"name": "a", **spec})
     log = Log(evaluator)
     log.upload("f1", "x.jpg")
-    evaluator.registry.put(
-        Trigger(
-            org_id=ORG,
-            name="b",
-            action="detect",
-            required_inputs=["*.jpg"],
-            for_each="dataset_file",
-            causes=ALL,
-        )
-    )
+    evaluator.registry.put(Trigger(org_id=ORG, name="b", action="detect", **spec))
     log.send("file.ingested", {"file": {"file_id": "f1"}})  # the index changed since the upload
     log.upload("f1", "x.png")  # a new path: matched again
     assert log.reasons() == [("a", "f1", None), ("a", "f1", "already_run"), ("b", "f1", None)]
