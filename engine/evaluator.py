@@ -14,7 +14,7 @@ from operator import attrgetter, itemgetter
 from typing import Any
 
 from conditions import CompiledCondition
-from engine.events import Event
+from engine.events import CAUSE_BITS, Event
 from engine.index import TriggerIndex
 from engine.registry import CompiledTrigger, TriggerRegistry
 from engine.state import DatasetState, StateStore, fired_key
@@ -135,8 +135,9 @@ def file_decisions(
     """Every trigger a file event touches, with its decision; pure, like `decide` (each trigger
     reads only its own fired keys, so deciding all before marking any is the same)."""
     decided: Decided = []
+    bit = CAUSE_BITS[cause]
     for trigger in index.file_matches(event.org_id, file, ds.matches):
-        if cause not in trigger.causes:
+        if not trigger.cause_bits & bit:
             continue
         target = file if trigger.per_file else None
         decided.append((trigger, target, decide(trigger, ds, cause, target, event)))
@@ -147,9 +148,10 @@ def dataset_decisions(index: TriggerIndex, ds: DatasetState, event: Event, cause
     """A dataset-level cause: like a file event's candidates, the triggers whose inputs select
     some current file, each decided for the dataset or for each file it selects."""
     selections: dict[CompiledTrigger, list[dict[str, Any]]] = {}
+    bit = CAUSE_BITS[cause]
     for file in sorted(ds.files.values(), key=_by_path):
         for trigger in index.file_matches(event.org_id, file, ds.matches):
-            if cause in trigger.causes:
+            if trigger.cause_bits & bit:
                 selections.setdefault(trigger, []).append(file)
     decided: Decided = []
     for trigger in sorted(selections, key=_by_name):

@@ -28,6 +28,10 @@ EVENT_CAUSES: Final[dict[str, str | None]] = {
     "file.metadata_updated": "file_metadata_update",
     "file.deleted": None,
 }
+# One bit per cause: a trigger's causes as a small int, tested without touching a set object.
+CAUSE_BITS: Final[dict[str, int]] = {
+    cause: 1 << n for n, cause in enumerate(c for c in EVENT_CAUSES.values() if c is not None)
+}
 _NEEDS_DATASET: Final = frozenset({"dataset.created", "dataset.metadata_updated"})
 _INGESTION_STATUSES: Final = frozenset({"not_ingested", "ingested"})
 

@@ -18,6 +18,7 @@ import orjson
 from conditions import CompiledCondition, ConditionError, compile_condition
 from engine.actions import ActionCatalog, check_trigger_against_action
 from engine.errors import ConfigError
+from engine.events import CAUSE_BITS
 from engine.globs import GlobSet
 from engine.index import TriggerIndex
 from engine.invocations import InvocationTemplate
@@ -42,6 +43,7 @@ class CompiledTrigger:
     trigger_id: str = field(init=False)
     enabled: bool = field(init=False)
     per_file: bool = field(init=False)  # for_each dataset_file
+    cause_bits: int = field(init=False)  # its causes' `CAUSE_BITS`
     fired_prefix: str = field(init=False)  # + file id = its per-file fired key
 
     def __post_init__(self) -> None:
@@ -49,6 +51,7 @@ class CompiledTrigger:
         self.key, self.name, self.trigger_id = spec.key, spec.name, spec.trigger_id
         self.enabled = spec.enabled
         self.per_file = spec.for_each == "dataset_file"
+        self.cause_bits = sum(CAUSE_BITS[cause] for cause in self.causes)
         self.fired_prefix = fired_key(spec.trigger_id, "")
 
 
