@@ -40,7 +40,7 @@ class Selection:
     def update(self, file_id: str, record: FileRecord | None) -> None:
         """Bring one file's membership up to date with its current record (None: deleted)."""
         old = self.by_file.get(file_id)
-        wanted = record is not None and self._wants(record)
+        wanted = record is not None and self.wants(record)
         if old is not None:
             self.listed = None
             if wanted and record is not None and old[0] == record["relative_path"]:
@@ -66,14 +66,15 @@ class Selection:
         self.listed = ordered
         return ordered
 
-    def _wants(self, record: FileRecord) -> bool:
+    def wants(self, record: FileRecord) -> bool:
+        """Whether the selection holds a file with this record."""
         if self.ingested_only and record["ingestion_status"] != "ingested":
             return False
         return self.globs.matches(record["relative_path"])
 
     def fill(self, files: dict[str, FileRecord]) -> None:
         """Start from every current file (an empty selection, one sort)."""
-        wants, entry = self._wants, self._entry
+        wants, entry = self.wants, self._entry
         self.entries = sorted(entry(r["relative_path"], i) for i, r in files.items() if wants(r))
         for each in self.entries:
             self._count(each)
@@ -135,8 +136,11 @@ class SelectionCache:
             selection = self._selections[key] = Selection(globs, ingested_only)
             selection.fill(files)
         else:
-            journal = self._journal
-            for file_id in journal[selection.seen :]:
-                selection.update(file_id, files.get(file_id))
+            by_file, wants = selection.by_file, selection.wants
+            for file_id in self._journal[selection.seen :]:
+                record = files.get(file_id)
+                # Most changes are to files the selection neither holds nor wants.
+                if file_id in by_file or (record is not None and wants(record)):
+                    selection.update(file_id, record)
         selection.seen = len(self._journal)
         return selection
