@@ -1,8 +1,9 @@
 """The evaluation core (SPEC §4): event -> state -> candidate triggers -> conditions -> requests.
 
 It knows nothing of Kafka or files: replay and the service are thin drivers around `Evaluator`.
-`decide` is pure (it reads state, never changes it; it only memoizes condition verdicts), so
-`explain` can ask it the same question.
+`decide` is pure: it reads state and never changes it (it only memoizes what it derives from
+state: condition verdicts, path matches, input selections), so `explain` can ask it the same
+question.
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ Decided = list[tuple[CompiledTrigger, dict[str, Any] | None, Decision]]
 def file_decisions(
     index: TriggerIndex, ds: DatasetState, event: Event, cause: str, file: dict[str, Any]
 ) -> Decided:
-    """Every trigger a file event touches, with its decision; pure, like `decide` (each trigger
+    """Every trigger a file event touches, with its decision; pure like `decide` (each trigger
     reads only its own fired keys, so deciding all before marking any is the same)."""
     decided: Decided = []
     bit = CAUSE_BITS[cause]
