@@ -117,6 +117,16 @@ def example_triggers() -> list[Trigger]:
     return load_triggers(EXAMPLE_TRIGGERS)
 
 
+async def example_deployment(
+    bootstrap: str, create_topics: CreateTopics, unique_name: Callable[[str], str]
+) -> tuple[Deployment, list[Trigger]]:
+    """A fresh `deployment` whose registry topic holds the example triggers."""
+    dep = await deployment(bootstrap, create_topics, unique_name)
+    triggers = example_triggers()
+    await publish_triggers(bootstrap, dep.triggers, triggers)
+    return dep, triggers
+
+
 async def publish_triggers(bootstrap: str, topic: str, triggers: Iterable[Trigger]) -> None:
     async with AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all") as producer:
         for trigger in triggers:

@@ -29,11 +29,11 @@ from tests.kafka.helpers import (
     dataset_events,
     deployment,
     ends_of,
+    example_deployment,
     example_lines,
     example_triggers,
     expected,
     produce_events,
-    publish_triggers,
     read_all,
     read_committed_until,
     values,
@@ -49,9 +49,7 @@ async def test_output_is_file_replays_and_bad_events_are_dead_lettered(
     create_topics: CreateTopics,
     unique_name: Callable[[str], str],
 ) -> None:
-    dep = await deployment(kafka_bootstrap, create_topics, unique_name)
-    triggers = example_triggers()
-    await publish_triggers(kafka_bootstrap, dep.triggers, triggers)
+    dep, triggers = await example_deployment(kafka_bootstrap, create_topics, unique_name)
     produced = await produce_events(kafka_bootstrap, dep.events, example_lines())
 
     async with TriggerService(dep.settings()) as service:
@@ -180,9 +178,7 @@ async def test_members_join_and_leave_mid_stream_and_each_event_counts_once(
     create_topics: CreateTopics,
     unique_name: Callable[[str], str],
 ) -> None:
-    dep = await deployment(kafka_bootstrap, create_topics, unique_name)
-    triggers = example_triggers()
-    await publish_triggers(kafka_bootstrap, dep.triggers, triggers)
+    dep, triggers = await example_deployment(kafka_bootstrap, create_topics, unique_name)
     lines = workload()
     settings = dep.settings(batch_max_records=10)
     first, second, third = (TriggerService(settings) for _ in range(3))
@@ -237,9 +233,7 @@ async def test_health_readiness_and_metrics_over_http(
     create_topics: CreateTopics,
     unique_name: Callable[[str], str],
 ) -> None:
-    dep = await deployment(kafka_bootstrap, create_topics, unique_name)
-    triggers = example_triggers()
-    await publish_triggers(kafka_bootstrap, dep.triggers, triggers)
+    dep, triggers = await example_deployment(kafka_bootstrap, create_topics, unique_name)
     produced = await produce_events(kafka_bootstrap, dep.events, example_lines())
     skips = Counter(orjson.loads(e)["reason"] for e in expected(produced, triggers).evaluations)
 
@@ -333,9 +327,7 @@ async def test_a_fenced_instance_stops_writing_its_partition_until_the_group_han
     old owner's next transaction on it fails, and it goes on with its other partitions only. After
     the next rebalance partition 0 is processed again, by a member with a fresh producer, and every
     event still counts exactly once."""
-    dep = await deployment(kafka_bootstrap, create_topics, unique_name)
-    triggers = example_triggers()
-    await publish_triggers(kafka_bootstrap, dep.triggers, triggers)
+    dep, triggers = await example_deployment(kafka_bootstrap, create_topics, unique_name)
     settings = dep.settings()
     zombie, newcomer = TriggerService(settings), TriggerService(settings)
     usurper = AIOKafkaProducer(

@@ -23,12 +23,10 @@ from tests.kafka.helpers import (
     Deployment,
     Produced,
     committed,
-    deployment,
     ends_of,
-    example_triggers,
+    example_deployment,
     expected,
     produce_events,
-    publish_triggers,
     read_all,
     values,
     wait_committed,
@@ -90,9 +88,7 @@ async def test_kill_9_at_several_points_loses_and_repeats_nothing(
     unique_name: Callable[[str], str],
     tmp_path: Path,
 ) -> None:
-    dep = await deployment(kafka_bootstrap, create_topics, unique_name)
-    triggers = example_triggers()
-    await publish_triggers(kafka_bootstrap, dep.triggers, triggers)
+    dep, triggers = await example_deployment(kafka_bootstrap, create_topics, unique_name)
     lines, log = workload(), tmp_path / "engine.log"
     produced: list[Produced] = []
     for start in range(0, 225, 75):
@@ -127,9 +123,7 @@ async def test_sigterm_commits_the_batch_and_leaves_the_group_in_time(
     unique_name: Callable[[str], str],
     tmp_path: Path,
 ) -> None:
-    dep = await deployment(kafka_bootstrap, create_topics, unique_name)
-    triggers = example_triggers()
-    await publish_triggers(kafka_bootstrap, dep.triggers, triggers)
+    dep, triggers = await example_deployment(kafka_bootstrap, create_topics, unique_name)
     produced = await produce_events(kafka_bootstrap, dep.events, workload())
     engine = await Engine.start(dep, tmp_path / "engine.log")
     await _progress(kafka_admin, dep, 0)
