@@ -14,7 +14,8 @@ match everything below a matching directory (`*.jpg` matches `x.jpg/notes.txt`).
 literal requirement (`**`, `*`, `run_*/`) are always checked. A path looks up its own segments
 and their extensions, so the patterns tested are those sharing a literal with it, plus the
 always-checked ones: the cost depends on how many patterns share the path's literals, not on the
-total.
+total. Which patterns those are depends only on the path's *signature* (the known literals of its
+directory, name and extension), so the walk over buckets is done once per signature and remembered.
 
 Identical regexes are shared between keys: a path is tested at most once against each distinct
 positive pattern per `match`, and a match counts for every key holding it. A key whose positive
@@ -41,6 +42,11 @@ EXTENSION = "extension"
 # (SEGMENT, "cam_front") or (EXTENSION, ".jpg"); the text is what `match` looks up: a path segment,
 # or a path segment's extension with its dot, which is the slice from the segment's last dot.
 Requirement = tuple[str, str]
+# `Vocabulary.signature`: the known literals of a path's directory, name and extension.
+Signature = tuple[tuple[str, ...], str | None, str | None]
+# How many directories, and signatures per index, are remembered before starting over: a bound
+# on memory that a dataset's working set never comes near.
+_REMEMBERED = 1 << 14
 
 
 def _segment_requirement(segment: str) -> Requirement | None:
@@ -107,12 +113,14 @@ class Vocabulary:
     which all events share, so it stays in the CPU cache; the per-org tables are then probed only
     with those, and their keys are the very same string objects, so a hit compares by identity
     without reading the key. (At 100,000 triggers the per-org tables are cold: every probe
-    avoided is a cache miss avoided.)
+    avoided is a cache miss avoided.) A directory's literals are remembered: a dataset's files
+    share a few directories, and the events of a directory ask about it again and again.
     """
 
     def __init__(self) -> None:
         self._canonical: dict[str, str] = {}
         self._uses: Counter[str] = Counter()
+        self._directories: dict[str, tuple[str, ...]] = {}
 
     def __contains__(self, text: object) -> bool:
         return text in self._canonical
@@ -120,28 +128,48 @@ class Vocabulary:
     def adopt(self, text: str) -> str:
         """The canonical object for `text`, counted as used once more."""
         self._uses[text] += 1
-        return self._canonical.setdefault(text, text)
+        canonical = self._canonical.get(text)
+        if canonical is None:
+            canonical = self._canonical[text] = text
+            self._directories.clear()  # a directory may have one more known literal now
+        return canonical
 
     def release(self, text: str) -> None:
         self._uses[text] -= 1
         if not self._uses[text]:
             del self._uses[text], self._canonical[text]
+            self._directories.clear()
+
+    def signature(self, path: str) -> Signature:
+        """The known literals of `path`: its directory's, its name's (or None) and its name's
+        extension's (or None). Paths with equal signatures are tested against the same patterns."""
+        directory, _, name = path.rpartition("/")
+        literals = self._directories.get(directory)
+        if literals is None:
+            literals = self._directory_literals(directory)
+        known = self._canonical.get
+        dot = name.rfind(".")
+        return literals, known(name), None if dot < 0 else known(name[dot:])
 
     def literals(self, path: str) -> set[str]:
         """The known literals of `path` (its segments and their extensions), and "" (the shelf of
         patterns without a second literal: no path segment is empty)."""
+        directory, name, extension = self.signature(path)
+        return {"", *directory, *(text for text in (name, extension) if text is not None)}
+
+    def _directory_literals(self, directory: str) -> tuple[str, ...]:
         known = self._canonical.get
-        found = {""}
-        for segment in path.split("/"):
-            literal = known(segment)
-            if literal is not None:
-                found.add(literal)
+        found: list[str] = []
+        for segment in directory.split("/") if directory else ():
             dot = segment.rfind(".")
-            if dot >= 0:
-                literal = known(segment[dot:])
-                if literal is not None:
-                    found.add(literal)
-        return found
+            for text in (segment, segment[dot:]) if dot >= 0 else (segment,):
+                literal = known(text)
+                if literal is not None and literal not in found:
+                    found.append(literal)
+        if len(self._directories) >= _REMEMBERED:
+            self._directories.clear()
+        literals = self._directories[directory] = tuple(found)
+        return literals
 
 
 class GlobIndex(Generic[K]):
@@ -163,6 +191,9 @@ class GlobIndex(Generic[K]):
         self._sizes: Counter[str] = Counter()  # patterns per bucket
         self._always: dict[str, _Shared[K]] = {}
         self._seq = count()
+        # The patterns to test a path with, by its signature: the buckets, shelves and subset
+        # tests walked once per distinct signature. Forgotten whenever a pattern comes or goes.
+        self._candidates: dict[Signature, tuple[_Shared[K], ...]] = {}
 
     def __len__(self) -> int:
         return len(self._members)
@@ -174,6 +205,7 @@ class GlobIndex(Generic[K]):
         """Index `key` with `globs`, replacing what it had."""
         if key in self._members:
             self.remove(key)
+        self._candidates.clear()
         positives = {p.regex.pattern: p for p in globs.positives}
         confirm = globs.admits if globs.has_negations else None
         member = _Member(key, globs, next(self._seq), tuple(positives), confirm)
@@ -188,6 +220,7 @@ class GlobIndex(Generic[K]):
     def remove(self, key: K) -> None:
         """Forget `key`; KeyError if it was never added."""
         member = self._members.pop(key)
+        self._candidates.clear()
         for source in member.regexes:
             shared = self._shared[source]
             del shared.owners[member.seq]
@@ -250,8 +283,23 @@ class GlobIndex(Generic[K]):
 
     def match(self, path: str) -> list[K]:
         """Keys whose globs select `path` (a dataset-relative path), in no particular order."""
+        signature = self._vocabulary.signature(path)
+        candidates = self._candidates.get(signature)
+        if candidates is None:
+            candidates = self._remember_candidates(signature, path)
+        found = [shared for shared in candidates if shared.search(path) is not None]
+        if not found:
+            return []
+        if len(found) == 1:
+            holders: Iterable[tuple[K, Callable[[str], bool] | None]] = found[0].current_holders()
+        else:  # a key holding several of the patterns found counts once
+            holders = {h[0]: h for shared in found for h in shared.current_holders()}.values()
+        return [key for key, confirm in holders if confirm is None or confirm(path)]
+
+    def _remember_candidates(self, signature: Signature, path: str) -> tuple[_Shared[K], ...]:
+        """The patterns whose literal requirements a path with this signature meets."""
         literals = self._vocabulary.literals(path)
-        found = [shared for shared in self._always.values() if shared.search(path) is not None]
+        found = list(self._always.values())
         buckets = self._buckets
         for literal in literals:
             bucket = buckets.get(literal)
@@ -260,13 +308,8 @@ class GlobIndex(Generic[K]):
             for second in literals:
                 shelf = bucket.get(second)
                 if shelf is not None:
-                    for shared in shelf.values():
-                        if shared.needs <= literals and shared.search(path) is not None:
-                            found.append(shared)
-        if not found:
-            return []
-        if len(found) == 1:
-            holders: Iterable[tuple[K, Callable[[str], bool] | None]] = found[0].current_holders()
-        else:  # a key holding several of the patterns found counts once
-            holders = {h[0]: h for shared in found for h in shared.current_holders()}.values()
-        return [key for key, confirm in holders if confirm is None or confirm(path)]
+                    found.extend(shared for shared in shelf.values() if shared.needs <= literals)
+        if len(self._candidates) >= _REMEMBERED:
+            self._candidates.clear()
+        candidates = self._candidates[signature] = tuple(found)
+        return candidates

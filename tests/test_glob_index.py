@@ -183,3 +183,23 @@ def test_indexes_sharing_a_vocabulary_keep_the_literals_they_still_use() -> None
     second.remove("b")
     assert vocabulary.literals("r1/cam_front/x.jpg") == {""}
     assert "logs" not in vocabulary and ".ulg" not in vocabulary
+
+
+def test_remembered_signatures_follow_the_vocabulary() -> None:
+    vocabulary = Vocabulary()
+    first: GlobIndex[str] = GlobIndex(vocabulary)
+    second: GlobIndex[str] = GlobIndex(vocabulary)
+    first.add("a", GlobSet(["**/*.jpg"]))
+    assert first.match("r1/cam_front/x.jpg") == ["a"]
+    assert vocabulary.signature("r1/cam_front/x.jpg") == ((), None, ".jpg")
+    # Another index's pattern makes the directory's segment a known literal.
+    second.add("b", GlobSet(["**/cam_front/*.png"]))
+    assert vocabulary.signature("r1/cam_front/x.jpg") == (("cam_front",), None, ".jpg")
+    assert first.match("r1/cam_front/x.jpg") == ["a"]
+    assert second.match("r1/cam_front/y.png") == ["b"]
+    first.add("c", GlobSet(["**/cam_front/x.jpg"]))
+    assert sorted(first.match("r1/cam_front/x.jpg")) == ["a", "c"]
+    first.remove("c")
+    second.remove("b")
+    assert vocabulary.signature("r1/cam_front/x.jpg") == ((), None, ".jpg")
+    assert first.match("r1/cam_front/x.jpg") == ["a"]
