@@ -50,6 +50,9 @@ class CompiledCondition:
     # Reads the dataset record alone: while the record is unchanged, its result is too, so
     # callers may reuse it for every file and event of the dataset.
     dataset_only: bool = field(init=False, repr=False, compare=False)
+    # Stands for this object in memo tables: unlike the condition or its key, it hashes and
+    # compares by identity, reading nothing (at 100,000 triggers every read may be a cache miss).
+    token: object = field(init=False, repr=False, compare=False, default_factory=object)
 
     def __post_init__(self) -> None:
         dataset_only = not (self.references_file or self.references_event)

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
 from typing import Any
 
-from conditions import CompiledCondition
 from engine.events import CAUSE_BITS, Event
 from engine.index import TriggerIndex
 from engine.registry import CompiledTrigger, TriggerRegistry
@@ -70,16 +69,19 @@ _DATASET_CONDITION_FALSE = _skip("condition_not_met", "condition is false for th
 
 
 def condition_holds(
-    condition: CompiledCondition, ds: DatasetState, file: dict[str, Any] | None, event: Event | None
+    trigger: CompiledTrigger, ds: DatasetState, file: dict[str, Any] | None, event: Event | None
 ) -> bool:
-    """The condition's verdict; one that reads only the dataset record is evaluated once per
-    record (keys never collide across dialects: a JsonLogic rule has one key, Roboto nodes more)."""
-    if condition.dataset_only:
+    """The trigger's condition's verdict; one that reads only the dataset record is evaluated once
+    per record and condition (a remembered verdict is found without reading the condition: at
+    100,000 triggers, every object read is likely a cache miss)."""
+    if trigger.dataset_condition:
         verdicts = ds.verdicts
-        verdict = verdicts.get(condition.key)
+        verdict = verdicts.get(trigger.condition_token)
         if verdict is None:
-            verdict = verdicts[condition.key] = condition.evaluate(ds.record, None, None)
+            condition = trigger.condition
+            verdict = verdicts[condition.token] = condition.evaluate(ds.record, None, None)
         return verdict
+    condition = trigger.condition
     context = event.context() if event is not None and condition.references_event else None
     return condition.evaluate(ds.record, file, context)
 
@@ -104,12 +106,12 @@ def decide(
     if file is not None:
         if trigger.fired_prefix + file["file_id"] in ds.fired:
             return _skip("already_run", f"already invoked for file {file['file_id']}")
-        if not condition_holds(trigger.condition, ds, file, event):
+        if not condition_holds(trigger, ds, file, event):
             return _FILE_CONDITION_FALSE
         return Decision(INVOKED, None, "evaluated", None, (file,))
     if trigger.trigger_id in ds.fired:
         return _skip("already_run", f"already invoked for dataset {ds.dataset_id}")
-    if not condition_holds(trigger.condition, ds, None, event):
+    if not condition_holds(trigger, ds, None, event):
         return _DATASET_CONDITION_FALSE
     if selected is None:
         selection = ds.selections.get(trigger.globs, cause == "file_ingest", ds.files)

@@ -45,6 +45,10 @@ class CompiledTrigger:
     per_file: bool = field(init=False)  # for_each dataset_file
     cause_bits: int = field(init=False)  # its causes' `CAUSE_BITS`
     fired_prefix: str = field(init=False)  # + file id = its per-file fired key
+    # Its condition reads the dataset record alone: the verdict is remembered per record, by
+    # `condition.token`.
+    dataset_condition: bool = field(init=False)
+    condition_token: object = field(init=False)
 
     def __post_init__(self) -> None:
         spec = self.spec
@@ -53,6 +57,8 @@ class CompiledTrigger:
         self.per_file = spec.for_each == "dataset_file"
         self.cause_bits = sum(CAUSE_BITS[cause] for cause in self.causes)
         self.fired_prefix = fired_key(spec.trigger_id, "")
+        self.dataset_condition = self.condition.dataset_only
+        self.condition_token = self.condition.token
 
 
 @functools.lru_cache(maxsize=16384)

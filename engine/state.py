@@ -38,10 +38,10 @@ class DatasetState:
     fired: set[str] = field(default_factory=set)
     exists: bool = True
     # Derived from the above, never persisted. Results of conditions that read only the record,
-    # by condition key: a dataset's files and events ask the same question again and again until
+    # by condition: a dataset's files and events ask the same question again and again until
     # its record changes. The triggers each file's path matches (`TriggerIndex.file_matches`).
     # And the dataset-level triggers' input selections.
-    verdicts: dict[str, bool] = field(default_factory=dict)
+    verdicts: dict[object, bool] = field(default_factory=dict)  # by `CompiledCondition.token`
     matches: MatchMemo = field(default_factory=dict)
     selections: SelectionCache = field(default_factory=SelectionCache)
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from conditions import compile_condition
 from engine.errors import EventError
 from engine.events import Event
 from engine.state import StateStore, fired_key
@@ -119,12 +120,13 @@ def test_dataset_first_seen_through_a_file_event_restores_with_its_org() -> None
 
 def test_a_new_record_forgets_the_condition_verdicts() -> None:
     store = StateStore()
+    condition = compile_condition(required_tag=["a"])
     ds = store.apply(_ev("dataset.created", dataset=_snapshot(["a"], {})))
-    ds.verdicts["some condition"] = True
+    ds.verdicts[condition.token] = True
     store.apply(_ev("file.uploaded", {"file_id": "f1", "relative_path": "a"}))
-    assert ds.verdicts == {"some condition": True}  # no new record: still valid
+    assert ds.verdicts == {condition.token: True}  # no new record: still valid
     store.apply(_ev("dataset.metadata_updated", dataset=_snapshot(["b"], {})))
     assert ds.verdicts == {}
-    ds.verdicts["some condition"] = True
+    ds.verdicts[condition.token] = True
     store.restore(b'["ds_1","d",""]', b'{"org_id":"og_1","tags":[],"metadata":{},"exists":true}')
     assert ds.verdicts == {} and ds.record["tags"] == []
