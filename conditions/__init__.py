@@ -118,10 +118,6 @@ _ALWAYS = CompiledCondition("none", "null", False, False, frozenset(), _always_t
 
 def _compile_roboto(condition: dict[str, Any], allow_file_fields: bool) -> CompiledCondition:
     compiled = compile_roboto(condition, path="condition", allow_file_fields=allow_file_fields)
-    predicate = compiled.predicate
-
-    def evaluate(dataset: Record, file: Record | None, event: Record | None) -> bool:
-        return predicate(dataset, file)
 
     def explain(dataset: Record, file: Record | None, event: Record | None) -> ConditionTrace:
         return compiled.explain(dataset, file)
@@ -132,7 +128,7 @@ def _compile_roboto(condition: dict[str, Any], allow_file_fields: bool) -> Compi
         compiled.references_file,
         False,  # Roboto fields name the dataset or the file, never the event
         compiled.required_tags,
-        evaluate,
+        compiled.predicate,
         explain,
     )
 

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from conditions.codegen import MAX_NESTING, FunctionBuilder
 from conditions.errors import ConditionError, JsonLogicError, invalid_arguments, nan_error
 from conditions.jsvalues import (
     loose_compare,
@@ -59,9 +60,12 @@ def compile_rule(
 ) -> CompiledRule:
     """Validate and compile. `roots`: the only top-level keys a data path may start with."""
     compiler = _Compiler(roots, allow_file_fields, None)
-    evaluate = compiler.compile(rule, _Where(path, 0, False))
+    compiler.compile(rule, _Where(path, 0, False))  # validates, and notes what the rule reads
     return CompiledRule(
-        evaluate, compiler.reads_data, compiler.references_file, compiler.references_event
+        _Generator(compiler).function(rule),
+        compiler.reads_data,
+        compiler.references_file,
+        compiler.references_event,
     )
 
 
@@ -783,3 +787,103 @@ _OPERATORS: dict[str, Callable[[_Compiler, str, Any, _Where], Evaluator]] = {
     **{op: _Compiler.op_eager for op in _EAGER},
     "in": _Compiler.op_in,
 }
+
+
+# -- generated evaluation ------------------------------------------------------------------------
+
+# What generated rules name besides their parameters.
+_NAMESPACE: dict[str, Any] = {
+    "__builtins__": {"isinstance": isinstance, "dict": dict},
+    "_A": _ABSENT,
+    "_truthy": truthy,
+}
+# Operators with several operands: below the top, each is a function of its own.
+_BRANCHING = frozenset({"and", "or", "if", "?:"})
+_GENERATED = frozenset({"var", "in", "!", "!!", *_BRANCHING, *_COMPARISONS})
+
+
+class _Generator:
+    """A validated rule as generated functions of `data` (see `conditions.codegen`).
+
+    The operators conditions use most (var with a literal path, the comparisons, in, and, or, !,
+    !!, if) become expressions, one function per and, or and if (a shape per whole rule would
+    mean a `compile` per condition); any other node, and any node nested deeper than
+    `MAX_NESTING`, is its closure from `_Compiler`, called with `data`.
+    """
+
+    def __init__(self, validated: _Compiler) -> None:
+        self.compiler = _Compiler(validated.roots, validated.allow_file_fields, None)
+
+    def function(self, rule: Any) -> Evaluator:
+        builder = FunctionBuilder("data", _NAMESPACE)
+        return builder.function(f"    return {self.expression(rule, builder, 0)}\n")
+
+    def expression(self, rule: Any, builder: FunctionBuilder, depth: int) -> str:
+        if _is_literal(rule):
+            return builder.constant(rule)
+        if depth == MAX_NESTING or not _is_operator_node(rule):
+            return self._closure(rule, builder)
+        ((op, args),) = rule.items()
+        if op not in _GENERATED:
+            return self._closure(rule, builder)
+        if op == "var":
+            return self._var(rule, args, builder)
+        if op in _BRANCHING and depth:
+            return f"{builder.constant(self.function(rule))}(data)"
+        operands = args if args.__class__ is list else [args]
+        parts = [self.expression(operand, builder, depth + 1) for operand in operands]
+        if op in ("and", "or"):
+            return _logic(op, parts, builder)
+        if op in ("!", "!!"):
+            if not parts:
+                return builder.constant(op == "!")
+            negation = "not " if op == "!" else ""
+            return f"({negation}_truthy({parts[0]}))"
+        if op in ("if", "?:"):
+            return _if(parts, builder)
+        if len(parts) != 2 or args.__class__ is not list:
+            return self._closure(rule, builder)  # chained comparisons, spread arguments
+        test = _in if op == "in" else _COMPARISONS[op]
+        return f"{builder.constant(test)}({parts[0]}, {parts[1]})"
+
+    def _closure(self, rule: Any, builder: FunctionBuilder) -> str:
+        closure = self.compiler.compile(rule, _Where("rule", 0, False))
+        return f"{builder.constant(closure)}(data)"
+
+    def _var(self, rule: dict[str, Any], args: Any, builder: FunctionBuilder) -> str:
+        path, default = [*args, None, None][:2] if args.__class__ is list else (args, None)
+        if path.__class__ not in (str, int, float) or not _is_literal(default):
+            return self._closure(rule, builder)
+        keys = _dotted_keys(path)
+        if not keys or any(index is not None for _, index in keys):
+            return self._closure(rule, builder)  # the data itself, or array indexes
+        value = "data"
+        for key, _ in keys:
+            step, name = builder.temporary(), builder.constant(key)
+            value = f"({step}.get({name}, _A) if isinstance({step} := {value}, dict) else _A)"
+        found = builder.temporary()
+        return f"({found} if ({found} := {value}) is not _A else {builder.constant(default)})"
+
+
+def _logic(op: str, parts: list[str], builder: FunctionBuilder) -> str:
+    """and/or give the operand that decided, as in JavaScript."""
+    if not parts:
+        return builder.constant(False)
+    negation = "not " if op == "and" else ""
+    expression = parts[-1]
+    for part in reversed(parts[:-1]):
+        value = builder.temporary()
+        expression = f"({value} if {negation}_truthy({value} := {part}) else {expression})"
+    return expression
+
+
+def _if(parts: list[str], builder: FunctionBuilder) -> str:
+    if not parts:
+        return builder.constant(None)
+    if len(parts) % 2 == 0:
+        parts.append(builder.constant(None))
+    expression = parts[-1]
+    for index in range(len(parts) - 3, -1, -2):
+        test, then = parts[index], parts[index + 1]
+        expression = f"({then} if _truthy({test}) else {expression})"
+    return expression

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from conditions.codegen import FunctionBuilder
 from conditions.errors import ConditionError
 from conditions.trace import MISSING, ConditionTrace, TraceStep
 
@@ -62,7 +63,8 @@ _BOOLEAN_STRINGS = {"true": True, "false": False}
 _UNCOMPARABLE = object()  # a stored value of the wrong type, or a string that does not parse
 
 Test = Callable[[Any], bool]  # the leaf's verdict on the value found (None when missing or null)
-Predicate = Callable[[dict[str, Any], dict[str, Any] | None], bool]
+# (dataset, file, event): Roboto fields name the dataset or the file, never the event.
+Predicate = Callable[[dict[str, Any], dict[str, Any] | None, Any], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,9 +373,6 @@ def like_pattern(pattern: str, path: str) -> re.Pattern[str]:
 
 def _getter(keys: tuple[str, ...], absent: Any) -> Callable[[Any], Any]:
     """Walk objects along `keys`; `absent` when a key is missing or a step is not an object."""
-    if len(keys) == 1:
-        (key,) = keys
-        return lambda record: record.get(key, absent) if isinstance(record, dict) else absent
 
     def get(record: Any) -> Any:
         for key in keys:
@@ -385,36 +384,58 @@ def _getter(keys: tuple[str, ...], absent: Any) -> Callable[[Any], Any]:
     return get
 
 
+# What generated predicates name besides their parameters.
+_NAMESPACE: dict[str, Any] = {"__builtins__": {"isinstance": isinstance, "dict": dict, "str": str}}
+_CONTAINERS = (list, str, dict)  # what CONTAINS searches, for an exact text value
+
+
 def _predicate(node: Node) -> Predicate:
+    """The node as one generated function of (dataset, file, event)."""
+    builder = FunctionBuilder("dataset, file, event", _NAMESPACE)
+    return builder.function(f"    return {_expression(node, builder, 0)}\n")
+
+
+def _expression(node: Node, builder: FunctionBuilder, depth: int) -> str:
+    """Python source for the node's verdict (a bool), reading `dataset` and `file`.
+
+    A group below the top is a function of its own: one function per group keeps the number of
+    distinct shapes small (a shape per whole tree would mean a `compile` per condition).
+    """
     if isinstance(node, Leaf):
-        get = _getter(node.field.keys, None)
-        test = node.test
-        if node.field.record == "dataset":
-            return lambda dataset, file: test(get(dataset))
-        return lambda dataset, file: test(get(file))
-    children = tuple(_predicate(child) for child in node.children)
-    if len(children) == 1 and node.operator != "NOT":
-        return children[0]
-    # Plain loops, not all()/any() over a generator: half the cost on the hot path.
-    if node.operator == "AND":
+        return _leaf_expression(node, builder)
+    if len(node.children) == 1 and node.operator != "NOT":
+        return _expression(node.children[0], builder, depth)
+    if depth:
+        return f"{builder.constant(_predicate(node))}(dataset, file, None)"
+    children = [_expression(child, builder, depth + 1) for child in node.children]
+    joined = " and ".join(children) if node.operator == "AND" else " or ".join(children)
+    return f"(not ({joined}))" if node.operator == "NOT" else f"({joined})"
 
-        def every(dataset: dict[str, Any], file: dict[str, Any] | None) -> bool:
-            for child in children:  # noqa: SIM110
-                if not child(dataset, file):
-                    return False
-            return True
 
-        return every
-
-    def any_child(dataset: dict[str, Any], file: dict[str, Any] | None) -> bool:
-        for child in children:  # noqa: SIM110
-            if child(dataset, file):
-                return True
-        return False
-
-    if node.operator == "OR":
-        return any_child
-    return lambda dataset, file: not any_child(dataset, file)
+def _leaf_expression(leaf: Leaf, builder: FunctionBuilder) -> str:
+    value = leaf.field.record  # the record's parameter name: dataset or file
+    for key in leaf.field.keys:
+        if value in RECORDS:
+            value = f"({value}.get({builder.constant(key)}) if isinstance({value}, dict) else None)"
+        else:
+            step = builder.temporary()
+            key_name = builder.constant(key)
+            value = f"({step}.get({key_name}) if isinstance({step} := {value}, dict) else None)"
+    comparator, wanted = leaf.comparator, leaf.value
+    if comparator in ("IS_NULL", "NOT_EXISTS"):
+        return f"({value} is None)"
+    if comparator in ("IS_NOT_NULL", "EXISTS"):
+        return f"({value} is not None)"
+    exact_text = wanted.__class__ is str and parse_instant(wanted) is None
+    if exact_text and comparator in ("EQUALS", "NOT_EQUALS", "CONTAINS", "NOT_CONTAINS"):
+        actual, text = builder.temporary(), builder.constant(wanted)
+        if comparator in ("EQUALS", "NOT_EQUALS"):
+            relation = "==" if comparator == "EQUALS" else "!="
+            return f"(({actual} := {value}).__class__ is str and {actual} {relation} {text})"
+        containers = builder.constant(_CONTAINERS)
+        membership = "in" if comparator == "CONTAINS" else "not in"
+        return f"(({actual} := {value}).__class__ in {containers} and {text} {membership} {actual})"
+    return f"{builder.constant(leaf.test)}({value})"
 
 
 def _trace(

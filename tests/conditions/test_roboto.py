@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conditions import ConditionError, compile_condition
+from conditions.codegen import MAX_NESTING
 from conditions.roboto import COMPARATORS
 
 DATASET: dict[str, Any] = {
@@ -422,3 +425,67 @@ REQUIRED_TAGS = [
 @pytest.mark.parametrize(("condition", "tags"), REQUIRED_TAGS)
 def test_required_tags(condition: dict[str, Any], tags: set[str]) -> None:
     assert compile_condition(condition).required_tags == frozenset(tags)
+
+
+# --- property: the generated predicate against the tracing evaluator ---------------------------
+
+_KEYS = st.sampled_from(["a", "b", "tags", "prod"])
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.sampled_from([0, 2, 2.5, 4, -1]),
+    st.sampled_from(["prod", "m2", "lab-1", "op_x", "2026-06-02T00:00:00Z", "3", "true", ""]),
+)
+_STORED = st.recursive(
+    _VALUES,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEYS, inner, max_size=3),
+    max_leaves=6,
+)
+_FIELDS = st.sampled_from(["a", "b", "a.b", "tags", "file.a", "file.a.b", "file.tags"])
+
+
+@st.composite
+def _leaves(draw: st.DrawFn) -> dict[str, Any]:
+    comparator = draw(st.sampled_from(COMPARATORS))
+    leaf: dict[str, Any] = {"field": draw(_FIELDS), "comparator": comparator}
+    if comparator in ("IS_NULL", "IS_NOT_NULL", "EXISTS", "NOT_EXISTS"):
+        return leaf
+    if comparator in ("BEGINS_WITH", "LIKE", "NOT_LIKE"):
+        leaf["value"] = draw(st.sampled_from(["pr", "%o%", "op\\_%", "m_"]))
+    elif comparator.startswith(("GREATER", "LESS")):
+        leaf["value"] = draw(st.sampled_from([2, 2.5, "m", "2026-06-01T00:00:00Z"]))
+    else:
+        leaf["value"] = draw(_VALUES.filter(lambda v: v is not None))
+    return leaf
+
+
+_CONDITIONS = st.recursive(
+    _leaves(),
+    lambda inner: st.builds(
+        lambda op, children: {"operator": op, "conditions": children},
+        st.sampled_from(["AND", "OR", "NOT"]),
+        st.lists(inner, min_size=1, max_size=3),
+    ),
+    max_leaves=8,
+)
+_RECORDS = st.dictionaries(_KEYS, _STORED, max_size=4)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_CONDITIONS, _RECORDS, st.none() | _RECORDS)
+def test_generated_predicate_agrees_with_the_trace(
+    condition: dict[str, Any], dataset: dict[str, Any], file: dict[str, Any] | None
+) -> None:
+    compiled = compile_condition(condition)
+    assert compiled(dataset, file, None) is compiled.explain(dataset, file, None).result
+
+
+def test_deep_nesting_is_split_into_functions() -> None:
+    leaf = {"field": "tags", "comparator": "CONTAINS", "value": "prod"}
+    condition: dict[str, Any] = leaf
+    for depth in range(3 * MAX_NESTING):
+        condition = {"operator": "NOT" if depth % 2 else "AND", "conditions": [condition, leaf]}
+    compiled = compile_condition(condition)
+    for tags in (["prod"], []):
+        dataset = {"tags": tags}
+        assert compiled(dataset, None, None) is compiled.explain(dataset, None, None).result
