@@ -266,3 +266,20 @@ class GlobSet:
         return [
             (p.source, [path for path in listed if p.regex.search(path)]) for p in self.compiled
         ]
+
+
+def shared_globset(patterns: Sequence[str], *, place: str) -> GlobSet:
+    """`GlobSet(patterns, place=place)`, one object for equal lists of patterns (a GlobSet never
+    changes): 100,000 triggers hold about 13,000 distinct lists, and triggers with equal inputs
+    then share their input selections too."""
+    if isinstance(patterns, str) or not all(isinstance(p, str) for p in patterns):
+        return GlobSet(patterns, place=place)
+    try:
+        return _shared_globset(tuple(patterns))
+    except GlobError:
+        return GlobSet(patterns, place=place)  # raises again, naming the place
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _shared_globset(patterns: tuple[str, ...]) -> GlobSet:
+    return GlobSet(patterns)

@@ -19,7 +19,7 @@ from conditions import CompiledCondition, ConditionError, compile_condition
 from engine.actions import ActionCatalog, check_trigger_against_action
 from engine.errors import ConfigError
 from engine.events import CAUSE_BITS
-from engine.globs import GlobSet
+from engine.globs import GlobSet, shared_globset
 from engine.index import TriggerIndex
 from engine.invocations import InvocationTemplate
 from engine.models import Action, Trigger
@@ -61,7 +61,8 @@ class CompiledTrigger:
         self.condition_token = self.condition.token
 
 
-@functools.lru_cache(maxsize=16384)
+# 100,000 triggers hold about 30,000 distinct conditions: a smaller cache thrashes in a bulk load.
+@functools.lru_cache(maxsize=1 << 17)
 def _shared_condition(canonical: bytes, allow_file_fields: bool) -> CompiledCondition:
     """Identical conditions across triggers compile once and share one callable."""
     condition, required_tag, required_metadata = orjson.loads(canonical)
@@ -78,7 +79,7 @@ def compile_trigger(
 ) -> CompiledTrigger:
     """Validate and compile; raise `ConfigError` naming the trigger, the place and the reason."""
     thing = f"trigger {trigger.name!r} of org {trigger.org_id!r}"
-    globs = GlobSet(trigger.required_inputs, place=f"{place}: {thing} required_inputs")
+    globs = shared_globset(trigger.required_inputs, place=f"{place}: {thing} required_inputs")
     try:
         spec = (trigger.condition, trigger.required_tag, trigger.required_metadata)
         canonical = orjson.dumps(spec, option=orjson.OPT_SORT_KEYS)

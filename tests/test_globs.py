@@ -10,7 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.errors import ConfigError
-from engine.globs import GlobError, GlobSet, compile_pattern, necessary_literals
+from engine.globs import (
+    GlobError,
+    GlobSet,
+    compile_pattern,
+    necessary_literals,
+    shared_globset,
+)
 
 
 def _naive(patterns: list[str]) -> pathspec.PathSpec:
@@ -258,3 +264,16 @@ def test_unsatisfied_agrees_with_per_pattern_pathspec(
         if not p.startswith("!") and not any(_naive([p]).match_file(f) for f in selected)
     ]
     assert globs.unsatisfied(files) == expected
+
+
+def test_equal_pattern_lists_share_one_globset() -> None:
+    first = shared_globset(["**/*.jpg", "!tmp/"], place="t1 required_inputs")
+    assert shared_globset(("**/*.jpg", "!tmp/"), place="t2 required_inputs") is first
+    assert shared_globset(["**/*.png"], place="t3 required_inputs") is not first
+
+
+def test_a_shared_globset_error_names_its_own_place() -> None:
+    with pytest.raises(GlobError, match="trigger 'b' required_inputs"):
+        shared_globset(["a//b"], place="trigger 'b' required_inputs")
+    with pytest.raises(GlobError, match="trigger 'c' required_inputs"):
+        shared_globset("*.jpg", place="trigger 'c' required_inputs")  # type: ignore[arg-type]
