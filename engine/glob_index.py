@@ -28,10 +28,10 @@ from __future__ import annotations
 import functools
 import re
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from itertools import count
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from engine.globs import GlobSet, segment_tokens
 
@@ -96,14 +96,11 @@ class _Shared(Generic[K]):
     needs: frozenset[str]  # its other lookup literals: a cheap subset test before the regex
     # Holders by their `seq`: an int key hashes faster than the key itself.
     owners: dict[int, _Member[K]] = field(default_factory=dict)
-    # What `match` reads of the owners, made on first use after a change: one tuple, instead of
-    # the dict and a member object each to bring into the cache.
+    # What `match` reads of the owners, made on first use after a change (`GlobIndex._holders`):
+    # one tuple in the index's order, instead of the dict and a member object each to bring into
+    # the cache; and the keys alone when none needs confirming (the match is then the verdict).
     holders: tuple[tuple[K, Callable[[str], bool] | None], ...] | None = None
-
-    def current_holders(self) -> tuple[tuple[K, Callable[[str], bool] | None], ...]:
-        if self.holders is None:
-            self.holders = tuple((m.key, m.confirm) for m in self.owners.values())
-        return self.holders
+    keys: tuple[K, ...] | None = None
 
 
 class Vocabulary:
@@ -175,13 +172,16 @@ class Vocabulary:
 class GlobIndex(Generic[K]):
     """Keys with a `GlobSet` each; `match(path)` finds the keys whose globs select the path.
 
-    `match` returns exactly the keys `k` with `globsets[k].matches(path)`, in no particular order
-    (callers sort by what they need). `add` and `remove` cost O(patterns of that key). Indexes may
-    share one `Vocabulary`.
+    `match` returns exactly the keys `k` with `globsets[k].matches(path)`, sorted by `order` when
+    one is given (else in no particular order). `add` and `remove` cost O(patterns of that key).
+    Indexes may share one `Vocabulary`.
     """
 
-    def __init__(self, vocabulary: Vocabulary | None = None) -> None:
+    def __init__(
+        self, vocabulary: Vocabulary | None = None, order: Callable[[K], Any] | None = None
+    ) -> None:
         self._vocabulary = Vocabulary() if vocabulary is None else vocabulary
+        self._order = order
         self._members: dict[K, _Member[K]] = {}
         self._shared: dict[str, _Shared[K]] = {}  # by regex source
         # Requirement text -> second requirement text ("" for none) -> {regex source: pattern}. A
@@ -215,7 +215,7 @@ class GlobIndex(Generic[K]):
             if shared is None:
                 shared = self._file(source, pattern.regex, pattern.body)
             shared.owners[member.seq] = member
-            shared.holders = None
+            shared.holders = shared.keys = None
 
     def remove(self, key: K) -> None:
         """Forget `key`; KeyError if it was never added."""
@@ -224,7 +224,7 @@ class GlobIndex(Generic[K]):
         for source in member.regexes:
             shared = self._shared[source]
             del shared.owners[member.seq]
-            shared.holders = None
+            shared.holders = shared.keys = None
             if not shared.owners:
                 del self._shared[source]
                 self._unfile(source, shared)
@@ -282,7 +282,7 @@ class GlobIndex(Generic[K]):
         return min(options, key=self._sizes.__getitem__)
 
     def match(self, path: str) -> list[K]:
-        """Keys whose globs select `path` (a dataset-relative path), in no particular order."""
+        """Keys whose globs select `path` (a dataset-relative path), sorted by the index's order."""
         signature = self._vocabulary.signature(path)
         candidates = self._candidates.get(signature)
         if candidates is None:
@@ -291,10 +291,27 @@ class GlobIndex(Generic[K]):
         if not found:
             return []
         if len(found) == 1:
-            holders: Iterable[tuple[K, Callable[[str], bool] | None]] = found[0].current_holders()
-        else:  # a key holding several of the patterns found counts once
-            holders = {h[0]: h for shared in found for h in shared.current_holders()}.values()
-        return [key for key, confirm in holders if confirm is None or confirm(path)]
+            shared = found[0]
+            holders = shared.holders or self._holders(shared)
+            if shared.keys is not None:
+                return list(shared.keys)
+            return [key for key, confirm in holders if confirm is None or confirm(path)]
+        # A key holding several of the patterns found counts once.
+        merged = {h[0]: h for shared in found for h in shared.holders or self._holders(shared)}
+        keys = [key for key, confirm in merged.values() if confirm is None or confirm(path)]
+        if self._order is not None:
+            keys.sort(key=self._order)
+        return keys
+
+    def _holders(self, shared: _Shared[K]) -> tuple[tuple[K, Callable[[str], bool] | None], ...]:
+        members = list(shared.owners.values())
+        if self._order is not None:
+            order = self._order
+            members.sort(key=lambda member: order(member.key))
+        shared.holders = tuple((m.key, m.confirm) for m in members)
+        if all(m.confirm is None for m in members):
+            shared.keys = tuple(m.key for m in members)
+        return shared.holders
 
     def _remember_candidates(self, signature: Signature, path: str) -> tuple[_Shared[K], ...]:
         """The patterns whose literal requirements a path with this signature meets."""

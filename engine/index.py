@@ -36,7 +36,7 @@ class TriggerIndex:
         org_id = trigger.spec.org_id
         index = self._by_org.get(org_id)
         if index is None:
-            index = self._by_org[org_id] = GlobIndex(self._vocabulary)
+            index = self._by_org[org_id] = GlobIndex(self._vocabulary, _by_name)
         index.add(trigger, trigger.globs)
         self.generation += 1
 
@@ -50,10 +50,7 @@ class TriggerIndex:
         index = self._by_org.get(org_id)
         if index is None:
             return ()
-        matched = index.match(path)
-        if len(matched) > 1:
-            matched.sort(key=_by_name)
-        return tuple(matched)
+        return tuple(index.match(path))
 
     def file_matches(
         self, org_id: str, file: dict[str, Any], memo: MatchMemo

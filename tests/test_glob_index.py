@@ -203,3 +203,15 @@ def test_remembered_signatures_follow_the_vocabulary() -> None:
     second.remove("b")
     assert vocabulary.signature("r1/cam_front/x.jpg") == ((), None, ".jpg")
     assert first.match("r1/cam_front/x.jpg") == ["a"]
+
+
+def test_matches_come_in_the_index_order() -> None:
+    index: GlobIndex[str] = GlobIndex(order=str.upper)
+    for key in ("c", "a", "b"):
+        index.add(key, GlobSet(["**/*.jpg"]))
+    assert index.match("x/y.jpg") == ["a", "b", "c"]  # one pattern, its holders in order
+    index.add("B0", GlobSet(["x/", "!**/tmp/**"]))
+    assert index.match("x/y.jpg") == ["a", "b", "B0", "c"]  # several patterns, merged in order
+    assert index.match("x/tmp/y.jpg") == ["a", "b", "c"]
+    index.remove("a")
+    assert index.match("x/y.jpg") == ["b", "B0", "c"]
