@@ -1,4 +1,8 @@
-"""JsonLogic: compile a rule once into nested closures, then evaluate it many times.
+"""JsonLogic: compile a rule once into generated Python, then evaluate it many times.
+
+Validation compiles the rule into nested closures (`_Compiler`, which `explain` also uses to
+trace); evaluation runs generated functions (`_Generator`, see `conditions.codegen`) that call
+those closures only for the rarer operators.
 
 Semantics follow the official JsonLogic suites (`tests/data/jsonlogic/`): the classic operator
 set plus `val` and `throw`, which the classic per-operator suites use. Operators whose argument
