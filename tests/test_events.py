@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from engine.errors import EventError
-from engine.events import parse_event
+from engine.events import event_from_dict, parse_event
 
 
 def _event(**overrides: object) -> dict:
@@ -144,3 +146,22 @@ def test_oversized_event_is_rejected_before_parsing() -> None:
     with pytest.raises(EventError, match=r"exceeds the limit of 1000 bytes"):
         parse_event(raw, max_bytes=1000)
     assert parse_event(raw, max_bytes=len(raw)).file["relative_path"] == "x" * 2000
+
+
+@given(st.text(alphabet="a./\x00", min_size=1, max_size=8))
+def test_a_path_is_rejected_exactly_when_a_segment_is_bad(path: str) -> None:
+    segments = path.split("/")
+    bad = path.startswith("/") or "\x00" in path or any(s in ("", ".", "..") for s in segments)
+    event = {
+        "specversion": "1.0",
+        "id": "e1",
+        "type": "file.uploaded",
+        "orgid": "o1",
+        "datasetid": "d1",
+        "data": {"file": {"file_id": "f1", "relative_path": path}},
+    }
+    if bad:
+        with pytest.raises(EventError, match="relative_path"):
+            event_from_dict(event)
+    else:
+        assert event_from_dict(event).file == {"file_id": "f1", "relative_path": path}
