@@ -55,6 +55,9 @@ def _open(source: str) -> IO[bytes]:
     return open(source, "rb")
 
 
+_dumps, _LINE = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+
+
 class Sink:
     """Buffered JSON Lines writer; None means the records are not wanted."""
 
@@ -70,8 +73,9 @@ class Sink:
     def write(self, records: Iterable[dict[str, Any]]) -> None:
         if self._stream is None:
             return
-        dumps, line = orjson.dumps, orjson.OPT_APPEND_NEWLINE
-        self._buffer.extend([dumps(r, option=line) for r in records])
+        append = self._buffer.append
+        for record in records:
+            append(_dumps(record, option=_LINE))
         if len(self._buffer) >= self._flush_every:
             self.flush()
 
@@ -102,16 +106,19 @@ def replay(
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
 ) -> ReplaySummary:
     summary = ReplaySummary()
+    process = evaluator.process
     for raw in events:
         summary.lines += 1
         try:
-            result = evaluator.process(parse_event(raw.data, max_bytes=max_event_bytes))
+            result = process(parse_event(raw.data, max_bytes=max_event_bytes))
         except EventError as exc:
             summary.rejected += 1
             rejects.write([reject_record(raw, exc)])
         else:
-            out.write(result.invocations)
-            evaluations.write(result.evaluations)
+            if result.invocations:
+                out.write(result.invocations)
+            if result.evaluations:
+                evaluations.write(result.evaluations)
         if progress is not None:
             progress.tick(summary.lines, summary.rejected)
     for sink in (out, evaluations, rejects):
