@@ -10,7 +10,7 @@ selection catches up with the entries written since it was last asked: O(changes
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +32,9 @@ class Selection:
     entries: list[_Entry] = field(default_factory=list)  # sorted
     by_file: dict[str, _Entry] = field(default_factory=dict)
     hits: list[int] = field(default_factory=list)  # per positive pattern: entries it matches
-    listed: list[FileRecord] | None = None  # `files()` until a selected record changes
+    # `files()`, kept in step with `entries` (same order: no two selected files share a path);
+    # None until asked, or once two selected files share a path.
+    listed: list[FileRecord] | None = None
 
     def __post_init__(self) -> None:
         self.hits = [0] * len(self.globs.positives)
@@ -42,12 +44,13 @@ class Selection:
         old = self.by_file.get(file_id)
         wanted = record is not None and self.wants(record)
         if old is not None:
-            self.listed = None
             if wanted and record is not None and old[0] == record["relative_path"]:
+                if self.listed is not None:
+                    self.listed[bisect_left(self.entries, old)] = record
                 return
             self._drop(old)
         if wanted and record is not None:
-            self._add(record["relative_path"], file_id)
+            self._add(record, file_id)
 
     def unsatisfied(self) -> list[str]:
         """Positive patterns (as given) that no selected file matches."""
@@ -57,14 +60,15 @@ class Selection:
     def files(self, current: dict[str, FileRecord]) -> list[FileRecord]:
         """The selected records sorted by path; equal paths keep the dataset's file order."""
         if self.listed is not None:
-            return self.listed
+            return list(self.listed)  # a copy: `listed` changes with later events
         ordered = [current[file_id] for _path, file_id, _ in self.entries]
         paths = [path for path, _, _ in self.entries]
         if len(set(paths)) != len(paths):
             rank = {file_id: n for n, file_id in enumerate(current)}
             ordered.sort(key=lambda f: (f["relative_path"], rank[f["file_id"]]))
+            return ordered
         self.listed = ordered
-        return ordered
+        return list(ordered)
 
     def wants(self, record: FileRecord) -> bool:
         """Whether the selection holds a file with this record."""
@@ -79,11 +83,21 @@ class Selection:
         for each in self.entries:
             self._count(each)
 
-    def _add(self, path: str, file_id: str) -> None:
-        self.listed = None
+    def _add(self, record: FileRecord, file_id: str) -> None:
+        path = record["relative_path"]
         entry = self._entry(path, file_id)
-        insort(self.entries, entry)
+        entries = self.entries
+        at = bisect_left(entries, entry)
+        entries.insert(at, entry)
         self._count(entry)
+        if self.listed is not None:
+            shared = (at and entries[at - 1][0] == path) or (
+                at + 1 < len(entries) and entries[at + 1][0] == path
+            )
+            if shared:
+                self.listed = None
+            else:
+                self.listed.insert(at, record)
 
     def _entry(self, path: str, file_id: str) -> _Entry:
         positives = self.globs.positives
@@ -98,7 +112,10 @@ class Selection:
             self.hits[i] += 1
 
     def _drop(self, entry: _Entry) -> None:
-        del self.entries[bisect_left(self.entries, entry)]
+        at = bisect_left(self.entries, entry)
+        del self.entries[at]
+        if self.listed is not None:
+            del self.listed[at]
         del self.by_file[entry[1]]
         for i in entry[2]:
             self.hits[i] -= 1
