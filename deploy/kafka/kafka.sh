@@ -104,9 +104,12 @@ EOF
 }
 
 format_storage() {
-  # A KRaft cluster id is 16 random bytes in URL-safe base64 without padding.
-  local cluster_id
-  cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+  # A KRaft cluster id is 16 random bytes in URL-safe base64 without padding. One that starts with
+  # '-' (1 in 64) would be read by the tool as an option and fail the format: draw again.
+  local cluster_id="-"
+  while [[ $cluster_id == -* ]]; do
+    cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+  done
   java "${java_opts[@]}" -cp "$libs_dir/*" kafka.tools.StorageTool format \
     --cluster-id "$cluster_id" --config "$config_file" --ignore-formatted >>"$log_file" 2>&1 ||
     { tail -n 40 "$log_file" >&2; die "formatting the storage in $data_dir failed (log above)"; }
