@@ -76,10 +76,10 @@ def condition_holds(
     100,000 triggers, every object read is likely a cache miss)."""
     if trigger.dataset_condition:
         verdicts = ds.verdicts
-        verdict = verdicts.get(trigger.condition_token)
+        token = trigger.condition_token
+        verdict = verdicts.get(token)
         if verdict is None:
-            condition = trigger.condition
-            verdict = verdicts[condition.token] = condition.evaluate(ds.record, None, None)
+            verdict = verdicts[token] = trigger.condition.evaluate(ds.record, None, None)
         return verdict
     condition = trigger.condition
     context = event.context() if event is not None and condition.references_event else None
