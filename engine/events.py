@@ -230,9 +230,13 @@ def _check_path(path: Any, ev_id: str) -> None:
 
 def _tags(raw: dict[str, Any], ev_id: str, where: str) -> list[str]:
     tags = raw.get("tags", [])
-    if tags.__class__ is not list or not all(t.__class__ is str for t in tags):
-        raise EventError(f"{_field(ev_id, where)}.tags", None, "must be a list of strings")
-    return tags
+    if tags.__class__ is list:
+        for tag in tags:  # a loop, not all(genexpr): no generator to make for one or two tags
+            if tag.__class__ is not str:
+                break
+        else:
+            return tags
+    raise EventError(f"{_field(ev_id, where)}.tags", None, "must be a list of strings")
 
 
 def _metadata(raw: dict[str, Any], ev_id: str, where: str) -> dict[str, Any]:

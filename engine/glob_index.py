@@ -281,7 +281,7 @@ class GlobIndex(Generic[K]):
         options = [text for kind, text in requirements if kind == best_kind]
         return min(options, key=self._sizes.__getitem__)
 
-    def match(self, path: str) -> list[K]:
+    def match(self, path: str) -> tuple[K, ...]:
         """Keys whose globs select `path` (a dataset-relative path), sorted by the index's order."""
         signature = self._vocabulary.signature(path)
         candidates = self._candidates.get(signature)
@@ -289,19 +289,19 @@ class GlobIndex(Generic[K]):
             candidates = self._remember_candidates(signature, path)
         found = [shared for shared in candidates if shared.search(path) is not None]
         if not found:
-            return []
+            return ()
         if len(found) == 1:
             shared = found[0]
             holders = shared.holders or self._holders(shared)
             if shared.keys is not None:
-                return list(shared.keys)
-            return [key for key, confirm in holders if confirm is None or confirm(path)]
+                return shared.keys  # immutable: shared by every path that matches only it
+            return tuple(key for key, confirm in holders if confirm is None or confirm(path))
         # A key holding several of the patterns found counts once.
         merged = {h[0]: h for shared in found for h in shared.holders or self._holders(shared)}
         keys = [key for key, confirm in merged.values() if confirm is None or confirm(path)]
         if self._order is not None:
             keys.sort(key=self._order)
-        return keys
+        return tuple(keys)
 
     def _holders(self, shared: _Shared[K]) -> tuple[tuple[K, Callable[[str], bool] | None], ...]:
         members = list(shared.owners.values())

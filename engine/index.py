@@ -48,9 +48,7 @@ class TriggerIndex:
         """Every trigger of the org whose required inputs select `path`, by name (whatever its
         causes: callers keep those listening to theirs)."""
         index = self._by_org.get(org_id)
-        if index is None:
-            return ()
-        return tuple(index.match(path))
+        return () if index is None else index.match(path)
 
     def file_matches(
         self, org_id: str, file: dict[str, Any], memo: MatchMemo
@@ -62,6 +60,7 @@ class TriggerIndex:
         known = memo.get(file_id)
         if known is not None and known[0] == self.generation and known[1] == path:
             return known[2]
-        found = self.matching(org_id, path)
+        index = self._by_org.get(org_id)  # `matching`, inline: this runs once per file event
+        found = () if index is None else index.match(path)
         memo[file_id] = (self.generation, path, found)
         return found

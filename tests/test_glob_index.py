@@ -178,7 +178,7 @@ def test_indexes_sharing_a_vocabulary_keep_the_literals_they_still_use() -> None
     second.add("b", GlobSet(["**/cam_front/*.jpg", "logs/*.ulg"]))
     assert vocabulary.literals("r1/cam_front/x.jpg") == {"", "cam_front", ".jpg"}
     first.remove("a")
-    assert second.match("r1/cam_front/x.jpg") == ["b"]
+    assert second.match("r1/cam_front/x.jpg") == ("b",)
     assert "cam_front" in vocabulary
     second.remove("b")
     assert vocabulary.literals("r1/cam_front/x.jpg") == {""}
@@ -190,28 +190,28 @@ def test_remembered_signatures_follow_the_vocabulary() -> None:
     first: GlobIndex[str] = GlobIndex(vocabulary)
     second: GlobIndex[str] = GlobIndex(vocabulary)
     first.add("a", GlobSet(["**/*.jpg"]))
-    assert first.match("r1/cam_front/x.jpg") == ["a"]
+    assert first.match("r1/cam_front/x.jpg") == ("a",)
     assert vocabulary.signature("r1/cam_front/x.jpg") == ((), None, ".jpg")
     # Another index's pattern makes the directory's segment a known literal.
     second.add("b", GlobSet(["**/cam_front/*.png"]))
     assert vocabulary.signature("r1/cam_front/x.jpg") == (("cam_front",), None, ".jpg")
-    assert first.match("r1/cam_front/x.jpg") == ["a"]
-    assert second.match("r1/cam_front/y.png") == ["b"]
+    assert first.match("r1/cam_front/x.jpg") == ("a",)
+    assert second.match("r1/cam_front/y.png") == ("b",)
     first.add("c", GlobSet(["**/cam_front/x.jpg"]))
     assert sorted(first.match("r1/cam_front/x.jpg")) == ["a", "c"]
     first.remove("c")
     second.remove("b")
     assert vocabulary.signature("r1/cam_front/x.jpg") == ((), None, ".jpg")
-    assert first.match("r1/cam_front/x.jpg") == ["a"]
+    assert first.match("r1/cam_front/x.jpg") == ("a",)
 
 
 def test_matches_come_in_the_index_order() -> None:
     index: GlobIndex[str] = GlobIndex(order=str.upper)
     for key in ("c", "a", "b"):
         index.add(key, GlobSet(["**/*.jpg"]))
-    assert index.match("x/y.jpg") == ["a", "b", "c"]  # one pattern, its holders in order
+    assert index.match("x/y.jpg") == ("a", "b", "c")  # one pattern, its holders in order
     index.add("B0", GlobSet(["x/", "!**/tmp/**"]))
-    assert index.match("x/y.jpg") == ["a", "b", "B0", "c"]  # several patterns, merged in order
-    assert index.match("x/tmp/y.jpg") == ["a", "b", "c"]
+    assert index.match("x/y.jpg") == ("a", "b", "B0", "c")  # several patterns, merged in order
+    assert index.match("x/tmp/y.jpg") == ("a", "b", "c")
     index.remove("a")
-    assert index.match("x/y.jpg") == ["b", "B0", "c"]
+    assert index.match("x/y.jpg") == ("b", "B0", "c")
