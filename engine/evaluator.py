@@ -191,12 +191,11 @@ class Evaluator:
             return result
         index = self.registry.index
         if event.file is not None:
-            file = ds.files[event.file["file_id"]]
-            decided = file_decisions(index, ds, event, cause, file)
+            decided = file_decisions(index, ds, event, cause, ds.files[event.file["file_id"]])
         else:
             decided = dataset_decisions(index, ds, event, cause)
-        for trigger, file, decision in decided:
-            self._record(trigger, file, decision, ds, cause, event, result)
+        for trigger, target, decision in decided:
+            self._record(trigger, target, decision, ds, cause, event, result)
         return result
 
     def _record(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,7 +62,7 @@ class InvocationTemplate:
         org_id: str,
         dataset_id: str,
         file_id: str | None,
-        files: list[dict[str, Any]],
+        files: Sequence[dict[str, Any]],
         cause: str,
         event_id: str,
         event_time: str | None,

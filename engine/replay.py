@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import orjson
 
@@ -51,7 +51,7 @@ def _open(source: str) -> IO[bytes]:
     if source == "-":
         return open(sys.stdin.fileno(), "rb", closefd=False)
     if source.endswith(".gz"):
-        return gzip.open(source, "rb")
+        return cast(IO[bytes], gzip.open(source, "rb"))  # a GzipFile reads like one
     return open(source, "rb")
 
 
