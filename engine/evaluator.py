@@ -16,6 +16,7 @@ from typing import Any
 
 from engine.events import CAUSE_BITS, Event
 from engine.index import TriggerIndex
+from engine.invocations import InvocationRequest
 from engine.registry import CompiledTrigger, TriggerRegistry
 from engine.state import DatasetState, StateStore, fired_key
 
@@ -36,7 +37,7 @@ class Decision:
 
 @dataclass(slots=True)
 class EventResult:
-    invocations: list[dict[str, Any]] = field(default_factory=list)
+    invocations: list[InvocationRequest] = field(default_factory=list)
     evaluations: list[dict[str, Any]] = field(default_factory=list)
 
 

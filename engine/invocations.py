@@ -1,14 +1,20 @@
-"""Invocation requests (SPEC §5): everything fixed per trigger is merged once, at compile time."""
+"""Invocation requests (SPEC §5): everything fixed per trigger is merged once, at compile time,
+and encoded once too: a request's JSON is its template's encoded parts with the few values of
+this firing in between."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from engine.actions import ResolvedAction
 from engine.models import Trigger, merge_compute, merge_container
+
+_dumps = orjson.dumps
 
 
 def invocation_id(trigger_id: str, dataset_id: str, file_id: str | None) -> str:
@@ -30,6 +36,12 @@ class InvocationTemplate:
     compute_requirements: dict[str, Any]
     container_parameters: dict[str, Any]
     timeout: int
+    # The request's JSON split around its variable values (see `_encoded_parts`); None when a
+    # fixed value happens to contain a placeholder, and requests are then encoded whole.
+    parts: tuple[bytes, ...] | None = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "parts", self._encoded_parts())  # frozen: set once, here
 
     @classmethod
     def build(
@@ -66,11 +78,26 @@ class InvocationTemplate:
         cause: str,
         event_id: str,
         event_time: str | None,
-    ) -> dict[str, Any]:
+    ) -> InvocationRequest:
         """One invocation request; `files` must already be sorted by relative_path."""
+        listed = [{"file_id": f["file_id"], "relative_path": f["relative_path"]} for f in files]
         trigger_id = self.trigger["trigger_id"]
+        values = (
+            invocation_id(trigger_id, dataset_id, file_id),
+            org_id,
+            dataset_id,
+            listed,
+            cause,
+            event_id,
+            event_time,
+        )
+        return InvocationRequest(self, values)
+
+    def fields(self, values: Sequence[Any]) -> dict[str, Any]:
+        """The request as a JSON object, given its `_VARIABLE` values in order."""
+        invocation, org_id, dataset_id, files, cause, event_id, event_time = values
         return {
-            "invocation_id": invocation_id(trigger_id, dataset_id, file_id),
+            "invocation_id": invocation,
             "org_id": org_id,
             "trigger": self.trigger,
             "action": self.action,
@@ -79,17 +106,76 @@ class InvocationTemplate:
             "input_data": {
                 "required_inputs": self.required_inputs,
                 "additional_inputs": self.additional_inputs,
-                "files": [
-                    {"file_id": f["file_id"], "relative_path": f["relative_path"]} for f in files
-                ],
+                "files": files,
             },
             "parameter_values": self.parameter_values,
             "compute_requirements": self.compute_requirements,
             "container_parameters": self.container_parameters,
             "timeout": self.timeout,
             "invocation_source": "Trigger",
-            "invocation_source_id": trigger_id,
+            "invocation_source_id": self.trigger["trigger_id"],
             "cause": cause,
             "event_id": event_id,
             "event_time": event_time,
         }
+
+    def _encoded_parts(self) -> tuple[bytes, ...] | None:
+        """`fields` encoded with a placeholder for each variable value, split at the placeholders:
+        the key order lives in `fields` alone. A placeholder (NUL-delimited) found anywhere else
+        in the encoding means a fixed value contains it; then there are no parts."""
+        placeholders = [_dumps(f"\x00{name}\x00") for name in _VARIABLE]
+        encoded = _dumps(self.fields([f"\x00{name}\x00" for name in _VARIABLE]))
+        parts: list[bytes] = []
+        for placeholder in placeholders:
+            before, found, encoded = encoded.partition(placeholder)
+            if not found or placeholder in encoded:
+                return None
+            parts.append(before)
+        return (*parts, encoded)
+
+
+# The values that differ between requests of one trigger, in the order `fields` places them.
+_VARIABLE = ("invocation_id", "org_id", "dataset_id", "files", "cause", "event_id", "event_time")
+
+
+class InvocationRequest(Mapping[str, Any]):
+    """One invocation request. It reads like the JSON object it stands for (built on first read)
+    and encodes itself from its template's parts, without building that object."""
+
+    __slots__ = ("_fields", "_template", "_values")
+
+    def __init__(self, template: InvocationTemplate, values: tuple[Any, ...]) -> None:
+        self._template = template
+        self._values = values
+        self._fields: dict[str, Any] | None = None
+
+    def to_json(self) -> bytes:
+        """The request as compact JSON: the same bytes as `orjson.dumps(dict(request))`."""
+        parts = self._template.parts
+        if parts is None:
+            return _dumps(self.as_dict())
+        p0, p1, p2, p3, p4, p5, p6, p7 = parts
+        v0, v1, v2, v3, v4, v5, v6 = self._values
+        return b"".join(
+            (
+                p0, _dumps(v0), p1, _dumps(v1), p2, _dumps(v2), p3, _dumps(v3),
+                p4, _dumps(v4), p5, _dumps(v5), p6, _dumps(v6), p7,
+            )
+        )  # fmt: skip
+
+    def as_dict(self) -> dict[str, Any]:
+        if self._fields is None:
+            self._fields = self._template.fields(self._values)
+        return self._fields
+
+    def __getitem__(self, key: str) -> Any:
+        return self.as_dict()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.as_dict())
+
+    def __len__(self) -> int:
+        return len(self.as_dict())
+
+    def __repr__(self) -> str:
+        return f"InvocationRequest({self.as_dict()!r})"

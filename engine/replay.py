@@ -17,6 +17,7 @@ import orjson
 from engine.errors import EventError
 from engine.evaluator import Evaluator
 from engine.events import DEFAULT_MAX_EVENT_BYTES, parse_event
+from engine.invocations import InvocationRequest
 from engine.progress import Progress
 
 
@@ -88,6 +89,20 @@ class Sink:
         if size >= self._flush_bytes:
             self.flush()
 
+    def write_json(self, documents: Iterable[bytes]) -> None:
+        """Like `write`, for records already encoded (compact JSON, no newline)."""
+        if self._stream is None:
+            return
+        append = self._buffer.append
+        size = self._size
+        for document in documents:
+            append(document)
+            append(b"\n")
+            size += len(document) + 1
+        self._size = size
+        if size >= self._flush_bytes:
+            self.flush()
+
     def flush(self) -> None:
         if self._stream is not None and self._buffer:
             self._stream.write(b"".join(self._buffer))
@@ -126,7 +141,7 @@ def replay(
             rejects.write([reject_record(raw, exc)])
         else:
             if result.invocations:
-                out.write(result.invocations)
+                out.write_json(map(InvocationRequest.to_json, result.invocations))
             if result.evaluations:
                 evaluations.write(result.evaluations)
         if progress is not None:

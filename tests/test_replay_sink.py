@@ -39,3 +39,12 @@ def test_a_sink_without_a_stream_takes_records_and_writes_nothing() -> None:
     sink.write([{"n": 1}])
     sink.flush()
     assert not sink.enabled
+
+
+def test_encoded_records_are_written_as_lines_too() -> None:
+    stream = CountingStream()
+    sink = Sink(stream, flush_bytes=1 << 16)
+    sink.write([{"n": 1}])
+    sink.write_json([b'{"n":2}', b'{"n":3}'])
+    sink.flush()
+    assert stream.getvalue() == b'{"n":1}\n{"n":2}\n{"n":3}\n'

@@ -167,7 +167,7 @@ class PartitionWorker:
         key = event.dataset_id.encode()
         settings = self._settings
         for invocation in result.invocations:
-            outputs.keyed(settings.invocations_topic, key, orjson.dumps(invocation), source)
+            outputs.keyed(settings.invocations_topic, key, invocation.to_json(), source)
         for evaluation in result.evaluations:
             outputs.keyed(settings.evaluations_topic, key, orjson.dumps(evaluation), source)
 
