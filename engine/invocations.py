@@ -36,12 +36,9 @@ class InvocationTemplate:
     compute_requirements: dict[str, Any]
     container_parameters: dict[str, Any]
     timeout: int
-    # The request's JSON split around its variable values (see `_encoded_parts`); None when a
-    # fixed value happens to contain a placeholder, and requests are then encoded whole.
-    parts: tuple[bytes, ...] | None = field(init=False, compare=False, repr=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "parts", self._encoded_parts())  # frozen: set once, here
+    # The request's JSON split around its variable values (see `encoded_parts`), made on first
+    # use: most triggers of a large registry never fire, and the build stays cheaper.
+    _parts: tuple[bytes, ...] | None = field(default=(), init=False, compare=False, repr=False)
 
     @classmethod
     def build(
@@ -119,10 +116,17 @@ class InvocationTemplate:
             "event_time": event_time,
         }
 
-    def _encoded_parts(self) -> tuple[bytes, ...] | None:
-        """`fields` encoded with a placeholder for each variable value, split at the placeholders:
-        the key order lives in `fields` alone. A placeholder (NUL-delimited) found anywhere else
-        in the encoding means a fixed value contains it; then there are no parts."""
+    def encoded_parts(self) -> tuple[bytes, ...] | None:
+        """`fields` encoded with a placeholder for each variable value, split at the placeholders
+        (the key order lives in `fields` alone); None when a fixed value contains a placeholder,
+        and requests are then encoded whole."""
+        parts = self._parts
+        if parts == ():  # not split yet (a split has eight parts)
+            parts = self._split_encoding()
+            object.__setattr__(self, "_parts", parts)  # frozen: set once, here
+        return parts
+
+    def _split_encoding(self) -> tuple[bytes, ...] | None:
         placeholders = [_dumps(f"\x00{name}\x00") for name in _VARIABLE]
         encoded = _dumps(self.fields([f"\x00{name}\x00" for name in _VARIABLE]))
         parts: list[bytes] = []
@@ -151,7 +155,7 @@ class InvocationRequest(Mapping[str, Any]):
 
     def to_json(self) -> bytes:
         """The request as compact JSON: the same bytes as `orjson.dumps(dict(request))`."""
-        parts = self._template.parts
+        parts = self._template.encoded_parts()
         if parts is None:
             return _dumps(self.as_dict())
         p0, p1, p2, p3, p4, p5, p6, p7 = parts

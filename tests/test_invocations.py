@@ -63,7 +63,7 @@ def test_the_encoding_is_byte_identical_to_encoding_the_object(
 
 def test_a_fixed_value_holding_a_placeholder_is_encoded_whole() -> None:
     template = _template("\x00dataset_id\x00", {})
-    assert template.parts is None
+    assert template.encoded_parts() is None
     request = _request(template, "ds_1", "a.jpg")
     assert request.to_json() == orjson.dumps(dict(request))
     assert orjson.loads(request.to_json())["trigger"]["name"] == "\x00dataset_id\x00"
@@ -71,5 +71,6 @@ def test_a_fixed_value_holding_a_placeholder_is_encoded_whole() -> None:
 
 def test_a_plain_template_is_encoded_once_in_parts() -> None:
     template = _template("cam", {})
-    assert template.parts is not None and len(template.parts) == 8
-    assert b'"name":"cam"' in template.parts[2]  # the trigger: fixed, after org_id
+    parts = template.encoded_parts()
+    assert parts is not None and len(parts) == 8
+    assert b'"name":"cam"' in parts[2]  # the trigger: fixed, after org_id
