@@ -287,7 +287,10 @@ class GlobIndex(Generic[K]):
         candidates = self._candidates.get(signature)
         if candidates is None:
             candidates = self._remember_candidates(signature, path)
-        found = [shared for shared in candidates if shared.search(path) is not None]
+        found: list[_Shared[K]] = []
+        for shared in candidates:  # a loop, not a comprehension: no frame to make per path
+            if shared.search(path) is not None:
+                found.append(shared)
         if not found:
             return ()
         if len(found) == 1:

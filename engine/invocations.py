@@ -77,7 +77,9 @@ class InvocationTemplate:
         event_time: str | None,
     ) -> InvocationRequest:
         """One invocation request; `files` must already be sorted by relative_path."""
-        listed = [{"file_id": f["file_id"], "relative_path": f["relative_path"]} for f in files]
+        listed = []
+        for f in files:  # a loop, not a comprehension: no frame to make per request
+            listed.append({"file_id": f["file_id"], "relative_path": f["relative_path"]})
         trigger_id = self.trigger["trigger_id"]
         values = (
             invocation_id(trigger_id, dataset_id, file_id),
