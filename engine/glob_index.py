@@ -298,7 +298,8 @@ class GlobIndex(Generic[K]):
             holders = shared.holders or self._holders(shared)
             if shared.keys is not None:
                 return shared.keys  # immutable: shared by every path that matches only it
-            return tuple(key for key, confirm in holders if confirm is None or confirm(path))
+            held = [key for key, confirm in holders if confirm is None or confirm(path)]
+            return tuple(held)
         # A key holding several of the patterns found counts once.
         merged = {h[0]: h for shared in found for h in shared.holders or self._holders(shared)}
         keys = [key for key, confirm in merged.values() if confirm is None or confirm(path)]
