@@ -56,7 +56,7 @@ def _open(source: str) -> IO[bytes]:
     return open(source, "rb")
 
 
-_dumps, _LINE = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+_dumps = orjson.dumps
 
 
 class Sink:
@@ -77,17 +77,7 @@ class Sink:
         return self._stream is not None
 
     def write(self, records: Iterable[dict[str, Any]]) -> None:
-        if self._stream is None:
-            return
-        append = self._buffer.append
-        size = self._size
-        for record in records:
-            line = _dumps(record, option=_LINE)
-            append(line)
-            size += len(line)
-        self._size = size
-        if size >= self._flush_bytes:
-            self.flush()
+        self.write_json(map(_dumps, records))
 
     def write_json(self, documents: Iterable[bytes]) -> None:
         """Like `write`, for records already encoded (compact JSON, no newline)."""
