@@ -146,7 +146,8 @@ _VARIABLE = ("invocation_id", "org_id", "dataset_id", "files", "cause", "event_i
 
 class InvocationRequest(Mapping[str, Any]):
     """One invocation request. It reads like the JSON object it stands for (built on first read)
-    and encodes itself from its template's parts, without building that object."""
+    and encodes itself from its template's parts, without building that object. It is a
+    `Mapping`, not a dict: JSON encoders take `to_json()`, or `dict(request)` (same bytes)."""
 
     __slots__ = ("_fields", "_template", "_values")
 
