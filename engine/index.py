@@ -60,7 +60,6 @@ class TriggerIndex:
         known = memo.get(file_id)
         if known is not None and known[0] == self.generation and known[1] == path:
             return known[2]
-        index = self._by_org.get(org_id)  # `matching`, inline: this runs once per file event
-        found = () if index is None else index.match(path)
+        found = self.matching(org_id, path)
         memo[file_id] = (self.generation, path, found)
         return found
