@@ -201,7 +201,7 @@ def _file_record(raw: Any, ev_type: str, ev_id: str) -> dict[str, Any]:
         record["metadata"] = _metadata(raw, ev_id, "data.file")
     status = raw.get("ingestion_status")
     if status is not None:
-        if status not in _INGESTION_STATUSES:
+        if status.__class__ is not str or status not in _INGESTION_STATUSES:  # a list: unhashable
             allowed = sorted(_INGESTION_STATUSES)
             where = f"{_field(ev_id, 'data.file')}.ingestion_status"
             raise EventError(where, None, f"must be one of {allowed}")

@@ -114,6 +114,14 @@ def test_ingested_event_sets_status() -> None:
         (
             orjson.dumps(
                 _event(
+                    data={"file": {"file_id": "f", "relative_path": "a", "ingestion_status": []}}
+                )
+            ),
+            "ingestion_status: must be one of",
+        ),
+        (
+            orjson.dumps(
+                _event(
                     data={
                         "file": {"file_id": "f", "relative_path": "a"},
                         "dataset": {"dataset_id": "ds_1", "org_id": "og_2"},
