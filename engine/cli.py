@@ -12,6 +12,7 @@ from typing import IO
 import orjson
 
 from engine.actions import ActionCatalog, load_actions
+from engine.collector import bulk_load
 from engine.errors import ConfigError, EngineError
 from engine.evaluator import Evaluator
 from engine.events import DEFAULT_MAX_EVENT_BYTES, parse_event
@@ -21,7 +22,6 @@ from engine.registry import (
     DEFAULT_TIMEOUT_MINUTES,
     CompiledTrigger,
     TriggerRegistry,
-    bulk_load,
     load_registry,
 )
 from engine.replay import Sink, read_events, replay

@@ -8,15 +8,14 @@ updates the index incrementally.
 from __future__ import annotations
 
 import functools
-import gc
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import orjson
 
 from conditions import CompiledCondition, ConditionError, compile_condition
 from engine.actions import ActionCatalog, check_trigger_against_action
+from engine.collector import bulk_load
 from engine.errors import ConfigError
 from engine.events import CAUSE_BITS
 from engine.globs import GlobSet, shared_globset
@@ -155,21 +154,6 @@ class TriggerRegistry:
                 continue
             compiled.template = InvocationTemplate.build(spec, action, self.default_timeout)
             compiled.failure = None
-
-
-@contextmanager
-def bulk_load() -> Iterator[None]:
-    """Loading many triggers allocates millions of long-lived objects. Collections during the load
-    only rescan them (they tripled build time at 100,000 triggers), so the collector pauses, and
-    what was loaded is frozen out of later collections, which then stay short on the hot path."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        if was_enabled:
-            gc.enable()
 
 
 def load_registry(

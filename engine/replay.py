@@ -14,6 +14,7 @@ from typing import IO, Any, cast
 
 import orjson
 
+from engine.collector import paused
 from engine.errors import EventError
 from engine.evaluator import Evaluator
 from engine.events import DEFAULT_MAX_EVENT_BYTES, parse_event
@@ -122,20 +123,24 @@ def replay(
 ) -> ReplaySummary:
     summary = ReplaySummary()
     process = evaluator.process
-    for raw in events:
-        summary.lines += 1
-        try:
-            result = process(parse_event(raw.data, max_bytes=max_event_bytes))
-        except EventError as exc:
-            summary.rejected += 1
-            rejects.write([reject_record(raw, exc)])
-        else:
-            if result.invocations:
-                out.write_json(map(InvocationRequest.to_json, result.invocations))
-            if result.evaluations:
-                evaluations.write(result.evaluations)
-        if progress is not None:
-            progress.tick(summary.lines, summary.rejected)
+    # Evaluation makes no reference cycles (tests/test_collector.py checks every kind of event,
+    # bad ones included): reference counting frees all it allocates, and the collector would only
+    # walk the growing dataset state again and again (about 3% of replay time at 100,000 triggers).
+    with paused():
+        for raw in events:
+            summary.lines += 1
+            try:
+                result = process(parse_event(raw.data, max_bytes=max_event_bytes))
+            except EventError as exc:
+                summary.rejected += 1
+                rejects.write([reject_record(raw, exc)])
+            else:
+                if result.invocations:
+                    out.write_json(map(InvocationRequest.to_json, result.invocations))
+                if result.evaluations:
+                    evaluations.write(result.evaluations)
+            if progress is not None:
+                progress.tick(summary.lines, summary.rejected)
     for sink in (out, evaluations, rejects):
         sink.flush()
     if progress is not None:

@@ -17,10 +17,11 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from engine.collector import bulk_load
 from engine.documents import validate_item
 from engine.errors import ConfigError
 from engine.models import Action, Trigger
-from engine.registry import TriggerRegistry, bulk_load
+from engine.registry import TriggerRegistry
 from engine.service.settings import KafkaSettings
 from engine.service.topic_reader import Record, read_batches
 from engine.trigger_files import trigger_from_dict, trigger_to_dict
