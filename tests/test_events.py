@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from typing import get_args
+
+import msgspec
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.errors import EventError
-from engine.events import event_from_dict, parse_event
+from engine.events import (
+    EVENT_CAUSES,
+    Event,
+    EventType,
+    _decode_envelope,
+    _from_envelope,
+    _parse_checked,
+    event_from_dict,
+    parse_event,
+)
 
 
 def _event(**overrides: object) -> dict:
@@ -173,3 +187,144 @@ def test_a_path_is_rejected_exactly_when_a_segment_is_bad(path: str) -> None:
             event_from_dict(event)
     else:
         assert event_from_dict(event).file == {"file_id": "f1", "relative_path": path}
+
+
+# The schema-decoded way and the long way (decode, then check field by field) must agree: the
+# schema accepts only what the checks accept, with the same result.
+
+_ABSENT = object()
+_WRONG = st.sampled_from([_ABSENT, None, 0, -1, True, 1.5, "", "x", "/x", [], ["x", 1], {}])
+
+
+_TAGS = st.lists(st.sampled_from(["prod", "night", ""]), max_size=3)
+_METADATA = st.dictionaries(
+    st.sampled_from(["robot", "speed", "n"]),
+    st.one_of(st.integers(-(2**70), 2**70), st.floats(allow_nan=False), st.text(max_size=3)),
+    max_size=3,
+)
+_PATHS = st.lists(st.sampled_from(["a", "b.jpg", "c.tar.gz", "."]), min_size=1, max_size=3)
+_FILE = st.fixed_dictionaries(
+    {"file_id": st.sampled_from(["fl_1", "fl_2"])},
+    optional={
+        "relative_path": _PATHS.map("/".join),
+        "size": st.integers(0, 2**65),
+        "tags": _TAGS,
+        "metadata": _METADATA,
+        "ingestion_status": st.sampled_from(["ingested", "not_ingested"]),
+        "unknown": st.just([1, 2]),
+    },
+)
+_DATASET = st.fixed_dictionaries(
+    {},
+    optional={
+        "dataset_id": st.just("ds_1"),
+        "org_id": st.just("og_1"),
+        "tags": _TAGS,
+        "metadata": _METADATA,
+    },
+)
+_VALID_EVENTS = st.fixed_dictionaries(
+    {
+        "specversion": st.just("1.0"),
+        "id": st.sampled_from(["ev-1", "ev-2"]),
+        "type": st.sampled_from(list(EVENT_CAUSES)),
+        "orgid": st.just("og_1"),
+        "datasetid": st.just("ds_1"),
+        "data": st.fixed_dictionaries({}, optional={"file": _FILE, "dataset": _DATASET}),
+    },
+    optional={"source": st.just("/orgs/og_1"), "time": st.just("2026-11-20T10:00:00Z")},
+)
+# Where a mutation may land: an envelope field, or a field of data, data.file or data.dataset.
+_PLACES = [
+    *[(key,) for key in ("specversion", "id", "type", "orgid", "datasetid", "source", "time")],
+    ("data",),
+    ("data", "file"),
+    ("data", "dataset"),
+    *[("data", "file", key) for key in ("file_id", "relative_path", "size", "tags", "metadata")],
+    ("data", "file", "ingestion_status"),
+    *[("data", "dataset", key) for key in ("dataset_id", "org_id", "tags", "metadata")],
+]
+
+
+def _mutated(event: dict, mutations: list[tuple[tuple[str, ...], object]]) -> dict:
+    """`event` with each mutation's place set to its value (removed for _ABSENT), where the
+    place's parent is still an object."""
+    for place, value in mutations:
+        parent: object = event
+        for key in place[:-1]:
+            parent = parent.get(key) if isinstance(parent, dict) else None
+        if isinstance(parent, dict):
+            parent[place[-1]] = value
+            if value is _ABSENT:
+                del parent[place[-1]]
+    return event
+
+
+_EVENTS = st.builds(
+    _mutated,
+    _VALID_EVENTS,
+    st.lists(st.tuples(st.sampled_from(_PLACES), _WRONG), max_size=2),
+)
+
+
+def _outcome(parse: Callable[[bytes], Event], raw: bytes) -> Event | str:
+    try:
+        return parse(raw)
+    except EventError as exc:
+        return f"EventError: {exc}"
+
+
+@settings(max_examples=600)
+@given(_EVENTS)
+def test_the_schema_accepts_only_what_the_checks_accept_with_the_same_event(event: dict) -> None:
+    raw = json.dumps(event).encode()  # not orjson: it cannot write integers beyond 64 bits
+    expected = _outcome(_parse_checked, raw)
+    try:
+        decoded = _from_envelope(_decode_envelope(raw))
+    except (msgspec.DecodeError, EventError):
+        decoded = None
+    if decoded is not None:
+        assert decoded == expected
+    assert _outcome(parse_event, raw) == expected  # whichever way it went
+
+
+def test_the_usual_events_are_decoded_by_the_schema() -> None:
+    for event_type in EVENT_CAUSES:
+        raw = orjson.dumps(_event(type=event_type))
+        assert _from_envelope(_decode_envelope(raw)) == _parse_checked(raw)
+
+
+def test_the_schema_names_every_event_type() -> None:
+    assert set(get_args(EventType)) == set(EVENT_CAUSES)
+
+
+def test_integers_beyond_64_bits_are_integers_either_way() -> None:
+    file = {"file_id": "f", "relative_path": "a", "size": 2**64, "metadata": {"n": -(2**70)}}
+    raw = json.dumps(_event(data={"file": file})).encode()
+    assert parse_event(raw).file == file
+    nulled = json.dumps(_event(data={"file": {**file, "tags": None}})).encode()  # the long way
+    with pytest.raises(EventError, match="tags: must be a list of strings"):
+        parse_event(nulled)
+
+
+def test_a_repeated_key_counts_once_with_its_last_value_either_way() -> None:
+    raw = (
+        b'{"specversion": "1.0", "id": "ev-1", "id": "ev-2", "type": "dataset.deleted",'
+        b' "orgid": "og_1", "datasetid": "ds_1"}'
+    )
+    assert parse_event(raw).id == "ev-2"
+    assert parse_event(raw.replace(b'"ev-2"', b'"ev-2", "time": null')).id == "ev-2"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"specversion": "1.0", "id": "\xff"}',  # not UTF-8
+        b'{"id": "\\ud800"}',  # a lone surrogate
+        b"[" * 5000 + b"]" * 5000,  # nested beyond the interpreter's limit
+        b'{"id": 1e400}',  # beyond a double
+    ],
+)
+def test_bytes_that_do_not_decode_are_not_valid_json(raw: bytes) -> None:
+    with pytest.raises(EventError, match="not valid JSON"):
+        parse_event(raw)
