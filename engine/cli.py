@@ -12,7 +12,7 @@ from typing import IO
 import orjson
 
 from engine.actions import ActionCatalog, load_actions
-from engine.collector import bulk_load
+from engine.collector import long_lived
 from engine.errors import ConfigError, EngineError
 from engine.evaluator import Evaluator
 from engine.events import DEFAULT_MAX_EVENT_BYTES, parse_event
@@ -39,7 +39,7 @@ def build_registry(
     triggers_path: Path, actions_path: Path, *, default_timeout: int = DEFAULT_TIMEOUT_MINUTES
 ) -> TriggerRegistry:
     """Load and compile every trigger; the first invalid trigger or action raises `ConfigError`."""
-    with bulk_load():
+    with long_lived():
         entries = load_trigger_entries(triggers_path)
         catalog = ActionCatalog(load_actions(actions_path))
     return load_registry(entries, catalog, default_timeout=default_timeout)

@@ -15,7 +15,7 @@ import orjson
 
 from conditions import CompiledCondition, ConditionError, compile_condition
 from engine.actions import ActionCatalog, check_trigger_against_action
-from engine.collector import bulk_load
+from engine.collector import long_lived
 from engine.errors import ConfigError
 from engine.events import CAUSE_BITS
 from engine.globs import GlobSet, shared_globset
@@ -164,7 +164,7 @@ def load_registry(
 ) -> TriggerRegistry:
     """Build a registry from (trigger, place) pairs; the first invalid trigger raises."""
     registry = TriggerRegistry(actions, default_timeout=default_timeout)
-    with bulk_load():
+    with long_lived():
         for trigger, place in triggers:
             registry.put(trigger, place=place)
     return registry

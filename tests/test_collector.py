@@ -14,7 +14,7 @@ import pytest
 from benchmarks.workload import WorkloadSpec, generate
 from engine.actions import ActionCatalog
 from engine.cli import build_registry
-from engine.collector import bulk_load, paused
+from engine.collector import long_lived
 from engine.evaluator import Evaluator
 from engine.models import Action, Trigger
 from engine.registry import TriggerRegistry, load_registry
@@ -24,48 +24,65 @@ from engine.state import StateStore
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def test_paused_turns_the_collector_off_and_back_on_even_on_error() -> None:
+def test_long_lived_pauses_the_collector_then_freezes_what_was_made() -> None:
     assert gc.isenabled()
-    with pytest.raises(RuntimeError), paused():
-        assert not gc.isenabled()
-        raise RuntimeError("stop")
-    assert gc.isenabled()
-
-
-def test_paused_leaves_a_collector_that_was_off_off() -> None:
-    gc.disable()
-    try:
-        with paused():
-            pass
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
-
-
-def test_bulk_load_pauses_the_collector_and_freezes_what_was_loaded() -> None:
     frozen = gc.get_freeze_count()
     try:
-        with bulk_load():
+        with long_lived():
             assert not gc.isenabled()
-            loaded = [[n] for n in range(100)]  # tracked containers, alive after the load
+            made = [[n] for n in range(100)]  # tracked containers, alive afterwards
         assert gc.isenabled()
-        assert gc.get_freeze_count() >= frozen + len(loaded)
+        assert gc.get_freeze_count() >= frozen + len(made)
     finally:
         gc.unfreeze()
 
 
-def test_replay_evaluates_with_the_collector_paused() -> None:
+def test_long_lived_turns_the_collector_back_on_after_an_error_and_only_if_it_was() -> None:
+    with pytest.raises(RuntimeError), long_lived():
+        raise RuntimeError("stop")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with long_lived():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()
+
+
+def test_replay_evaluates_with_the_collector_paused_and_freezes_the_state_it_built() -> None:
     enabled: list[bool] = []
+    line = orjson.dumps(
+        {
+            "specversion": "1.0",
+            "id": "ev-1",
+            "type": "file.uploaded",
+            "orgid": "og_1",
+            "datasetid": "ds_1",
+            "data": {"file": {"file_id": "fl_1", "relative_path": "a/b.jpg"}},
+        }
+    )
 
     def events() -> Iterator[RawEvent]:
         enabled.append(gc.isenabled())
-        yield RawEvent("log", 1, b"not json")
+        yield RawEvent("log", 1, line)
 
-    evaluator = Evaluator(TriggerRegistry(ActionCatalog()), StateStore())
-    summary = replay(events(), evaluator, Sink(None), evaluations=Sink(None), rejects=Sink(None))
-    assert enabled == [False]
-    assert (summary.lines, summary.rejected) == (1, 1)
-    assert gc.isenabled()
+    state = StateStore()
+    evaluator = Evaluator(TriggerRegistry(ActionCatalog()), state)
+    gc.collect()
+    try:
+        summary = replay(
+            events(), evaluator, Sink(None), evaluations=Sink(None), rejects=Sink(None)
+        )
+        assert enabled == [False]
+        assert (summary.lines, summary.rejected) == (1, 0)
+        assert gc.isenabled()
+        ds = state.get("ds_1")
+        assert ds is not None
+        assert not any(ds.files is obj for obj in gc.get_objects())  # frozen: out of sight
+    finally:
+        gc.unfreeze()
 
 
 def _cyclic_garbage_of_replay(registry: TriggerRegistry, events: list[RawEvent]) -> Counter[str]:

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from engine.collector import bulk_load
+from engine.collector import long_lived
 from engine.documents import validate_item
 from engine.errors import ConfigError
 from engine.models import Action, Trigger
@@ -152,7 +152,7 @@ class RegistryFollower:
         await self._consumer.start()
         # Frozen out of the collector's scans like any bulk load: unfrozen, 10,000 triggers made
         # every full collection pause the service for half a second.
-        with bulk_load():
+        with long_lived():
             await _read_to_end(self._consumer, self.apply, topics)
 
     async def follow(self) -> None:
