@@ -51,6 +51,9 @@ def load_actions(path: Path) -> list[Action]:
 class ActionCatalog:
     def __init__(self, actions: Iterable[Action] = ()) -> None:
         self._actions: dict[tuple[str, str], Action] = {}
+        # Resolutions, by action key: every trigger of an action asks for the same one, and a
+        # change to any action may change those of the actions inheriting from it, so it clears all.
+        self._resolved: dict[tuple[str, str], ResolvedAction] = {}
         for action in actions:
             key = (action.org_id, action.name)
             if key in self._actions:
@@ -65,19 +68,25 @@ class ActionCatalog:
     def add(self, action: Action) -> None:
         self._resolve_action(action, ())
         self._actions[(action.org_id, action.name)] = action
+        self._resolved.clear()
 
     def remove(self, org_id: str, name: str) -> None:
         self._actions.pop((org_id, name), None)
+        self._resolved.clear()
 
     def resolve(self, ref: ActionReference, org_id: str) -> ResolvedAction | None:
         """The action `ref` names for a trigger of `org_id`; None if unknown or digest differs."""
-        action = self._actions.get((ref.owner or org_id, ref.name))
-        if action is None or (ref.digest is not None and ref.digest != action_digest(action)):
-            return None
-        try:
-            return self._resolve_action(action, ())
-        except ConfigError:
-            return None  # its parent went away: unresolvable now
+        key = (ref.owner or org_id, ref.name)
+        resolved = self._resolved.get(key)
+        if resolved is None:
+            action = self._actions.get(key)
+            if action is None:
+                return None
+            try:
+                resolved = self._resolved[key] = self._resolve_action(action, ())
+            except ConfigError:
+                return None  # its parent went away: unresolvable now
+        return None if ref.digest is not None and ref.digest != resolved.digest else resolved
 
     def why_unresolved(self, ref: ActionReference, org_id: str) -> str:
         action = self._actions.get((ref.owner or org_id, ref.name))
@@ -147,6 +156,8 @@ def check_trigger_against_action(trigger: Trigger, action: ResolvedAction) -> No
             f"action {action.name!r} requires parameter {', '.join(missing)} with no default; "
             "set it in parameter_values",
         )
+    if trigger.compute_requirement_overrides is None:
+        return  # the action's own requirements were checked when it was resolved
     try:
         merge_compute(action.compute_requirements, trigger.compute_requirement_overrides)
     except ValidationError as exc:

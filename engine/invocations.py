@@ -45,7 +45,12 @@ class InvocationTemplate:
         cls, trigger: Trigger, action: ResolvedAction, default_timeout: int
     ) -> InvocationTemplate:
         defaults = {p.name: p.default for p in action.parameters if p.default is not None}
-        compute = merge_compute(action.compute_requirements, trigger.compute_requirement_overrides)
+        overrides = trigger.compute_requirement_overrides
+        compute = (
+            action.compute_requirements  # already merged over the defaults
+            if overrides is None
+            else merge_compute(action.compute_requirements, overrides)
+        )
         container = merge_container(
             action.container_parameters, trigger.container_parameter_overrides
         )

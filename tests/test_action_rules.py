@@ -321,6 +321,21 @@ def test_resolve_fails_softly_once_a_parent_is_removed() -> None:
     assert catalog.resolve(ActionReference(name="child"), ORG) is None
 
 
+def test_a_resolution_follows_changes_to_the_action_and_to_its_parent() -> None:
+    catalog = ActionCatalog([_parent(), Action(org_id=ORG, name="child", inherits="base")])
+    first = _resolve(catalog, "child")
+    assert _resolve(catalog, "child") is first  # every trigger of the action shares it
+    assert first.timeout == 60  # the parent's
+    catalog.add(_parent().model_copy(update={"timeout": 75}))
+    assert _resolve(catalog, "child").timeout == 75
+    pinned = f"child@{first.digest}"
+    assert _resolve(catalog, pinned).digest == first.digest  # the child itself did not change
+    catalog.add(Action(org_id=ORG, name="child", inherits="base", timeout=9))
+    assert catalog.resolve(ActionReference.parse(pinned), ORG) is None
+    catalog.remove(ORG, "base")
+    assert catalog.resolve(ActionReference(name="child"), ORG) is None
+
+
 def test_catalog_add_checks_inherits() -> None:
     catalog = ActionCatalog([_action()])
     with pytest.raises(ConfigError, match="inherits unknown action nowhere"):
