@@ -18,7 +18,7 @@ from engine.events import CAUSE_BITS, Event
 from engine.index import TriggerIndex
 from engine.invocations import InvocationRequest
 from engine.registry import CompiledTrigger, TriggerRegistry
-from engine.state import DatasetState, StateStore, fired_key
+from engine.state import DatasetState, StateStore
 
 INVOKED = "invoked_action"
 SKIPPED = "skipped"
@@ -33,6 +33,7 @@ class Decision:
     status: str  # evaluated | failed
     detail: str | None
     files: Sequence[dict[str, Any]]  # the files the invocation is for (sorted), when invoked
+    fired: str | None = None  # the fired-state key to mark, when invoked (`decide` has made it)
 
 
 @dataclass(slots=True)
@@ -105,11 +106,12 @@ def decide(
     if trigger.template is None:
         return Decision(SKIPPED, None, "failed", trigger.failure, ())
     if file is not None:
-        if trigger.fired_prefix + file["file_id"] in ds.fired:
+        fired = trigger.fired_prefix + file["file_id"]
+        if fired in ds.fired:
             return _skip("already_run", f"already invoked for file {file['file_id']}")
         if not condition_holds(trigger, ds, file, event):
             return _FILE_CONDITION_FALSE
-        return Decision(INVOKED, None, "evaluated", None, (file,))
+        return Decision(INVOKED, None, "evaluated", None, (file,), fired)
     if trigger.trigger_id in ds.fired:
         return _skip("already_run", f"already invoked for dataset {ds.dataset_id}")
     if not condition_holds(trigger, ds, None, event):
@@ -118,10 +120,12 @@ def decide(
         selection = ds.selections.get(trigger.globs, cause == "file_ingest", ds.files)
         if unsatisfied := selection.unsatisfied():
             return _no_matching_files(unsatisfied)
-        return Decision(INVOKED, None, "evaluated", None, selection.files(ds.files))
+        return Decision(
+            INVOKED, None, "evaluated", None, selection.files(ds.files), trigger.trigger_id
+        )
     if unsatisfied := trigger.globs.unsatisfied_by([f["relative_path"] for f in selected]):
         return _no_matching_files(unsatisfied)
-    return Decision(INVOKED, None, "evaluated", None, selected)
+    return Decision(INVOKED, None, "evaluated", None, selected, trigger.trigger_id)
 
 
 def _no_matching_files(unsatisfied: list[str]) -> Decision:
@@ -213,9 +217,9 @@ class Evaluator:
         stats.evaluations += 1
         file_id = None if file is None else file["file_id"]
         if decision.outcome == INVOKED:
-            template = trigger.template
-            assert template is not None
-            self.state.mark_fired(ds, fired_key(trigger.trigger_id, file_id))
+            template, fired = trigger.template, decision.fired
+            assert template is not None and fired is not None
+            self.state.mark_fired(ds, fired)
             result.invocations.append(
                 template.request(
                     event.org_id,
