@@ -100,6 +100,7 @@ def _cyclic_garbage_of_replay(registry: TriggerRegistry, events: list[RawEvent])
             rejects=Sink(outputs[2]),
         )
         del evaluator
+        gc.unfreeze()  # replay froze what it made: cyclic garbage too, out of the collector's sight
         gc.collect()
         garbage = Counter(type(obj).__name__ for obj in gc.garbage)
     finally:
