@@ -23,8 +23,9 @@ def long_lived() -> Iterator[None]:
     triggers); during a replay they walk its growing state again and again, and a collection after
     it would walk all of it once more (together, 5% of replay time at 100,000 triggers).
     Reference counting still frees everything when its owner lets go; only cyclic garbage made
-    meanwhile would stay, and the tests check that evaluation makes none (replaying a topic range
-    makes about 170 such objects in all, in its consumer's start and stop, none per event)."""
+    meanwhile would stay. The tests check that evaluation makes none; reading a Kafka topic does
+    make some (a topic-range replay made about 170 objects in all, in its consumer's start and
+    stop, none per event; the service's first read of the registry topic uses the same reader)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
