@@ -3,11 +3,12 @@
 Semantics are exactly those of `pathspec`'s `gitwildmatch` patterns (pathspec >= 1.0 names that
 class `GitIgnoreSpecPattern`), used the plain way `PathSpec.match_file` uses them: every pattern is
 tested, the last one that matches decides, `!pattern` excludes. pathspec translates each pattern to
-a regular expression; this module adds validation, keeps the regexes, and answers the questions the
-evaluator and `explain` ask.
+a regular expression; this module adds validation, rewrites the regexes to walk directories a
+segment at a time (`segmentwise`), keeps them, and answers the questions the evaluator and
+`explain` ask.
 
 Paths are matched as given: they must already be relative to the dataset root (no leading `/`,
-no `./`), which event validation guarantees; matching is case-sensitive.
+no `./`) and have no empty segment, which event validation guarantees; matching is case-sensitive.
 """
 
 from __future__ import annotations
@@ -89,9 +90,56 @@ def _regex_for(text: str) -> re.Pattern[str]:
         # a required input that silently matches nothing is a trap, so refuse it.
         raise _Unusable("has an unclosed '[' bracket expression (write '\\[' for a literal '[')")
     try:
-        return re.compile(regex)
+        return re.compile(segmentwise(regex))
     except re.error as exc:
         raise _Unusable(f"has an invalid bracket expression ({exc.msg})") from None
+
+
+# pathspec spells "any directories" with `.+`, which the regex engine runs to the end of the path
+# and then walks back one character at a time, trying the rest of the pattern at every `/` (twice
+# nested for `**/a/**/b`). On a valid path (no empty segment: event validation guarantees it) a
+# run of whole segments matches exactly the same spans, found a segment at a time.
+_SEGMENTWISE = (
+    ("^(?:.+/)?", "^(?:[^/]+/)*"),  # a leading `**/`, or no `/`: at any depth
+    ("(?:/.+)?/", "/(?:[^/]+/)*"),  # `/**/`: any directories between
+    ("(?P<ps_d>/)", "/"),  # a trailing `/`, or a directory match: the group is never read
+)
+
+
+def segmentwise(regex: str) -> str:
+    """pathspec's regex with its `.+` spans of directories rewritten to whole segments; only
+    outside escapes and bracket expressions, where pathspec writes them."""
+    out: list[str] = []
+    i = 0
+    while i < len(regex):
+        for old, new in _SEGMENTWISE:
+            if regex.startswith(old, i):
+                out.append(new)
+                i += len(old)
+                break
+        else:
+            if regex[i] == "[":
+                end = _regex_class_end(regex, i)
+            elif regex[i] == "\\":
+                end = i + 2
+            else:
+                end = i + 1
+            out.append(regex[i:end])
+            i = end
+    return "".join(out)
+
+
+def _regex_class_end(regex: str, start: int) -> int:
+    """Index just past the regex character class opening at `start` (a `]` right after `[` or
+    `[^` is a member; `\\]` is escaped)."""
+    i = start + 1
+    if regex[i : i + 1] == "^":
+        i += 1
+    if regex[i : i + 1] == "]":
+        i += 1
+    while i < len(regex) and regex[i] != "]":
+        i += 2 if regex[i] == "\\" else 1
+    return i + 1
 
 
 def compile_pattern(source: object, index: int, place: str) -> CompiledPattern | None:

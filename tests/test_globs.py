@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import pathspec
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
 
 from engine.errors import ConfigError
 from engine.globs import (
@@ -15,6 +17,7 @@ from engine.globs import (
     GlobSet,
     compile_pattern,
     necessary_literals,
+    segmentwise,
     shared_globset,
 )
 
@@ -215,6 +218,55 @@ def test_matches_agrees_with_pathspec(patterns: list[str], files: list[str]) -> 
     for path in files:
         assert globs.matches(path) == naive.match_file(path), (patterns, path)
     assert globs.matching(files) == [f for f in files if naive.match_file(f)]
+
+
+deep_paths = st.lists(
+    st.sampled_from(["a", "b", "ab", "x.jpg", "a.b", "c", "*", "[a", ".hidden", "f.tar.gz", "a]"]),
+    min_size=1,
+    max_size=9,
+).map("/".join)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(glob_patterns(), st.lists(deep_paths, min_size=1, max_size=8))
+def test_segmentwise_regexes_match_the_paths_pathspecs_regexes_match(
+    pattern: str, files: list[str]
+) -> None:
+    text = pattern.removeprefix("!")
+    regex, _include = GitIgnoreSpecPattern.pattern_to_regex(text)
+    assume(regex is not None)
+    theirs, ours = re.compile(regex), re.compile(segmentwise(regex))
+    for path in files:
+        assert (ours.search(path) is None) == (theirs.search(path) is None), (text, path)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "expected"),
+    [
+        ("**/a", "p/q/r/a", True),
+        ("**/a", "p/q/ra", False),
+        ("a/**/b", "a/b", True),
+        ("a/**/b", "a/x/y/z/b", True),
+        ("a/**/b", "a/x/y/z/c", False),
+        ("**/r0/**/cam_f*/*.jpg", "p/r0/x/y/cam_front/1.jpg", True),
+        ("**/r0/**/cam_f*/*.jpg", "p/r0/x/y/cam_rear/1.jpg", False),
+        ("*.jpg", "a/b/c/d.jpg/e.txt", True),
+        ("a/**/", "a/b/c/d", True),
+        ("logs/", "x/y/logs/z", True),
+    ],
+)
+def test_directory_spans_are_matched_a_segment_at_a_time(
+    pattern: str, path: str, expected: bool
+) -> None:
+    (compiled,) = GlobSet([pattern]).compiled
+    assert ".+" not in compiled.regex.pattern and "?P<" not in compiled.regex.pattern
+    assert (compiled.regex.search(path) is not None) == expected
+    assert _naive([pattern]).match_file(path) == expected
+
+
+def test_segmentwise_leaves_escapes_and_bracket_expressions_alone() -> None:
+    for regex in (r"^x\(\?:/\.\+\)\?/", r"^[]a(?:/.+)?/]b", r"^[^\](?:/.+)?/]b"):
+        assert segmentwise(regex) == regex
 
 
 @settings(max_examples=400, deadline=None)
