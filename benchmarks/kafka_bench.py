@@ -37,6 +37,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError
 
 from benchmarks.hotpath import build_registry, nearest_rank
 from benchmarks.workload import Workload
@@ -120,7 +121,10 @@ def run_kafka(workload: Workload, settings: KafkaSettings) -> dict[str, Any]:
         return {"status": f"pending: {missing}"}
     bootstrap = resolve_bootstrap(settings.bootstrap)
     with tempfile.TemporaryDirectory(prefix="trigger-engine-kafka-bench-") as tmp:
-        return asyncio.run(_run(workload, settings, bootstrap, Path(tmp)))
+        try:
+            return asyncio.run(_run(workload, settings, bootstrap, Path(tmp)))
+        except KafkaConnectionError as exc:
+            raise KafkaBenchError(f"cannot reach the broker at {bootstrap}: {exc}") from exc
 
 
 async def _run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -231,6 +232,25 @@ def test_command_line_writes_json_and_plot(
     assert code == 0
     assert len(doc["results"]) == 4 and doc["kafka"] == {"status": "skipped (--no-kafka)"}
     assert out_png.exists()
+    assert "speedup" in capsys.readouterr().out
+
+
+def test_unreachable_broker_is_reported_and_the_other_results_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on once the probe closes
+        probe.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{probe.getsockname()[1]}"
+    out_json = tmp_path / "bench.json"
+
+    tiny = ["--quick", "--counts", "30", "--events", "200", "--bootstrap-servers", closed]
+
+    code = main([*tiny, "--json", str(out_json), "--plot", str(tmp_path / "bench.png")])
+
+    doc = orjson.loads(out_json.read_bytes())
+    assert code == 0
+    assert len(doc["results"]) == 2
+    assert doc["kafka"]["status"].startswith(f"failed: cannot reach the broker at {closed}")
     assert "speedup" in capsys.readouterr().out
 
 
