@@ -15,6 +15,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from engine import registry as registry_module
 from engine.actions import ActionCatalog, action_digest
 from engine.errors import ConfigError
 from engine.models import (
@@ -25,7 +26,12 @@ from engine.models import (
     derive_trigger_id,
     merge_container,
 )
-from engine.registry import DEFAULT_TIMEOUT_MINUTES, TriggerRegistry, compile_trigger
+from engine.registry import (
+    DEFAULT_TIMEOUT_MINUTES,
+    TriggerRegistry,
+    compile_trigger,
+    load_registry,
+)
 from engine.trigger_files import load_triggers, save_triggers, trigger_from_dict, trigger_to_dict
 
 ORG = "og_1"
@@ -367,6 +373,61 @@ def test_compile_trigger_needs_no_registry() -> None:
         trigger, _catalog(), place="cli", default_timeout=DEFAULT_TIMEOUT_MINUTES
     )
     assert compiled.spec is trigger and compiled.causes == frozenset(trigger.causes)
+
+
+def _numbered(count: int, **fields: Any) -> list[tuple[Trigger, str]]:
+    return [
+        (
+            _trigger(
+                name=f"cam-{n}",
+                required_inputs=[f"**/cam_{n}/*.jpg"],
+                parameter_values={"model": "m"},
+                condition={"field": "metadata.run", "comparator": "EQUALS", "value": n},
+            ),
+            f"triggers.yaml entry {n}",
+        )
+        for n in range(count)
+    ]
+
+
+def test_a_bulk_load_in_batches_equals_putting_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry_module, "LOAD_BATCH", 2)
+    pairs = _numbered(5)
+    one_by_one = TriggerRegistry(_catalog())
+    for trigger, place in pairs:
+        one_by_one.put(trigger, place=place)
+
+    loaded = load_registry(iter(pairs), _catalog())
+
+    assert [t.key for t in loaded] == [t.key for t in one_by_one]
+    for n in range(5):
+        path = f"r/cam_{n}/f.jpg"
+        found = loaded.index.matching(ORG, path)
+        assert [t.name for t in found] == [t.name for t in one_by_one.index.matching(ORG, path)]
+        assert [t.name for t in found] == [f"cam-{n}"]
+        assert found[0].condition.evaluate({"metadata": {"run": n}}, None, None)
+
+
+@pytest.mark.parametrize(
+    ("bad", "named"),
+    [
+        ({"required_inputs": ["[abc"]}, "required_inputs"),
+        ({"condition": {"field": "tags", "comparator": "HAS", "value": "x"}}, "condition"),
+    ],
+)
+def test_a_bulk_load_raises_for_the_invalid_trigger_naming_it_and_its_place(
+    monkeypatch: pytest.MonkeyPatch, bad: dict[str, Any], named: str
+) -> None:
+    monkeypatch.setattr(registry_module, "LOAD_BATCH", 3)
+    pairs = _numbered(5)
+    invalid = Trigger.model_validate({**pairs[4][0].model_dump(), **bad})
+    pairs[4] = (invalid, "triggers.yaml entry 4")
+
+    with pytest.raises(ConfigError) as caught:
+        load_registry(pairs, _catalog())
+
+    message = str(caught.value)
+    assert "'cam-4'" in message and "triggers.yaml entry 4" in message and named in message
 
 
 # --- files ----------------------------------------------------------------------------------
