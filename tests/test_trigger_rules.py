@@ -375,7 +375,7 @@ def test_compile_trigger_needs_no_registry() -> None:
     assert compiled.spec is trigger and compiled.causes == frozenset(trigger.causes)
 
 
-def _numbered(count: int, **fields: Any) -> list[tuple[Trigger, str]]:
+def _numbered(count: int) -> list[tuple[Trigger, str]]:
     return [
         (
             _trigger(
