@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from itertools import count
 from typing import Any, Generic, TypeVar
 
-from engine.globs import GlobSet, segment_tokens
+from engine.globs import GlobSet, PathRegex, segment_tokens
 
 K = TypeVar("K", bound=Hashable)
 
@@ -229,7 +229,7 @@ class GlobIndex(Generic[K]):
                 del self._shared[source]
                 self._unfile(source, shared)
 
-    def _file(self, source: str, regex: re.Pattern[str], body: str) -> _Shared[K]:
+    def _file(self, source: str, regex: PathRegex, body: str) -> _Shared[K]:
         """Create the shared entry of a new pattern and file it on the best shelf."""
         requirements = literal_requirements(body)
         literal = self._choose_literal(requirements)

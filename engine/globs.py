@@ -17,6 +17,7 @@ import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pathspec.patterns.gitignore import GitIgnorePatternError
 from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
@@ -45,7 +46,7 @@ class CompiledPattern:
     negated: bool
     # The pattern as gitignore reads it: trailing unescaped whitespace and the `!` removed.
     body: str
-    regex: re.Pattern[str]
+    regex: PathRegex
 
 
 def _read_pattern(source: str) -> str | None:
@@ -79,8 +80,8 @@ def _check_shape(text: str, body: str) -> None:
 # 100,000 triggers hold about 70,000 distinct patterns: a cache smaller than that is thrashed by a
 # bulk load (each org's patterns evict the next org's repeats) and recompiles a third of them.
 @functools.lru_cache(maxsize=1 << 17)
-def _regex_for(text: str) -> re.Pattern[str]:
-    """pathspec's translation of the pattern, compiled."""
+def _regex_for(text: str) -> PathRegex:
+    """pathspec's translation of the pattern, compiled (`split_regex` when it can be)."""
     try:
         regex, _include = GitIgnoreSpecPattern.pattern_to_regex(text)
     except GitIgnorePatternError as exc:
@@ -90,9 +91,101 @@ def _regex_for(text: str) -> re.Pattern[str]:
         # a required input that silently matches nothing is a trap, so refuse it.
         raise _Unusable("has an unclosed '[' bracket expression (write '\\[' for a literal '[')")
     try:
-        return re.compile(segmentwise(regex))
+        return split_regex(segmentwise(regex))
     except re.error as exc:
         raise _Unusable(f"has an invalid bracket expression ({exc.msg})") from None
+
+
+@dataclass(frozen=True, slots=True)
+class SplitRegex:
+    """A regex matched as a literal head, found with string methods, then a compiled tail regex.
+
+    Patterns mostly differ in a literal directory (`**/r0042/**/cam_front/*.jpg`): their tails
+    (`**/cam_front/*.jpg`) are few, so splitting compiles a few regexes instead of one per pattern,
+    which is most of the cost of loading 100,000 triggers.
+    """
+
+    pattern: str  # the whole regex, as `re.Pattern.pattern` names it
+    search: Callable[[str], re.Match[str] | None]  # like `re.Pattern.search` for the whole regex
+
+
+PathRegex = re.Pattern[str] | SplitRegex
+# "Any directories" (a `**/`), as `segmentwise` writes it.
+_ANY_DIRECTORIES = "(?:[^/]+/)*"
+_METACHARACTERS = frozenset(".^$*+?{}[]|()\\")
+_QUANTIFIERS = ("*", "+", "?", "{")
+
+
+def split_regex(regex: str) -> PathRegex:
+    """The segmentwise regex, split into a literal head and a shared tail where that keeps its
+    exact meaning, else compiled whole; raises `re.error`.
+
+    `^L T` (anchored, `L` literal): the path starts with `L`, and `T` matches right after it.
+    `^(?:[^/]+/)*L T` (at any depth, `L` whole segments): `L` at some segment start, `T` right
+    after; when `T` starts with any directories (or is empty), the leftmost such `L` is the one to
+    try, since `T` then matches after it whenever it matches after a later one.
+    """
+    floating = regex.startswith("^" + _ANY_DIRECTORIES)
+    if not regex.startswith("^"):
+        return re.compile(regex)
+    head, end = _literal_head(regex, 1 + len(_ANY_DIRECTORIES) * floating)
+    tail = regex[end:]
+    if not head or tail.startswith(_QUANTIFIERS):
+        return re.compile(regex)
+    if floating and tail and not tail.startswith(_ANY_DIRECTORIES):
+        return re.compile(regex)
+    return SplitRegex(regex, _head_then_tail(head, floating, _tail_regex(tail)))
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _tail_regex(tail: str) -> re.Pattern[str]:
+    return re.compile(tail)
+
+
+def _literal_head(regex: str, start: int) -> tuple[str, int]:
+    """The literal text the regex spells from `start` (escapes undone) up to and including its
+    last `/` ("" for none), and where the rest of the regex begins."""
+    chars: list[str] = []
+    head, end = "", start
+    i = start
+    while i < len(regex):
+        char = regex[i]
+        if char == "\\":
+            escaped = regex[i + 1 : i + 2]
+            if not escaped or (escaped.isascii() and escaped.isalnum()):  # a class like `\d`
+                break
+            char = escaped
+        elif char in _METACHARACTERS:
+            break
+        chars.append(char)
+        i += 2 if regex[i] == "\\" else 1
+        if char == "/":
+            head, end = "".join(chars), i
+    return head, end
+
+
+def _head_then_tail(
+    head: str, floating: bool, tail: re.Pattern[str]
+) -> Callable[[str], re.Match[str] | None]:
+    # Constants as default arguments, not closure cells: fewer objects to read per call.
+    if not floating:
+
+        def anchored(
+            path: str, head: str = head, skip: int = len(head), match: Any = tail.match
+        ) -> re.Match[str] | None:
+            return match(path, skip) if path.startswith(head) else None
+
+        return anchored
+
+    def at_any_depth(
+        path: str, head: str = head, inner: str = "/" + head, match: Any = tail.match
+    ) -> re.Match[str] | None:
+        if path.startswith(head):
+            return match(path, len(head))
+        at = path.find(inner)
+        return None if at < 0 else match(path, at + len(inner))
+
+    return at_any_depth
 
 
 # pathspec spells "any directories" with `.+`, which the regex engine runs to the end of the path

@@ -15,10 +15,12 @@ from engine.errors import ConfigError
 from engine.globs import (
     GlobError,
     GlobSet,
+    SplitRegex,
     compile_pattern,
     necessary_literals,
     segmentwise,
     shared_globset,
+    split_regex,
 )
 
 
@@ -142,6 +144,7 @@ def test_explain_lists_each_effective_pattern_with_its_own_matches() -> None:
         (["/"], 0, "'/' alone matches no file"),
         (["a//b"], 0, "empty path segment"),
         (["*.jpg", "ok", "[z-a].bin"], 2, "invalid bracket expression"),
+        (["r1/**/[z-a].bin"], 0, "invalid bracket expression"),  # in a split regex's tail
         (["a\x00b"], 0, "NUL character"),
         (["*.jpg", 7], 1, "must be a string, got int"),
     ],
@@ -257,6 +260,67 @@ def test_directory_spans_are_matched_a_segment_at_a_time(
     assert ".+" not in compiled.regex.pattern and "?P<" not in compiled.regex.pattern
     assert (compiled.regex.search(path) is not None) == expected
     assert _naive([pattern]).match_file(path) == expected
+
+
+@st.composite
+def literal_head_patterns(draw: st.DrawFn) -> str:
+    """Literal directories, at the root or at any depth, then any directories and more segments:
+    the shape `split_regex` splits, over few names, so that paths repeat the head."""
+    head = draw(st.lists(st.sampled_from(["a", "b", "ab", "a.b"]), min_size=1, max_size=2))
+    rest = draw(st.lists(_SEGMENTS, max_size=3))
+    start = draw(st.sampled_from(["", "/", "**/"]))
+    return start + "/".join([*head, "**", *rest]) + draw(st.sampled_from(["", "/"]))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.one_of(glob_patterns(), literal_head_patterns()),
+    st.lists(valid_paths(9), min_size=1, max_size=8),
+)
+def test_split_regexes_match_the_paths_the_whole_regexes_match(
+    pattern: str, files: list[str]
+) -> None:
+    regex, _include = GitIgnoreSpecPattern.pattern_to_regex(pattern.removeprefix("!"))
+    assume(regex is not None)
+    whole = segmentwise(regex)
+    split, reference = split_regex(whole), re.compile(whole)
+    assert split.pattern == whole
+    for path in files:
+        assert (split.search(path) is None) == (reference.search(path) is None), (whole, path)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "expected"),
+    [
+        # at any depth: the leftmost head is tried, and the tail may skip directories after it
+        ("**/a/**/b/*.jpg", "a/x/a/b/1.jpg", True),
+        ("**/a/**/b/*.jpg", "x/a/a/y/b/1.jpg", True),
+        ("**/a/**/b/*.jpg", "b/1.jpg/a", False),
+        ("**/a/**/b/*.jpg", "xa/b/1.jpg", False),
+        ("**/a/b/**/c", "a/a/b/c", True),
+        ("**/r1/**", "p/r1/q", True),
+        ("**/r1/**", "p/r1", False),
+        # anchored: the head is the start of the path, any tail after it
+        ("r1/**/run_0?/lidar/", "r1/x/run_07/lidar/1.pcd", True),
+        ("r1/**/run_0?/lidar/", "x/r1/run_07/lidar/1.pcd", False),
+        ("a/b/*.jpg", "a/b/c.jpg", True),
+        # escaped literals in the head
+        ("**/a\\*b/**/c", "x/a*b/y/c", True),
+        ("**/a-b.c/**/d", "a-b.c/d", True),
+        ("**/a-b.c/**/d", "a-bxc/d", False),
+    ],
+)
+def test_patterns_with_a_literal_head_are_split(pattern: str, path: str, expected: bool) -> None:
+    (compiled,) = GlobSet([pattern]).compiled
+    assert isinstance(compiled.regex, SplitRegex)
+    assert (compiled.regex.search(path) is not None) == expected
+    assert _naive([pattern]).match_file(path) == expected
+
+
+@pytest.mark.parametrize("pattern", ["*.jpg", "**/metadata.json", "**/r1/cam/*.jpg", "a*/b"])
+def test_patterns_without_a_usable_head_are_compiled_whole(pattern: str) -> None:
+    (compiled,) = GlobSet([pattern]).compiled
+    assert isinstance(compiled.regex, re.Pattern)
 
 
 def test_segmentwise_leaves_escapes_and_bracket_expressions_alone() -> None:
