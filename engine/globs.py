@@ -199,40 +199,23 @@ _SEGMENTWISE = (
 )
 
 
+# What `segmentwise` steps over whole (group 1: a bracket expression, where a `]` right after `[`
+# or `[^` is a member and `\]` is escaped; or an escape), and what it rewrites.
+_SEGMENTWISE_TOKENS = re.compile(
+    r"(\[\^?\]?(?:\\.|[^\]\\])*\]|\\.)|" + "|".join(re.escape(old) for old in dict(_SEGMENTWISE)),
+    re.DOTALL,
+)
+_SEGMENTWISE_NEW = dict(_SEGMENTWISE)
+
+
 def segmentwise(regex: str) -> str:
     """pathspec's regex with its `.+` spans of directories rewritten to whole segments; only
     outside escapes and bracket expressions, where pathspec writes them."""
-    out: list[str] = []
-    i = 0
-    while i < len(regex):
-        for old, new in _SEGMENTWISE:
-            if regex.startswith(old, i):
-                out.append(new)
-                i += len(old)
-                break
-        else:
-            if regex[i] == "[":
-                end = _regex_class_end(regex, i)
-            elif regex[i] == "\\":
-                end = i + 2
-            else:
-                end = i + 1
-            out.append(regex[i:end])
-            i = end
-    return "".join(out)
+    return _SEGMENTWISE_TOKENS.sub(_segmentwise_token, regex)
 
 
-def _regex_class_end(regex: str, start: int) -> int:
-    """Index just past the regex character class opening at `start` (a `]` right after `[` or
-    `[^` is a member; `\\]` is escaped)."""
-    i = start + 1
-    if regex[i : i + 1] == "^":
-        i += 1
-    if regex[i : i + 1] == "]":
-        i += 1
-    while i < len(regex) and regex[i] != "]":
-        i += 2 if regex[i] == "\\" else 1
-    return i + 1
+def _segmentwise_token(token: re.Match[str]) -> str:
+    return token[1] or _SEGMENTWISE_NEW[token[0]]
 
 
 def compile_pattern(source: object, index: int, place: str) -> CompiledPattern | None:
@@ -270,8 +253,9 @@ def _bracket_end(segment: str, start: int) -> int:
     return segment.index("]", i) + 1
 
 
-def segment_tokens(segment: str) -> list[str | None]:
-    """A glob segment as a list of literal characters, with None for each wildcard."""
+@functools.lru_cache(maxsize=1 << 16)  # patterns share segments (`**`, `*.jpg`, a robot's id)
+def segment_tokens(segment: str) -> tuple[str | None, ...]:
+    """A glob segment as its literal characters, with None for each wildcard."""
     tokens: list[str | None] = []
     i = 0
     while i < len(segment):
@@ -288,7 +272,7 @@ def segment_tokens(segment: str) -> list[str | None]:
         else:
             tokens.append(char)
             i += 1
-    return tokens
+    return tuple(tokens)
 
 
 def _literal_runs(segment: str) -> list[str]:

@@ -19,8 +19,8 @@ from tests.test_globs import glob_patterns, paths, pattern_lists
 
 
 def test_segment_tokens_mark_wildcards() -> None:
-    assert segment_tokens("a\\*[]x]?b") == ["a", "*", None, None, "b"]
-    assert segment_tokens("[!]]c") == [None, "c"]
+    assert segment_tokens("a\\*[]x]?b") == ("a", "*", None, None, "b")
+    assert segment_tokens("[!]]c") == (None, "c")
 
 
 @pytest.mark.parametrize(
