@@ -4,8 +4,9 @@ Semantics are exactly those of `pathspec`'s `gitwildmatch` patterns (pathspec >=
 class `GitIgnoreSpecPattern`), used the plain way `PathSpec.match_file` uses them: every pattern is
 tested, the last one that matches decides, `!pattern` excludes. pathspec translates each pattern to
 a regular expression; this module adds validation, rewrites the regexes to walk directories a
-segment at a time (`segmentwise`), keeps them, and answers the questions the evaluator and
-`explain` ask.
+segment at a time (`segmentwise`), matches a literal head of each with string methods and only
+the rest with a regex that patterns share (`split_regex`), and answers the questions the evaluator
+and `explain` ask.
 
 Paths are matched as given: they must already be relative to the dataset root (no leading `/`,
 no `./`) and have no empty segment, which event validation guarantees; matching is case-sensitive.
@@ -149,16 +150,15 @@ def _literal_head(regex: str, start: int) -> tuple[str, int]:
     head, end = "", start
     i = start
     while i < len(regex):
-        char = regex[i]
+        char, size = regex[i], 1
         if char == "\\":
-            escaped = regex[i + 1 : i + 2]
-            if not escaped or (escaped.isascii() and escaped.isalnum()):  # a class like `\d`
+            char, size = regex[i + 1 : i + 2], 2
+            if not char or (char.isascii() and char.isalnum()):  # a class like `\d`
                 break
-            char = escaped
         elif char in _METACHARACTERS:
             break
         chars.append(char)
-        i += 2 if regex[i] == "\\" else 1
+        i += size
         if char == "/":
             head, end = "".join(chars), i
     return head, end
