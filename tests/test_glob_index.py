@@ -215,3 +215,21 @@ def test_matches_come_in_the_index_order() -> None:
     assert index.match("x/tmp/y.jpg") == ("a", "b", "c")
     index.remove("a")
     assert index.match("x/y.jpg") == ("b", "B0", "c")
+
+
+def test_remembered_directories_and_signatures_stay_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("engine.glob_index._REMEMBERED", 4)
+    vocabulary = Vocabulary()
+    index: GlobIndex[str] = GlobIndex(vocabulary)
+    robots = [f"r{n}" for n in range(10)]
+    for robot in robots:
+        index.add(robot, GlobSet([f"**/{robot}/**/cam_front/*.jpg"]))
+    for _round in range(2):  # the second round asks again what was forgotten
+        for robot in robots:
+            for run in range(3):
+                path = f"{robot}/run_{run}/cam_front/1.jpg"
+                assert index.match(path) == (robot,)
+                assert index.match(f"{robot}/run_{run}/cam_rear/1.jpg") == ()
+                assert len(vocabulary._directories) <= 4 and len(index._candidates) <= 4
