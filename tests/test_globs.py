@@ -225,17 +225,43 @@ def test_matches_agrees_with_pathspec(patterns: list[str], files: list[str]) -> 
     assert globs.matching(files) == [f for f in files if naive.match_file(f)]
 
 
-@settings(max_examples=1000, deadline=None)
-@given(glob_patterns(), st.lists(valid_paths(9), min_size=1, max_size=8))
-def test_segmentwise_regexes_match_the_paths_pathspecs_regexes_match(
-    pattern: str, files: list[str]
+@st.composite
+def literal_head_patterns(draw: st.DrawFn) -> str:
+    """Literal directories, at the root or at any depth, then (mostly) any directories and more
+    segments: the shape `split_regex` splits, over few names, so that paths repeat the head."""
+    head = draw(st.lists(st.sampled_from(["a", "b", "ab", "a.b"]), min_size=1, max_size=2))
+    between = draw(st.sampled_from([["**"], ["**"], []]))  # without, at any depth: not split
+    rest = draw(st.lists(_SEGMENTS, max_size=3))
+    start = draw(st.sampled_from(["", "/", "**/"]))
+    return start + "/".join([*head, *between, *rest]) + draw(st.sampled_from(["", "/"]))
+
+
+@st.composite
+def patterns_with_paths(draw: st.DrawFn) -> tuple[str, list[str]]:
+    """A pattern, and paths that often repeat its literal segments (a head twice, say)."""
+    pattern = draw(st.one_of(glob_patterns(), literal_head_patterns()))
+    names = [s for s in pattern.split("/") if s and not set(s) & set("!*?[\\")] + ["c", "x.jpg"]
+    own = st.lists(st.sampled_from(names), min_size=1, max_size=8).map("/".join)
+    return pattern, draw(st.lists(st.one_of(valid_paths(9), own), min_size=1, max_size=8))
+
+
+@settings(max_examples=4000, deadline=None)
+@given(patterns_with_paths())
+def test_compiled_regexes_match_the_paths_pathspecs_regexes_match(
+    pattern_and_paths: tuple[str, list[str]],
 ) -> None:
-    text = pattern.removeprefix("!")
-    regex, _include = GitIgnoreSpecPattern.pattern_to_regex(text)
+    """Both rewrites keep pathspec's meaning: directory spans a segment at a time, then the split
+    into a literal head and a shared tail."""
+    pattern, files = pattern_and_paths
+    regex, _include = GitIgnoreSpecPattern.pattern_to_regex(pattern.removeprefix("!"))
     assume(regex is not None)
-    theirs, ours = re.compile(regex), re.compile(segmentwise(regex))
+    whole = segmentwise(regex)
+    theirs, segmented, split = re.compile(regex), re.compile(whole), split_regex(whole)
+    assert split.pattern == whole
     for path in files:
-        assert (ours.search(path) is None) == (theirs.search(path) is None), (text, path)
+        expected = theirs.search(path) is not None
+        assert (segmented.search(path) is not None) == expected, ("segmentwise", whole, path)
+        assert (split.search(path) is not None) == expected, ("split", whole, path)
 
 
 @pytest.mark.parametrize(
@@ -262,33 +288,6 @@ def test_directory_spans_are_matched_a_segment_at_a_time(
     assert _naive([pattern]).match_file(path) == expected
 
 
-@st.composite
-def literal_head_patterns(draw: st.DrawFn) -> str:
-    """Literal directories, at the root or at any depth, then any directories and more segments:
-    the shape `split_regex` splits, over few names, so that paths repeat the head."""
-    head = draw(st.lists(st.sampled_from(["a", "b", "ab", "a.b"]), min_size=1, max_size=2))
-    rest = draw(st.lists(_SEGMENTS, max_size=3))
-    start = draw(st.sampled_from(["", "/", "**/"]))
-    return start + "/".join([*head, "**", *rest]) + draw(st.sampled_from(["", "/"]))
-
-
-@settings(max_examples=1000, deadline=None)
-@given(
-    st.one_of(glob_patterns(), literal_head_patterns()),
-    st.lists(valid_paths(9), min_size=1, max_size=8),
-)
-def test_split_regexes_match_the_paths_the_whole_regexes_match(
-    pattern: str, files: list[str]
-) -> None:
-    regex, _include = GitIgnoreSpecPattern.pattern_to_regex(pattern.removeprefix("!"))
-    assume(regex is not None)
-    whole = segmentwise(regex)
-    split, reference = split_regex(whole), re.compile(whole)
-    assert split.pattern == whole
-    for path in files:
-        assert (split.search(path) is None) == (reference.search(path) is None), (whole, path)
-
-
 @pytest.mark.parametrize(
     ("pattern", "path", "expected"),
     [
@@ -297,6 +296,8 @@ def test_split_regexes_match_the_paths_the_whole_regexes_match(
         ("**/a/**/b/*.jpg", "x/a/a/y/b/1.jpg", True),
         ("**/a/**/b/*.jpg", "b/1.jpg/a", False),
         ("**/a/**/b/*.jpg", "xa/b/1.jpg", False),
+        ("**/a/**/b", "c/a/b/a/c", True),  # not after the last `a/`
+        ("**/a/**/b/*.jpg", "x/a/b/1.jpg/a/c", True),
         ("**/a/b/**/c", "a/a/b/c", True),
         ("**/r1/**", "p/r1/q", True),
         ("**/r1/**", "p/r1", False),
