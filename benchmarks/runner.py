@@ -10,7 +10,8 @@ caches or the allocator state of a bigger one before it.
 Garbage collection: the workload (generator output, which a real engine process would not hold) is
 frozen with `gc.freeze()` before the registry build is timed, and everything built is frozen
 before the hot path is timed, so that neither timing pays for collecting the harness's own data.
-The build itself runs with the collector on, as it does in the engine.
+The build, the hot path's passes and replay then run under the engine's own collector policy
+(`engine.collector.long_lived`: paused while they build long-lived objects, which are then frozen).
 """
 
 from __future__ import annotations
