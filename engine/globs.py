@@ -126,9 +126,9 @@ def split_regex(regex: str) -> PathRegex:
     after; when `T` starts with any directories (or is empty), the leftmost such `L` is the one to
     try, since `T` then matches after it whenever it matches after a later one.
     """
-    floating = regex.startswith("^" + _ANY_DIRECTORIES)
     if not regex.startswith("^"):
         return re.compile(regex)
+    floating = regex.startswith("^" + _ANY_DIRECTORIES)
     head, end = _literal_head(regex, 1 + len(_ANY_DIRECTORIES) * floating)
     tail = regex[end:]
     if not head or tail.startswith(_QUANTIFIERS):
