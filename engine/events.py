@@ -11,7 +11,6 @@ schema accepts only events the reference accepts, giving the same `Event`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal, Required, TypedDict
 
 import msgspec
@@ -38,9 +37,12 @@ _NEEDS_DATASET: Final = frozenset({"dataset.created", "dataset.metadata_updated"
 _INGESTION_STATUSES: Final = frozenset({"not_ingested", "ingested"})
 
 
-@dataclass(slots=True)
-class Event:
-    """A validated event: `dataset` is a full snapshot, `file` the fields the event carries."""
+class Event(msgspec.Struct, gc=False):
+    """A validated event: `dataset` is a full snapshot, `file` the fields the event carries.
+
+    A Struct, not a dataclass: one is made per event, and a Struct is made in C, without the
+    Python frame of a dataclass `__init__` (about 80 ns less). It holds no cycles (gc=False).
+    """
 
     id: str
     type: str

@@ -12,6 +12,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import IO, Any, cast
 
+import msgspec
 import orjson
 
 from engine.collector import long_lived
@@ -22,8 +23,7 @@ from engine.invocations import InvocationRequest
 from engine.progress import Progress
 
 
-@dataclass(slots=True)  # not frozen: one is made per line, and frozen costs three times as much
-class RawEvent:
+class RawEvent(msgspec.Struct, gc=False):  # made in C, like `Event`: one per line
     source: str
     line: int
     data: bytes
