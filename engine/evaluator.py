@@ -189,7 +189,8 @@ class Evaluator:
     def process(self, event: Event) -> EventResult:
         """Apply `event` to state, then evaluate; a bad event raises `EventError`, state intact."""
         ds = self.state.apply(event)
-        self.stats.events += 1
+        stats = self.stats
+        stats.events += 1
         result = EventResult()
         cause = event.cause
         if cause is None:
@@ -199,11 +200,24 @@ class Evaluator:
             decided = file_decisions(index, ds, event, cause, ds.files[event.file["file_id"]])
         else:
             decided = dataset_decisions(index, ds, event, cause)
+        invocations = result.invocations
         for trigger, target, decision in decided:
-            self._record(trigger, target, decision, ds, cause, event, result)
+            if decision.outcome == INVOKED:
+                invocations.append(self._invoke(trigger, target, decision, ds, cause, event))
+            elif decision.status == "failed":
+                stats.failed += 1
+            else:
+                stats.skipped[decision.reason] += 1
+        stats.evaluations += len(decided)
+        stats.invocations += len(invocations)
+        if self.record_evaluations:
+            result.evaluations = [
+                evaluation_record(trigger, target, decision, ds, cause, event)
+                for trigger, target, decision in decided
+            ]
         return result
 
-    def _record(
+    def _invoke(
         self,
         trigger: CompiledTrigger,
         file: dict[str, Any] | None,
@@ -211,43 +225,35 @@ class Evaluator:
         ds: DatasetState,
         cause: str,
         event: Event,
-        result: EventResult,
-    ) -> None:
-        stats = self.stats
-        stats.evaluations += 1
+    ) -> InvocationRequest:
+        """Mark the decision's fired key and make its invocation request."""
+        template, fired = trigger.template, decision.fired
+        assert template is not None and fired is not None
+        self.state.mark_fired(ds, fired)
         file_id = None if file is None else file["file_id"]
-        if decision.outcome == INVOKED:
-            template, fired = trigger.template, decision.fired
-            assert template is not None and fired is not None
-            self.state.mark_fired(ds, fired)
-            result.invocations.append(
-                template.request(
-                    event.org_id,
-                    ds.dataset_id,
-                    file_id,
-                    decision.files,
-                    cause,
-                    event.id,
-                    event.time,
-                )
-            )
-            stats.invocations += 1
-        elif decision.status == "failed":
-            stats.failed += 1
-        else:
-            stats.skipped[decision.reason or ""] += 1
-        if self.record_evaluations:
-            result.evaluations.append(
-                {
-                    "trigger_id": trigger.trigger_id,
-                    "trigger_name": trigger.name,
-                    "dataset_id": ds.dataset_id,
-                    "file_id": file_id,
-                    "cause": cause,
-                    "event_id": event.id,
-                    "outcome": decision.outcome,
-                    "reason": decision.reason,
-                    "status": decision.status,
-                    "detail": decision.detail,
-                }
-            )
+        return template.request(
+            event.org_id, ds.dataset_id, file_id, decision.files, cause, event.id, event.time
+        )
+
+
+def evaluation_record(
+    trigger: CompiledTrigger,
+    file: dict[str, Any] | None,
+    decision: Decision,
+    ds: DatasetState,
+    cause: str,
+    event: Event,
+) -> dict[str, Any]:
+    """One line of the evaluations output: a decision, and what it was about."""
+    return {
+        "trigger_id": trigger.trigger_id,
+        "trigger_name": trigger.name,
+        "dataset_id": ds.dataset_id,
+        "file_id": None if file is None else file["file_id"],
+        "cause": cause,
+        "event_id": event.id,
+        "outcome": decision.outcome,
+        "reason": decision.reason,
+        "status": decision.status,
+        "detail": decision.detail,
+    }
