@@ -60,6 +60,7 @@ class TriggerIndex:
         known = memo.get(file_id)
         if known is not None and known[0] == self.generation and known[1] == path:
             return known[2]
-        found = self.matching(org_id, path)
+        index = self._by_org.get(org_id)  # `matching`, inlined: one call less per new path
+        found = () if index is None else index.match(path)
         memo[file_id] = (self.generation, path, found)
         return found
