@@ -123,6 +123,7 @@ def replay(
 ) -> ReplaySummary:
     summary = ReplaySummary()
     process = evaluator.process
+    to_json = InvocationRequest.to_json
     with long_lived():  # the state the events build lives on, and the collector need not walk it
         for raw in events:
             summary.lines += 1
@@ -133,7 +134,7 @@ def replay(
                 rejects.write([reject_record(raw, exc)])
             else:
                 if result.invocations:
-                    out.write_json(map(InvocationRequest.to_json, result.invocations))
+                    out.write_json(map(to_json, result.invocations))
                 if result.evaluations:
                     evaluations.write(result.evaluations)
             if progress is not None:
