@@ -209,7 +209,7 @@ class Evaluator:
             elif decision.status == "failed":
                 stats.failed += 1
             else:
-                stats.skipped[decision.reason] += 1
+                stats.skipped[decision.reason or ""] += 1
         stats.evaluations += len(decided)
         stats.invocations += len(invocations)
         if self.record_evaluations:
