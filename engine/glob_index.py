@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import re
 from collections import Counter
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from itertools import count
 from typing import Any, Generic, TypeVar
@@ -295,17 +295,24 @@ class GlobIndex(Generic[K]):
                 found.append(shared)
         if not found:
             return ()
+        # Loops, not comprehensions, here too: each comprehension is a frame per path.
         if len(found) == 1:
             shared = found[0]
+            holders: Iterable[tuple[K, Callable[[str], bool] | None]]
             holders = shared.holders or self._holders(shared)
             if shared.keys is not None:
                 return shared.keys  # immutable: shared by every path that matches only it
-            held = [key for key, confirm in holders if confirm is None or confirm(path)]
-            return tuple(held)
-        # A key holding several of the patterns found counts once.
-        merged = {h[0]: h for shared in found for h in shared.holders or self._holders(shared)}
-        keys = [key for key, confirm in merged.values() if confirm is None or confirm(path)]
-        if self._order is not None:
+        else:
+            merged: dict[K, tuple[K, Callable[[str], bool] | None]] = {}
+            for shared in found:  # a key holding several of the patterns found counts once
+                for holder in shared.holders or self._holders(shared):
+                    merged[holder[0]] = holder
+            holders = merged.values()
+        keys: list[K] = []
+        for key, confirm in holders:
+            if confirm is None or confirm(path):
+                keys.append(key)
+        if len(found) > 1 and self._order is not None:
             keys.sort(key=self._order)
         return tuple(keys)
 
