@@ -109,9 +109,7 @@ def decide(
         fired = trigger.fired_prefix + file["file_id"]
         if fired in ds.fired:
             return _skip("already_run", f"already invoked for file {file['file_id']}")
-        # A remembered verdict (only dataset-only conditions have one) saves a call.
-        holds = ds.verdicts.get(trigger.condition_token)
-        if not (condition_holds(trigger, ds, file, event) if holds is None else holds):
+        if not condition_holds(trigger, ds, file, event):
             return _FILE_CONDITION_FALSE
         return Decision(INVOKED, None, "evaluated", None, (file,), fired)
     if trigger.trigger_id in ds.fired:

@@ -163,10 +163,7 @@ class InvocationRequest(Mapping[str, Any]):
 
     def to_json(self) -> bytes:
         """The request as compact JSON: the same bytes as `orjson.dumps(dict(request))`."""
-        template = self._template
-        parts = template._parts  # read directly: `encoded_parts` once split, without a call
-        if parts == ():
-            parts = template.encoded_parts()
+        parts = self._template.encoded_parts()
         if parts is None:
             return _dumps(self.as_dict())
         p0, p1, p2, p3, p4, p5, p6, p7 = parts
