@@ -120,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     print(f"kafka: {orjson.dumps(kafka).decode()}")
     print(f"machine speed (start, end): {orjson.dumps(calibration).decode()}")
+    print(report.interpreter_line())
     print("\ntargets (one core; baseline sampled where the 'sampled' column is below the events)")
     print("\n".join(target.line() for target in judged))
     report.plot(outcome, args.plot)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import socket
 from pathlib import Path
 from typing import Any
@@ -275,6 +276,15 @@ def test_prometheus_samples_reads_unlabelled_gauges() -> None:
         "trigger_engine_assigned_partitions": 4.0,
     }
     assert prometheus_samples(None) == {}
+
+
+def test_interpreter_build_is_reported() -> None:
+    build = report.interpreter()
+    assert Path(build["executable"]).is_file()
+    assert set(build["configure_options"]) <= {"--enable-optimizations", "--with-lto"}
+    # This process runs in CPython, so its libpython is in one place or the other (Linux CI).
+    assert build["libpython"] in ("a shared library", "in the executable")
+    assert report.interpreter_line().startswith(f"python {platform.python_version()} (")
 
 
 def test_calibration_measures_the_interpreter_and_memory() -> None:
