@@ -226,6 +226,7 @@ def _pass(
     """One pass over the file events: the engine on each, the baseline (if any) every `stride`."""
     done = _Pass()
     ticked = number * workload.file_events  # progress counts over all passes
+    index.forget_directories()  # this pass's directories are new to it, as in a live stream
     gc.collect()
     with long_lived():  # the collector policy replay runs under: see the module docstring
         for n, item in enumerate(_file_events(workload)):

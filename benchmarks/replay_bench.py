@@ -53,6 +53,7 @@ def run_replay(
 
 def _replay_once(registry: TriggerRegistry, events_path: Path, directory: Path) -> ReplayResult:
     out_path = directory / "invocations.jsonl"
+    registry.index.forget_directories()  # its directories are new to this run, as in a live stream
     evaluator = Evaluator(registry, StateStore(), record_evaluations=False)
     with out_path.open("wb") as out:
         start = time.perf_counter()

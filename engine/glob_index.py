@@ -17,6 +17,12 @@ always-checked ones: the cost depends on how many patterns share the path's lite
 total. Which patterns those are depends only on the path's *signature* (the known literals of its
 directory, name and extension), so the walk over buckets is done once per signature and remembered.
 
+A dataset's files share a few directories, and most patterns read a file's name only through its
+known literal or its extension (`*.jpg`, `metadata.json`, `*`): every path with the same *shape*
+(its directory, and the known literals of its name and extension) gets the same verdict from
+those, which is remembered per shape; only the other patterns (`frame_*[05].jpg`) are tested per
+path. Most files of a directory are matched with one lookup and no regex.
+
 Identical regexes are shared between keys: a path is tested at most once against each distinct
 positive pattern per `match`, and a match counts for every key holding it. A key whose positive
 patterns matched is then confirmed with its own `GlobSet.admits` when it has negations (the last
@@ -42,12 +48,16 @@ EXTENSION = "extension"
 # (SEGMENT, "cam_front") or (EXTENSION, ".jpg"); the text is what `match` looks up: a path segment,
 # or a path segment's extension with its dot, which is the slice from the segment's last dot.
 Requirement = tuple[str, str]
+# `Vocabulary.shape`: a path's directory, and the known literals of its name and extension.
+Shape = tuple[str, str | None, str | None]
 # `Vocabulary.signature`: the known literals of a path's directory, name and extension.
 Signature = tuple[tuple[str, ...], str | None, str | None]
-# How many directories, and signatures per index, are remembered before starting over: a bound
-# on memory (about 200 bytes an entry). It must hold a busy org's working set: 100,000 triggers in
-# one org, over 4,000 robots, see about 18,000 signatures and directories in 100,000 events, and
-# a bound of 16,384 had every pass over them start over and walk the buckets again.
+# What `GlobIndex.match` remembers per (index, shape), for the indexes sharing it: see `_Verdict`.
+ShapeVerdicts = dict[tuple[object, Shape], Any]
+# How many directories and shapes, and signatures per index, are remembered before starting over:
+# a bound on memory (about 200 bytes an entry). It must hold a busy org's working set: 100,000
+# triggers in one org, over 4,000 robots, see about 18,000 signatures and directories in 100,000
+# events, and a bound of 16,384 had every pass over them start over and walk the buckets again.
 _REMEMBERED = 1 << 16
 
 
@@ -78,6 +88,29 @@ def literal_requirements(body: str) -> tuple[Requirement, ...]:
     return tuple(sorted(found, key=lambda r: (r[0] != SEGMENT, -len(r[1]), r[1])))
 
 
+@functools.lru_cache(maxsize=1 << 17)
+def reads_name_by_literals(body: str) -> bool:
+    """Whether a validated pattern body's verdict on a path `directory/name` depends on `name` only
+    through what its shape keeps: the name, when it is a known literal, and its extension.
+
+    So it is when the body ends with `/` (it matches directories only, never the name itself), or
+    its last segment is `**` (any name), `*`, a literal (`metadata.json`: a requirement, so known)
+    or `*.ext` (one dot, nothing wild after it: the extension is a requirement). None of the last
+    three matches a `/`, so each takes the whole name or lies within `directory/`, and what comes
+    before it matches within `directory/`. (A bracket like `[!x]` can match a `/`: a last segment
+    holding one is never read this way.)
+    """
+    if "\\/" in body:  # an escaped slash: the segments are not what they seem
+        return False
+    last = body.rsplit("/", 1)[-1]
+    if last in ("", "*", "**"):  # "": the body ends with "/"
+        return True
+    if last.startswith("*") and not last.startswith("**"):
+        tokens = segment_tokens(last[1:])
+        return tokens[:1] == (".",) and None not in tokens and "." not in tokens[1:]
+    return None not in segment_tokens(last)
+
+
 @dataclass(slots=True)
 class _Member(Generic[K]):
     key: K
@@ -86,6 +119,7 @@ class _Member(Generic[K]):
     regexes: tuple[str, ...]  # distinct regex sources of its positive patterns
     # With negations, a positive match must be confirmed (`GlobSet.admits`); None: no need.
     confirm: Callable[[str], bool] | None
+    unsure: bool  # a confirmation that reads the name other than by its shape
 
 
 @dataclass(slots=True, eq=False)
@@ -96,6 +130,7 @@ class _Shared(Generic[K]):
     literal: str | None  # its bucket's lookup literal; None for the always-checked patterns
     second: str  # its shelf in the bucket: a second lookup literal, "" when it has none
     needs: frozenset[str]  # its other lookup literals: a cheap subset test before the regex
+    by_shape: bool  # `reads_name_by_literals` of its body
     # Holders by their `seq`: an int key hashes faster than the key itself.
     owners: dict[int, _Member[K]] = field(default_factory=dict)
     # What `match` reads of the owners, made on first use after a change (`GlobIndex._holders`):
@@ -103,6 +138,15 @@ class _Shared(Generic[K]):
     # the cache; and the keys alone when none needs confirming (the match is then the verdict).
     holders: tuple[tuple[K, Callable[[str], bool] | None], ...] | None = None
     keys: tuple[K, ...] | None = None
+    unsure: int = 0  # owners whose confirmation reads the name other than by its shape
+
+
+# A signature's candidate patterns: those read by shape (see `reads_name_by_literals`; no holder
+# of theirs confirms otherwise), and those to test per path.
+_Candidates = tuple[tuple[_Shared[K], ...], tuple[_Shared[K], ...]]
+# What holds for every path of a shape: the keys its patterns read by shape select, the patterns to
+# test per path, and the patterns read by shape that match (to merge with any tested that match).
+_Verdict = tuple[tuple[K, ...], tuple[_Shared[K], ...], tuple[_Shared[K], ...]]
 
 
 class Vocabulary:
@@ -130,30 +174,40 @@ class Vocabulary:
         canonical = self._canonical.get(text)
         if canonical is None:
             canonical = self._canonical[text] = text
-            self._directories.clear()  # a directory may have one more known literal now
+            self.forget_directories()  # a directory may have one more known literal now
         return canonical
 
     def release(self, text: str) -> None:
         self._uses[text] -= 1
         if not self._uses[text]:
             del self._uses[text], self._canonical[text]
-            self._directories.clear()
+            self.forget_directories()
 
-    def signature(self, path: str) -> Signature:
-        """The known literals of `path`: its directory's, its name's (or None) and its name's
-        extension's (or None). Paths with equal signatures are tested against the same patterns."""
+    def forget_directories(self) -> None:
+        self._directories.clear()
+
+    def shape(self, path: str) -> Shape:
+        """`path`'s directory, and the known literals of its name and its name's extension (None
+        for unknown ones)."""
         directory, _, name = path.rpartition("/")
+        known = self._canonical.get
+        dot = name.rfind(".")
+        return directory, known(name), None if dot < 0 else known(name[dot:])
+
+    def signature(self, shape: Shape) -> Signature:
+        """The known literals of a path of this shape: its directory's, its name's and its
+        extension's. Paths with equal signatures are tested against the same patterns."""
+        directory, name, extension = shape
         literals = self._directories.get(directory)
         if literals is None:
             literals = self._directory_literals(directory)
-        known = self._canonical.get
-        dot = name.rfind(".")
-        return literals, known(name), None if dot < 0 else known(name[dot:])
+        return literals, name, extension
 
-    def literals(self, path: str) -> set[str]:
-        """The known literals of `path` (its segments and their extensions), and "" (the shelf of
-        patterns without a second literal: no path segment is empty)."""
-        directory, name, extension = self.signature(path)
+    @staticmethod
+    def literals(signature: Signature) -> set[str]:
+        """The literals of a signature, and "" (the shelf of patterns without a second literal: no
+        path segment is empty)."""
+        directory, name, extension = signature
         return {"", *directory, *(text for text in (name, extension) if text is not None)}
 
     def _directory_literals(self, directory: str) -> tuple[str, ...]:
@@ -176,14 +230,21 @@ class GlobIndex(Generic[K]):
 
     `match` returns exactly the keys `k` with `globsets[k].matches(path)`, sorted by `order` when
     one is given (else in no particular order). `add` and `remove` cost O(patterns of that key).
-    Indexes may share one `Vocabulary`.
+    Indexes may share one `Vocabulary`, and one `ShapeVerdicts` (which any of them then clears
+    when it changes).
     """
 
     def __init__(
-        self, vocabulary: Vocabulary | None = None, order: Callable[[K], Any] | None = None
+        self,
+        vocabulary: Vocabulary | None = None,
+        order: Callable[[K], Any] | None = None,
+        verdicts: ShapeVerdicts | None = None,
     ) -> None:
         self._vocabulary = Vocabulary() if vocabulary is None else vocabulary
         self._order = order
+        # Verdicts by path shape. Shared by the indexes of one TriggerIndex (it is keyed by
+        # directory, so one bound for all), and forgotten whenever any of them changes.
+        self._verdicts: ShapeVerdicts = {} if verdicts is None else verdicts
         self._members: dict[K, _Member[K]] = {}
         self._shared: dict[str, _Shared[K]] = {}  # by regex source
         # Requirement text -> second requirement text ("" for none) -> {regex source: pattern}. A
@@ -195,7 +256,7 @@ class GlobIndex(Generic[K]):
         self._seq = count()
         # The patterns to test a path with, by its signature: the buckets, shelves and subset
         # tests walked once per distinct signature. Forgotten whenever a pattern comes or goes.
-        self._candidates: dict[Signature, tuple[_Shared[K], ...]] = {}
+        self._candidates: dict[Signature, _Candidates[K]] = {}
 
     def __len__(self) -> int:
         return len(self._members)
@@ -207,10 +268,13 @@ class GlobIndex(Generic[K]):
         """Index `key` with `globs`, replacing what it had."""
         if key in self._members:
             self.remove(key)
-        self._candidates.clear()
+        self._forget()
         positives = {p.regex.pattern: p for p in globs.positives}
         confirm = globs.admits if globs.has_negations else None
-        member = _Member(key, globs, next(self._seq), tuple(positives), confirm)
+        unsure = confirm is not None and not all(
+            reads_name_by_literals(p.body) for p in globs.compiled
+        )
+        member = _Member(key, globs, next(self._seq), tuple(positives), confirm, unsure)
         self._members[key] = member
         for source, pattern in positives.items():
             shared = self._shared.get(source)
@@ -218,25 +282,32 @@ class GlobIndex(Generic[K]):
                 shared = self._file(source, pattern.regex, pattern.body)
             shared.owners[member.seq] = member
             shared.holders = shared.keys = None
+            shared.unsure += unsure
 
     def remove(self, key: K) -> None:
         """Forget `key`; KeyError if it was never added."""
         member = self._members.pop(key)
-        self._candidates.clear()
+        self._forget()
         for source in member.regexes:
             shared = self._shared[source]
             del shared.owners[member.seq]
             shared.holders = shared.keys = None
+            shared.unsure -= member.unsure
             if not shared.owners:
                 del self._shared[source]
                 self._unfile(source, shared)
+
+    def _forget(self) -> None:
+        self._candidates.clear()
+        self._verdicts.clear()
 
     def _file(self, source: str, regex: PathRegex, body: str) -> _Shared[K]:
         """Create the shared entry of a new pattern and file it on the best shelf."""
         requirements = literal_requirements(body)
         literal = self._choose_literal(requirements)
+        by_shape = reads_name_by_literals(body)
         if literal is None:
-            shared: _Shared[K] = _Shared(regex.search, None, "", frozenset())
+            shared: _Shared[K] = _Shared(regex.search, None, "", frozenset(), by_shape)
             self._always[source] = shared
         else:
             adopt = self._vocabulary.adopt
@@ -247,7 +318,7 @@ class GlobIndex(Generic[K]):
             # The fewest patterns on the shelf, as for buckets; `rest` is best first.
             second = min(rest, key=lambda text: len(bucket.get(text, ())), default="")
             needs = frozenset(text for text in rest if text != second)
-            shared = _Shared(regex.search, literal, second, needs)
+            shared = _Shared(regex.search, literal, second, needs, by_shape)
             bucket.setdefault(second, {})[source] = shared
             self._sizes[literal] += 1
         self._shared[source] = shared
@@ -285,17 +356,37 @@ class GlobIndex(Generic[K]):
 
     def match(self, path: str) -> tuple[K, ...]:
         """Keys whose globs select `path` (a dataset-relative path), sorted by the index's order."""
-        signature = self._vocabulary.signature(path)
+        shape = self._vocabulary.shape(path)
+        verdict: _Verdict[K] | None = self._verdicts.get((self, shape))
+        if verdict is None:
+            return self._match_new_shape(path, shape)
+        keys, tested, found = verdict
+        if tested:
+            more = _found(path, tested)
+            if more:
+                return self._keys(path, [*found, *more])
+        return keys
+
+    def _match_new_shape(self, path: str, shape: Shape) -> tuple[K, ...]:
+        """`match` for the first path of its shape, remembering what holds for the whole shape."""
+        signature = self._vocabulary.signature(shape)
         candidates = self._candidates.get(signature)
         if candidates is None:
-            candidates = self._remember_candidates(signature, path)
-        found: list[_Shared[K]] = []
-        for shared in candidates:  # a loop, not a comprehension: no frame to make per path
-            if shared.search(path) is not None:
-                found.append(shared)
+            candidates = self._remember_candidates(signature)
+        by_shape, tested = candidates
+        found, more = _found(path, by_shape), _found(path, tested)
+        keys = self._keys(path, found + more)
+        if len(self._verdicts) >= _REMEMBERED:
+            self._verdicts.clear()
+        shape_keys = self._keys(path, found) if more else keys
+        self._verdicts[self, shape] = (shape_keys, tested, tuple(found))
+        return keys
+
+    def _keys(self, path: str, found: list[_Shared[K]]) -> tuple[K, ...]:
+        """The keys whose globs select `path`, given the positive patterns that match it."""
         if not found:
             return ()
-        # Loops, not comprehensions, here too: each comprehension is a frame per path.
+        # Loops, not comprehensions: each comprehension is a frame per path.
         if len(found) == 1:
             shared = found[0]
             holders: Iterable[tuple[K, Callable[[str], bool] | None]]
@@ -326,9 +417,11 @@ class GlobIndex(Generic[K]):
             shared.keys = tuple(m.key for m in members)
         return shared.holders
 
-    def _remember_candidates(self, signature: Signature, path: str) -> tuple[_Shared[K], ...]:
-        """The patterns whose literal requirements a path with this signature meets."""
-        literals = self._vocabulary.literals(path)
+    def _remember_candidates(self, signature: Signature) -> _Candidates[K]:
+        """The patterns whose literal requirements a path with this signature meets: those whose
+        verdict, and their holders' confirmations, are the same for every path of a shape, and
+        the others, to test per path."""
+        literals = Vocabulary.literals(signature)
         found = list(self._always.values())
         buckets = self._buckets
         for literal in literals:
@@ -341,5 +434,16 @@ class GlobIndex(Generic[K]):
                     found.extend(shared for shared in shelf.values() if shared.needs <= literals)
         if len(self._candidates) >= _REMEMBERED:
             self._candidates.clear()
-        candidates = self._candidates[signature] = tuple(found)
+        by_shape = tuple(shared for shared in found if shared.by_shape and not shared.unsure)
+        tested = tuple(shared for shared in found if not shared.by_shape or shared.unsure)
+        candidates = self._candidates[signature] = (by_shape, tested)
         return candidates
+
+
+def _found(path: str, patterns: tuple[_Shared[K], ...]) -> list[_Shared[K]]:
+    """The patterns that match `path`."""
+    found: list[_Shared[K]] = []
+    for shared in patterns:  # a loop, not a comprehension: no frame to make per path
+        if shared.search(path) is not None:
+            found.append(shared)
+    return found

@@ -14,7 +14,7 @@ from __future__ import annotations
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
-from engine.glob_index import GlobIndex, Vocabulary
+from engine.glob_index import GlobIndex, ShapeVerdicts, Vocabulary
 
 if TYPE_CHECKING:
     from engine.registry import CompiledTrigger
@@ -30,19 +30,27 @@ class TriggerIndex:
     def __init__(self) -> None:
         self._by_org: dict[str, GlobIndex[CompiledTrigger]] = {}
         self._vocabulary = Vocabulary()
+        self._verdicts: ShapeVerdicts = {}  # the org indexes' verdicts by path shape, one bound
         self.generation = 0  # changes with every add and remove: older memos are stale
 
     def add(self, trigger: CompiledTrigger) -> None:
         org_id = trigger.spec.org_id
         index = self._by_org.get(org_id)
         if index is None:
-            index = self._by_org[org_id] = GlobIndex(self._vocabulary, _by_name)
+            index = self._by_org[org_id] = GlobIndex(self._vocabulary, _by_name, self._verdicts)
         index.add(trigger, trigger.globs)
         self.generation += 1
 
     def remove(self, trigger: CompiledTrigger) -> None:
         self._by_org[trigger.spec.org_id].remove(trigger)
         self.generation += 1
+
+    def forget_directories(self) -> None:
+        """Forget what is remembered per directory, to meet the next events as a stream of new
+        datasets would: the benchmarks pass over the same events several times, and no pass may
+        be served what the one before learnt of the very same directories."""
+        self._verdicts.clear()
+        self._vocabulary.forget_directories()
 
     def matching(self, org_id: str, path: str) -> tuple[CompiledTrigger, ...]:
         """Every trigger of the org whose required inputs select `path`, by name (whatever its

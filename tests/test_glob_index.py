@@ -10,8 +10,10 @@ from engine.glob_index import (
     EXTENSION,
     SEGMENT,
     GlobIndex,
+    Signature,
     Vocabulary,
     literal_requirements,
+    reads_name_by_literals,
     segment_tokens,
 )
 from engine.globs import GlobSet
@@ -62,6 +64,57 @@ def test_every_path_a_pattern_matches_meets_its_requirements(
             assert text in (segments if kind == SEGMENT else extensions), (pattern, path, text)
 
 
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("**/cam_front/*.jpg", True),
+        ("**/metadata.json", True),
+        ("logs/2024/*", True),
+        ("r1/**", True),
+        ("run_*/", True),
+        ("**", True),
+        ("*.", True),
+        ("\\*.jpg", True),
+        ("**/r1/**/cam_[fr]*/*.jpg", True),
+        ("**/cam_front/*[05].jpg", False),
+        ("frame_*.jpg", False),
+        ("*.tar.gz", False),
+        ("?.jpg", False),
+        ("?", False),
+        ("[ab]", False),
+        ("**.jpg", False),
+        ("b[!x]a", False),
+        ("a\\/b", False),
+    ],
+)
+def test_which_patterns_read_names_by_shape(body: str, expected: bool) -> None:
+    assert reads_name_by_literals(body) is expected
+
+
+_NAMES = st.sampled_from(
+    ["a", "b", "ab", "x.jpg", "y.jpg", ".jpg", "a.b", "c.b", "f.tar.gz", "g.gz", "[a", "a]", "*"]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(glob_patterns(), st.lists(paths, min_size=1, max_size=3), st.lists(_NAMES, min_size=2))
+def test_a_pattern_read_by_shape_gives_one_verdict_per_shape(
+    pattern: str, directories: list[str], names: list[str]
+) -> None:
+    (compiled,) = GlobSet(["*", pattern]).compiled[1:]
+    if not reads_name_by_literals(compiled.body):
+        return
+    vocabulary = Vocabulary()
+    for _kind, text in literal_requirements(compiled.body):
+        vocabulary.adopt(text)
+    for directory in directories:
+        verdicts: dict[object, bool] = {}
+        for name in names:
+            path = f"{directory}/{name}"
+            verdict = compiled.regex.search(path) is not None
+            assert verdicts.setdefault(vocabulary.shape(path), verdict) == verdict, (pattern, path)
+
+
 def _index(triggers: dict[str, list[str]]) -> GlobIndex[str]:
     index: GlobIndex[str] = GlobIndex()
     for key, patterns in triggers.items():
@@ -89,6 +142,22 @@ def test_match_finds_exactly_the_matching_keys() -> None:
     assert sorted(index.match("x/logs/f.ulg")) == ["all"]
     assert sorted(index.match("metadata.json")) == ["all", "meta"]
     assert sorted(index.match("d/x.mcap")) == ["all", "mcap"]
+
+
+def test_paths_of_one_shape_share_verdicts_and_test_the_rest_per_path() -> None:
+    index = _index(
+        {
+            "frames": ["**/cam_front/*.jpg"],
+            "fifth": ["**/cam_front/*[05].jpg"],  # reads more of the name than its shape
+            "meta": ["**/metadata.json"],
+        }
+    )
+    for _round in range(2):  # the first path of each shape is matched, then remembered
+        assert sorted(index.match("r1/cam_front/000010.jpg")) == ["fifth", "frames"]
+        assert index.match("r1/cam_front/000011.jpg") == ("frames",)
+        assert sorted(index.match("r1/cam_front/000015.jpg")) == ["fifth", "frames"]
+        assert index.match("r1/metadata.json") == ("meta",)
+        assert index.match("r1/other.json") == ()
 
 
 def test_directory_matches_select_files_below_them() -> None:
@@ -170,18 +239,40 @@ def test_match_equals_naive_loop_under_add_and_remove(
     assert len(index) == len(model)
 
 
+def _signature(vocabulary: Vocabulary, path: str) -> Signature:
+    return vocabulary.signature(vocabulary.shape(path))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(pattern_lists(), min_size=1, max_size=6),
+    st.lists(st.tuples(st.sampled_from(["a", "a/b", "x.jpg/c", "b/a"]), _NAMES), max_size=30),
+)
+def test_match_by_shape_equals_naive_loop(
+    inputs: list[list[str]], files: list[tuple[str, str]]
+) -> None:
+    index: GlobIndex[str] = GlobIndex()
+    model = {f"k{n}": GlobSet(patterns) for n, patterns in enumerate(inputs)}
+    for key, globs in model.items():
+        index.add(key, globs)
+    for directory, name in files * 2:  # the second time round, shapes are remembered
+        path = f"{directory}/{name}"
+        assert sorted(index.match(path)) == sorted(k for k, g in model.items() if g.matches(path))
+
+
 def test_indexes_sharing_a_vocabulary_keep_the_literals_they_still_use() -> None:
     vocabulary = Vocabulary()
     first: GlobIndex[str] = GlobIndex(vocabulary)
     second: GlobIndex[str] = GlobIndex(vocabulary)
     first.add("a", GlobSet(["**/cam_front/*.jpg"]))
     second.add("b", GlobSet(["**/cam_front/*.jpg", "logs/*.ulg"]))
-    assert vocabulary.literals("r1/cam_front/x.jpg") == {"", "cam_front", ".jpg"}
+    literals = Vocabulary.literals(_signature(vocabulary, "r1/cam_front/x.jpg"))
+    assert literals == {"", "cam_front", ".jpg"}
     first.remove("a")
     assert second.match("r1/cam_front/x.jpg") == ("b",)
     assert "cam_front" in vocabulary
     second.remove("b")
-    assert vocabulary.literals("r1/cam_front/x.jpg") == {""}
+    assert Vocabulary.literals(_signature(vocabulary, "r1/cam_front/x.jpg")) == {""}
     assert "logs" not in vocabulary and ".ulg" not in vocabulary
 
 
@@ -191,17 +282,17 @@ def test_remembered_signatures_follow_the_vocabulary() -> None:
     second: GlobIndex[str] = GlobIndex(vocabulary)
     first.add("a", GlobSet(["**/*.jpg"]))
     assert first.match("r1/cam_front/x.jpg") == ("a",)
-    assert vocabulary.signature("r1/cam_front/x.jpg") == ((), None, ".jpg")
+    assert _signature(vocabulary, "r1/cam_front/x.jpg") == ((), None, ".jpg")
     # Another index's pattern makes the directory's segment a known literal.
     second.add("b", GlobSet(["**/cam_front/*.png"]))
-    assert vocabulary.signature("r1/cam_front/x.jpg") == (("cam_front",), None, ".jpg")
+    assert _signature(vocabulary, "r1/cam_front/x.jpg") == (("cam_front",), None, ".jpg")
     assert first.match("r1/cam_front/x.jpg") == ("a",)
     assert second.match("r1/cam_front/y.png") == ("b",)
     first.add("c", GlobSet(["**/cam_front/x.jpg"]))
     assert sorted(first.match("r1/cam_front/x.jpg")) == ["a", "c"]
     first.remove("c")
     second.remove("b")
-    assert vocabulary.signature("r1/cam_front/x.jpg") == ((), None, ".jpg")
+    assert _signature(vocabulary, "r1/cam_front/x.jpg") == ((), None, ".jpg")
     assert first.match("r1/cam_front/x.jpg") == ("a",)
 
 
@@ -233,3 +324,4 @@ def test_remembered_directories_and_signatures_stay_bounded(
                 assert index.match(path) == (robot,)
                 assert index.match(f"{robot}/run_{run}/cam_rear/1.jpg") == ()
                 assert len(vocabulary._directories) <= 4 and len(index._candidates) <= 4
+                assert len(index._verdicts) <= 4
