@@ -39,10 +39,10 @@ class Selection:
     def __post_init__(self) -> None:
         self.hits = [0] * len(self.globs.positives)
 
-    def update(self, file_id: str, record: FileRecord | None) -> None:
-        """Bring one file's membership up to date with its current record (None: deleted)."""
+    def update(self, file_id: str, record: FileRecord | None, wanted: bool) -> None:
+        """Bring one file's membership up to date with its current record (None: deleted), which
+        the selection `wants` or not (the caller has asked)."""
         old = self.by_file.get(file_id)
-        wanted = record is not None and self.wants(record)
         if old is not None:
             if wanted and record is not None and old[0] == record["relative_path"]:
                 if self.listed is not None:
@@ -156,8 +156,9 @@ class SelectionCache:
             by_file, wants = selection.by_file, selection.wants
             for file_id in self._journal[selection.seen :]:
                 record = files.get(file_id)
+                wanted = record is not None and wants(record)
                 # Most changes are to files the selection neither holds nor wants.
-                if file_id in by_file or (record is not None and wants(record)):
-                    selection.update(file_id, record)
+                if wanted or file_id in by_file:
+                    selection.update(file_id, record, wanted)
         selection.seen = len(self._journal)
         return selection
