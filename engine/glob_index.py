@@ -211,17 +211,26 @@ class Vocabulary:
         return {"", *directory, *(text for text in (name, extension) if text is not None)}
 
     def _directory_literals(self, directory: str) -> tuple[str, ...]:
+        """The known literals of the directory's segments and their extensions, in order, each
+        once; remembered for the directory and each ancestor walked: a dataset's directories
+        share their parents, so a new one mostly adds its last segment to a remembered parent."""
+        unknown: list[str] = []  # the directory and its ancestors not remembered, deepest first
+        literals: tuple[str, ...] | None = None
+        while directory and (literals := self._directories.get(directory)) is None:
+            unknown.append(directory)
+            directory = directory.rpartition("/")[0]
+        literals = literals or ()
         known = self._canonical.get
-        found: list[str] = []
-        for segment in directory.split("/") if directory else ():
+        for here in reversed(unknown):
+            segment = here[here.rfind("/") + 1 :]
             dot = segment.rfind(".")
             for text in (segment, segment[dot:]) if dot >= 0 else (segment,):
                 literal = known(text)
-                if literal is not None and literal not in found:
-                    found.append(literal)
-        if len(self._directories) >= _REMEMBERED:
-            self._directories.clear()
-        literals = self._directories[directory] = tuple(found)
+                if literal is not None and literal not in literals:
+                    literals = (*literals, literal)
+            if len(self._directories) >= _REMEMBERED:
+                self._directories.clear()
+            self._directories[here] = literals
         return literals
 
 
