@@ -46,8 +46,9 @@ class DatasetState:
     selections: SelectionCache = field(default_factory=SelectionCache)
 
     def replace_record(self, record: dict[str, Any]) -> None:
+        if not identical_json(record, self.record):  # file events often carry an unchanged snapshot
+            self.verdicts.clear()
         self.record = record
-        self.verdicts.clear()
 
     def put_file(self, record: dict[str, Any]) -> None:
         self.files[record["file_id"]] = record
@@ -70,6 +71,21 @@ class DatasetState:
         if ingested_only:
             return [f for f in files if f["ingestion_status"] == "ingested"]
         return list(files)
+
+
+def identical_json(left: Any, right: Any) -> bool:
+    """Equal JSON values, with equal types and key order all the way down: Python holds `1`,
+    `1.0` and `true` equal (and `0.0` and `-0.0`), but a condition may tell them apart."""
+    kind = left.__class__
+    if kind is not right.__class__:
+        return False
+    if kind is dict:
+        return list(left) == list(right) and all(
+            identical_json(v, right[k]) for k, v in left.items()
+        )
+    if kind is list:
+        return len(left) == len(right) and all(map(identical_json, left, right))
+    return repr(left) == repr(right) if kind is float else left == right
 
 
 def fired_key(trigger_id: str, file_id: str | None) -> str:

@@ -9,7 +9,7 @@ import pytest
 from conditions import compile_condition
 from engine.errors import EventError
 from engine.events import Event
-from engine.state import StateStore, fired_key
+from engine.state import StateStore, fired_key, identical_json
 
 
 def _ev(
@@ -130,3 +130,32 @@ def test_a_new_record_forgets_the_condition_verdicts() -> None:
     ds.verdicts[condition.token] = True
     store.restore(b'["ds_1","d",""]', b'{"org_id":"og_1","tags":[],"metadata":{},"exists":true}')
     assert ds.verdicts == {} and ds.record["tags"] == []
+
+
+def test_an_unchanged_snapshot_keeps_the_verdicts_and_a_retyped_value_does_not() -> None:
+    store = StateStore()
+    ds = store.apply(_ev("dataset.created", dataset=_snapshot(["a"], {"n": 1, "x": [0.0]})))
+    ds.verdicts["token"] = True
+    same = _snapshot(["a"], {"n": 1, "x": [0.0]})
+    store.apply(_ev("file.uploaded", {"file_id": "f1", "relative_path": "a"}, dataset=same))
+    assert ds.verdicts == {"token": True} and ds.record is same
+    # Equal in Python, not to a condition: `true` against 1, 1.0 against 1, -0.0 against 0.0.
+    for metadata in ({"n": True, "x": [0.0]}, {"n": 1.0, "x": [0.0]}, {"n": 1, "x": [-0.0]}):
+        ds.verdicts["token"] = True
+        store.apply(_ev("dataset.metadata_updated", dataset=_snapshot(["a"], metadata)))
+        assert ds.verdicts == {}, metadata
+        store.apply(_ev("dataset.metadata_updated", dataset=_snapshot(["a"], {"n": 1, "x": [0.0]})))
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "expected"),
+    [
+        ({"a": [1, "x", None]}, {"a": [1, "x", None]}, True),
+        ({"a": 1, "b": 2}, {"b": 2, "a": 1}, False),  # key order is part of what a record shows
+        ([1], [1, 2], False),
+        (1, True, False),
+        (0.5, 0.5, True),
+    ],
+)
+def test_identical_json(left: Any, right: Any, expected: bool) -> None:
+    assert identical_json(left, right) is expected
