@@ -20,8 +20,9 @@ directory, name and extension), so the walk over buckets is done once per signat
 A dataset's files share a few directories, and most patterns read a file's name only through its
 known literal or its extension (`*.jpg`, `metadata.json`, `*`): every path with the same *shape*
 (its directory, and the known literals of its name and extension) gets the same verdict from
-those, which is remembered per shape; only the other patterns (`frame_*[05].jpg`) are tested per
-path. Most files of a directory are matched with one lookup and no regex.
+those, which is remembered per shape; only the other patterns (`frame_*[05].jpg`, and any held by
+a key whose negations read more of the name) are tested per path. Most files of a directory are
+matched with one lookup and no regex.
 
 Identical regexes are shared between keys: a path is tested at most once against each distinct
 positive pattern per `match`, and a match counts for every key holding it. A key whose positive
