@@ -9,13 +9,11 @@ question.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
 from typing import Any
 
-import msgspec
-
+from engine.decisions import Decision, EventResult
 from engine.events import CAUSE_BITS, Event
 from engine.index import TriggerIndex
 from engine.invocations import InvocationRequest
@@ -26,20 +24,6 @@ INVOKED = "invoked_action"
 SKIPPED = "skipped"
 _by_path = itemgetter("relative_path")
 _by_name = attrgetter("name")
-
-
-class Decision(msgspec.Struct, gc=False):  # made in C, like `Event`: one or two per event
-    outcome: str  # invoked_action | skipped
-    reason: str | None  # already_run | condition_not_met | no_matching_files | trigger_disabled
-    status: str  # evaluated | failed
-    detail: str | None
-    files: Sequence[dict[str, Any]]  # the files the invocation is for (sorted), when invoked
-    fired: str | None = None  # the fired-state key to mark, when invoked (`decide` has made it)
-
-
-class EventResult(msgspec.Struct, gc=False):
-    invocations: list[InvocationRequest] = msgspec.field(default_factory=list)
-    evaluations: list[dict[str, Any]] = msgspec.field(default_factory=list)
 
 
 @dataclass(slots=True)

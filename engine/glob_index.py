@@ -112,9 +112,11 @@ def reads_name_by_literals(body: str) -> bool:
     return None not in segment_tokens(last)
 
 
+# `_Member` and `_Shared` hold their index's keys as `Any`, not as a generic `K`: mypyc, which
+# compiles this module, cannot build a generic slots dataclass.
 @dataclass(slots=True)
-class _Member(Generic[K]):
-    key: K
+class _Member:
+    key: Any
     globs: GlobSet
     seq: int  # unique per add: its id in the `owners` of its patterns
     regexes: tuple[str, ...]  # distinct regex sources of its positive patterns
@@ -124,7 +126,7 @@ class _Member(Generic[K]):
 
 
 @dataclass(slots=True, eq=False)
-class _Shared(Generic[K]):
+class _Shared:
     """One distinct positive pattern, the keys holding it and where it is filed."""
 
     search: Callable[[str], re.Match[str] | None]
@@ -133,21 +135,21 @@ class _Shared(Generic[K]):
     needs: frozenset[str]  # its other lookup literals: a cheap subset test before the regex
     by_shape: bool  # `reads_name_by_literals` of its body
     # Holders by their `seq`: an int key hashes faster than the key itself.
-    owners: dict[int, _Member[K]] = field(default_factory=dict)
+    owners: dict[int, _Member] = field(default_factory=dict)
     # What `match` reads of the owners, made on first use after a change (`GlobIndex._holders`):
     # one tuple in the index's order, instead of the dict and a member object each to bring into
     # the cache; and the keys alone when none needs confirming (the match is then the verdict).
-    holders: tuple[tuple[K, Callable[[str], bool] | None], ...] | None = None
-    keys: tuple[K, ...] | None = None
+    holders: tuple[tuple[Any, Callable[[str], bool] | None], ...] | None = None
+    keys: tuple[Any, ...] | None = None
     unsure: int = 0  # owners whose confirmation reads the name other than by its shape
 
 
 # A signature's candidate patterns: those read by shape (see `reads_name_by_literals`; no holder
 # of theirs confirms otherwise), and those to test per path.
-_Candidates = tuple[tuple[_Shared[K], ...], tuple[_Shared[K], ...]]
+_Candidates = tuple[tuple[_Shared, ...], tuple[_Shared, ...]]
 # What holds for every path of a shape: the keys its patterns read by shape select, the patterns to
 # test per path, and the patterns read by shape that match (to merge with any tested that match).
-_Verdict = tuple[tuple[K, ...], tuple[_Shared[K], ...], tuple[_Shared[K], ...]]
+_Verdict = tuple[tuple[Any, ...], tuple[_Shared, ...], tuple[_Shared, ...]]
 
 
 class Vocabulary:
@@ -255,18 +257,18 @@ class GlobIndex(Generic[K]):
         # Verdicts by path shape. Shared by the indexes of one TriggerIndex (it is keyed by
         # directory, so one bound for all), and forgotten whenever any of them changes.
         self._verdicts: ShapeVerdicts = {} if verdicts is None else verdicts
-        self._members: dict[K, _Member[K]] = {}
-        self._shared: dict[str, _Shared[K]] = {}  # by regex source
+        self._members: dict[K, _Member] = {}
+        self._shared: dict[str, _Shared] = {}  # by regex source
         # Requirement text -> second requirement text ("" for none) -> {regex source: pattern}. A
         # segment literally named ".jpg" shares the bucket of the extension ".jpg", which only
         # adds candidates. Texts are the vocabulary's objects.
-        self._buckets: dict[str, dict[str, dict[str, _Shared[K]]]] = {}
+        self._buckets: dict[str, dict[str, dict[str, _Shared]]] = {}
         self._sizes: Counter[str] = Counter()  # patterns per bucket
-        self._always: dict[str, _Shared[K]] = {}
+        self._always: dict[str, _Shared] = {}
         self._seq = count()
         # The patterns to test a path with, by its signature: the buckets, shelves and subset
         # tests walked once per distinct signature. Forgotten whenever a pattern comes or goes.
-        self._candidates: dict[Signature, _Candidates[K]] = {}
+        self._candidates: dict[Signature, _Candidates] = {}
 
     def __len__(self) -> int:
         return len(self._members)
@@ -311,13 +313,13 @@ class GlobIndex(Generic[K]):
         self._candidates.clear()
         self._verdicts.clear()
 
-    def _file(self, source: str, regex: PathRegex, body: str) -> _Shared[K]:
+    def _file(self, source: str, regex: PathRegex, body: str) -> _Shared:
         """Create the shared entry of a new pattern and file it on the best shelf."""
         requirements = literal_requirements(body)
         literal = self._choose_literal(requirements)
         by_shape = reads_name_by_literals(body)
         if literal is None:
-            shared: _Shared[K] = _Shared(regex.search, None, "", frozenset(), by_shape)
+            shared: _Shared = _Shared(regex.search, None, "", frozenset(), by_shape)
             self._always[source] = shared
         else:
             adopt = self._vocabulary.adopt
@@ -334,7 +336,7 @@ class GlobIndex(Generic[K]):
         self._shared[source] = shared
         return shared
 
-    def _unfile(self, source: str, shared: _Shared[K]) -> None:
+    def _unfile(self, source: str, shared: _Shared) -> None:
         literal = shared.literal
         if literal is None:
             del self._always[source]
@@ -367,7 +369,7 @@ class GlobIndex(Generic[K]):
     def match(self, path: str) -> tuple[K, ...]:
         """Keys whose globs select `path` (a dataset-relative path), sorted by the index's order."""
         shape = self._vocabulary.shape(path)
-        verdict: _Verdict[K] | None = self._verdicts.get((self, shape))
+        verdict: _Verdict | None = self._verdicts.get((self, shape))
         if verdict is None:
             return self._match_new_shape(path, shape)
         keys, tested, found = verdict
@@ -392,7 +394,7 @@ class GlobIndex(Generic[K]):
         self._verdicts[self, shape] = (shape_keys, tested, tuple(found))
         return keys
 
-    def _keys(self, path: str, found: list[_Shared[K]]) -> tuple[K, ...]:
+    def _keys(self, path: str, found: list[_Shared]) -> tuple[K, ...]:
         """The keys whose globs select `path`, given the positive patterns that match it."""
         if not found:
             return ()
@@ -417,7 +419,7 @@ class GlobIndex(Generic[K]):
             keys.sort(key=self._order)
         return tuple(keys)
 
-    def _holders(self, shared: _Shared[K]) -> tuple[tuple[K, Callable[[str], bool] | None], ...]:
+    def _holders(self, shared: _Shared) -> tuple[tuple[K, Callable[[str], bool] | None], ...]:
         members = list(shared.owners.values())
         if self._order is not None:
             order = self._order
@@ -427,7 +429,7 @@ class GlobIndex(Generic[K]):
             shared.keys = tuple(m.key for m in members)
         return shared.holders
 
-    def _remember_candidates(self, signature: Signature) -> _Candidates[K]:
+    def _remember_candidates(self, signature: Signature) -> _Candidates:
         """The patterns whose literal requirements a path with this signature meets: those whose
         verdict, and their holders' confirmations, are the same for every path of a shape, and
         the others, to test per path."""
@@ -450,9 +452,9 @@ class GlobIndex(Generic[K]):
         return candidates
 
 
-def _found(path: str, patterns: tuple[_Shared[K], ...]) -> list[_Shared[K]]:
+def _found(path: str, patterns: tuple[_Shared, ...]) -> list[_Shared]:
     """The patterns that match `path`."""
-    found: list[_Shared[K]] = []
+    found: list[_Shared] = []
     for shared in patterns:  # a loop, not a comprehension: no frame to make per path
         if shared.search(path) is not None:
             found.append(shared)

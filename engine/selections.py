@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from engine.globs import GlobSet
+from engine.globs import GlobSet
 
 FileRecord = dict[str, Any]
 # (relative path, file id, indexes of the positive patterns that match the path on their own)
