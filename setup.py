@@ -1,6 +1,6 @@
-"""Compiles the hot-path modules (`engine.native.COMPILED`) with mypyc: 1.2-1.5x on the hot path
-(README, Benchmarks). `TRIGGER_ENGINE_PURE_PYTHON=1` installs pure Python instead. The rest of the
-project's metadata is in pyproject.toml.
+"""Compiles the hot-path modules (`engine.native.COMPILED`) with mypyc: 1.1-1.25x on the hot path
+and in replay (README, Benchmarks). `TRIGGER_ENGINE_PURE_PYTHON=1` installs pure Python instead.
+The rest of the project's metadata is in pyproject.toml.
 """
 
 import importlib.util
