@@ -26,20 +26,27 @@ MYPY_FLAGS = ["--follow-imports=silent", "--ignore-missing-imports", "--no-site-
 
 
 class BuildAndRecord(build_ext):
-    """Builds the extensions, then records the sources they were compiled from: only a build that
-    succeeded may vouch for its modules (`engine.native.guard` reads the record at import)."""
+    """Builds the extensions, then records the sources they were compiled from beside them: only a
+    build that succeeded may vouch for its modules (`engine.native.guard` reads the record at
+    import), and only for the copies it built (in place for an editable install, else the
+    wheel's)."""
 
     def run(self) -> None:
+        in_place = self.inplace or getattr(self, "editable_mode", False)
+        record = (ROOT if in_place else Path(self.build_lib)) / "engine" / native.RECORD
+        record.unlink(missing_ok=True)  # until this build succeeds
         super().run()
-        text = json.dumps(native.source_hashes(ROOT), indent=2, sort_keys=True) + "\n"
-        for package in {ROOT / "engine", Path(self.build_lib) / "engine"}:
-            if package.is_dir():
-                (package / native.RECORD).write_text(text)
+        if self.extensions:
+            text = json.dumps(native.source_hashes(ROOT), indent=2, sort_keys=True) + "\n"
+            record.write_text(text)
 
 
 def ext_modules() -> list:
-    (ROOT / "engine" / native.RECORD).unlink(missing_ok=True)  # until this build succeeds
-    if native.pure_python_asked() or not BUILDS & set(sys.argv[1:]):
+    if native.pure_python_asked():
+        # Any compiled build left in place then has no record, so it never runs.
+        (ROOT / "engine" / native.RECORD).unlink(missing_ok=True)
+        return []
+    if not BUILDS & set(sys.argv[1:]):  # metadata only (egg_info, dist_info): nothing to compile
         return []
     from mypyc.build import mypycify
 
