@@ -207,6 +207,27 @@ def run_hot_path(
     )
 
 
+def alternating_means(
+    sides: Sequence[tuple[Workload, TriggerIndex]], pairs: int
+) -> list[list[float]]:
+    """Mean us per file event of each side's engine passes, the sides timed in turn, `pairs` times.
+
+    The order turns around every pair (first to last, then last to first), so that a steady drift
+    in the machine's speed weighs on every side alike. Each row holds one pair's means, in the
+    order of `sides`.
+    """
+    rows: list[list[float]] = []
+    for number in range(pairs):
+        row = [0.0] * len(sides)
+        order = range(len(sides)) if number % 2 == 0 else reversed(range(len(sides)))
+        for side in order:
+            workload, index = sides[side]
+            timed = _pass(workload, index, None, 1, None, 0).engine_ns
+            row[side] = sum(timed) / max(1, len(timed)) / 1e3
+        rows.append(row)
+    return rows
+
+
 @dataclass(slots=True)
 class _Pass:
     engine_ns: list[int] = field(default_factory=list)

@@ -193,7 +193,15 @@ def test_nearest_rank() -> None:
 
 
 def test_runner_report_and_plot(tmp_path: Path) -> None:
-    settings = Settings(counts=(40, 80), events=300, seed=3, baseline_budget_s=60, rounds=2)
+    settings = Settings(
+        counts=(40, 80),
+        events=300,
+        seed=3,
+        baseline_budget_s=60,
+        rounds=2,
+        flatness=(40, 80),
+        flatness_pairs=3,
+    )
     outcome = run(settings)
     judged = report.targets(outcome, {"status": "skipped"})
     calibration = {"start": {"memory_ns_per_random_read": 100.0}}
@@ -212,8 +220,20 @@ def test_runner_report_and_plot(tmp_path: Path) -> None:
     assert {"python", "cpu_count", "platform"} <= doc["machine"].keys()
     assert doc["machine"]["calibration"] == calibration
     assert doc["versions"]["pathspec"] is not None
-    speedup, *_, incremental, replay, kafka = judged
+    speedup, _, many_flat, one_flat, _, incremental, replay, kafka = judged
     assert (speedup.measured, speedup.passed) == ("not run", None)  # no 10,000-trigger run
+    assert [(f.scenario, f.small, f.big, len(f.pairs)) for f in outcome.flatness] == [
+        ("one-org", 40, 80, 3),
+        ("many-orgs", 40, 80, 3),
+    ]
+    assert all(small > 0 and big > 0 for f in outcome.flatness for small, big in f.pairs)
+    for target in (many_flat, one_flat):
+        assert target.goal.endswith("at 80 triggers <= 1.5x that at 40")
+        assert "median of 3 pairs timed in turn" in target.measured
+        assert "between the separate runs" in target.measured and target.passed is not None
+    assert [f["median_ratio"] for f in doc["flatness"]] == [
+        round(f.ratio, 3) for f in outcome.flatness
+    ]
     assert incremental.passed is not None and replay.passed is not None
     assert kafka.passed is None
     assert "one-org" in report.table(outcome)
