@@ -69,7 +69,7 @@ class Settings:
     one_org_max: int | None = None  # skip one-org runs above this count
     rounds: int = 5  # engine passes over the events per run; the median is reported
     flatness: tuple[int, int] = FLATNESS_COUNTS  # (small, big), timed alternately
-    flatness_pairs: int = 5  # alternating pairs of passes; the median pair ratio is reported
+    flatness_pairs: int = 9  # pairs of passes timed in turn; the median pair ratio is reported
 
     def steps(self) -> list[tuple[str, int]]:
         cap = self.one_org_max
