@@ -162,9 +162,9 @@ def _flatness_target(outcome: Outcome, scenario: str) -> Target:
         return Target(goal, "not run", None)
     ratios = ", ".join(f"{ratio:.2f}" for ratio in flat.ratios)
     measured = f"{flat.ratio:.2f}x, median of {len(flat.pairs)} pairs timed in turn ({ratios})"
-    apart = _find(outcome, scenario, big), _find(outcome, scenario, small)
-    if apart[0] is not None and apart[1] is not None:
-        ratio = apart[0].hot.engine.mean_us / apart[1].hot.engine.mean_us
+    big_run, small_run = _find(outcome, scenario, big), _find(outcome, scenario, small)
+    if big_run is not None and small_run is not None:
+        ratio = big_run.hot.engine.mean_us / small_run.hot.engine.mean_us
         measured += f"; {ratio:.2f}x between the separate runs, minutes apart"
     return Target(goal, measured, flat.ratio <= 1.5)
 
