@@ -27,8 +27,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from engine import native
-
 _TOTAL = re.compile(rb"I\s+refs:\s+([\d,]+)")
 
 
@@ -123,8 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"replay: {per_event:,.0f} instructions per event "
         f"({args.triggers:,} triggers / {args.orgs:,} orgs / {args.events:,} events, "
-        f"caches warm, Python {sys.version.split()[0]}, "
-        f"{'compiled' if native.running_compiled() else 'pure Python'})"
+        f"caches warm, Python {sys.version.split()[0]})"
     )
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.runner import FLATNESS_COUNTS, Outcome, ScenarioResult, Settings
-from engine import native
 
 PACKAGES = (
     "trigger-engine",
@@ -46,7 +45,6 @@ def machine() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "implementation": platform.python_implementation(),
         "interpreter": interpreter(),
-        "engine_compiled": native.running_compiled(),  # the hot-path modules, by mypyc
         "platform": platform.platform(),
         "machine": platform.machine(),
         "cpu": _cpu_model(),
@@ -88,11 +86,9 @@ def interpreter_line() -> str:
     options = (
         f"name {', '.join(named)}" if named else "name neither " + " nor ".join(_BUILD_OPTIONS)
     )
-    engine = "compiled with mypyc" if native.running_compiled() else "pure Python"
     return (
         f"python {sys.version.split()[0]} ({build['executable']}): libpython "
-        f"{build['libpython'] or 'not known'}; its CONFIG_ARGS {options}; the engine's "
-        f"hot-path modules: {engine}"
+        f"{build['libpython'] or 'not known'}; its CONFIG_ARGS {options}"
     )
 
 

@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README's second command, and what CI runs): installs the package with its test
-# dependencies (the hot-path modules compiled with mypyc, see setup.py), starts a real single-node
-# Kafka broker (jars fetched once into the user's cache), runs lint and the whole suite against it,
-# runs the suite's non-broker tests again on the pure Python sources, and stops the broker again.
+# dependencies, starts a real single-node Kafka broker (jars fetched once into the user's cache),
+# runs lint and the whole suite against it, and stops the broker again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +18,4 @@ trap stop_broker EXIT
 
 python3 -m ruff check .
 python3 -m ruff format --check .
-# A compiling install must run compiled: tests/test_native.py fails otherwise.
-if [[ "${TRIGGER_ENGINE_PURE_PYTHON:-}" =~ ^0?$ ]]; then export TRIGGER_ENGINE_EXPECT_COMPILED=1; fi
 python3 -m pytest "$@"
-TRIGGER_ENGINE_PURE_PYTHON=1 TRIGGER_ENGINE_EXPECT_COMPILED=0 python3 -m pytest -m "not kafka" "$@"
