@@ -30,12 +30,14 @@ from benchmarks.naive import Invocation, NaiveEngine, event_context
 from benchmarks.workload import EVALUATED_FILE_EVENTS, Workload
 from engine.actions import ActionCatalog
 from engine.collector import long_lived
-from engine.evaluator import INVOKED, Decided, file_decisions
+from engine.evaluator import Decided, file_decisions
 from engine.events import Event, event_from_dict
 from engine.index import TriggerIndex
+from engine.memo import DatasetMemo, MemoStore
 from engine.models import Action, Trigger
 from engine.registry import TriggerRegistry, load_registry
 from engine.state import DatasetState, StateStore
+from engine.vocabulary import Cause, Outcome
 
 # What one naive trigger test costs, for sizing the baseline's sample before running it: the
 # issue says 0.8 us; measured here with the workload's conditions, about 1.5 us.
@@ -137,20 +139,24 @@ def _incremental_costs(registry: TriggerRegistry, workload: Workload) -> tuple[f
 class _FileEvent:
     raw: dict[str, Any]
     event: Event
-    cause: str
+    cause: Cause
     ds: DatasetState
+    memo: DatasetMemo
     file: dict[str, Any]
 
 
 def _file_events(workload: Workload) -> Iterator[_FileEvent]:
-    """Every evaluated file event with the state as of that event (applied here, untimed)."""
+    """Every evaluated file event with the state as of that event, and the dataset's memo
+    following it (both applied here, untimed)."""
     state = StateStore()
+    memos = MemoStore()
     for raw in workload.events:
         event = event_from_dict(raw)
         ds = state.apply(event)
+        memo = memos.following(ds, state.take_changes())
         cause = event.cause
         if event.file is not None and cause is not None:
-            yield _FileEvent(raw, event, cause, ds, ds.files[event.file["file_id"]])
+            yield _FileEvent(raw, event, cause, ds, memo, ds.files[event.file["file_id"]])
 
 
 def invocations_of(item: _FileEvent, decisions: Decided) -> list[Invocation]:
@@ -164,7 +170,7 @@ def invocations_of(item: _FileEvent, decisions: Decided) -> list[Invocation]:
             tuple(f["file_id"] for f in decision.files),
         )
         for trigger, file, decision in decisions
-        if decision.outcome == INVOKED
+        if decision.outcome is Outcome.INVOKED
     ]
 
 
@@ -252,7 +258,7 @@ def _pass(
     with long_lived():  # the collector policy replay runs under: see the module docstring
         for n, item in enumerate(_file_events(workload)):
             start = time.perf_counter_ns()
-            decisions = file_decisions(index, item.ds, item.event, item.cause, item.file)
+            decisions = file_decisions(index, item.ds, item.memo, item.event, item.cause, item.file)
             done.engine_ns.append(time.perf_counter_ns() - start)
             decided = invocations_of(item, decisions)
             done.candidates += len(decisions)

@@ -19,11 +19,10 @@ from pathspec import PathSpec
 from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
 
 from benchmarks.interpreters import jsonlogic_holds, roboto_holds
-from engine.events import EVENT_CAUSES as CAUSES
+from engine.vocabulary import DEFAULT_CAUSES, EVENT_KINDS
 
 Json = dict[str, Any]
 
-DEFAULT_CAUSES = ("file_upload", "dataset_metadata_update")
 ROBOTO_KEYS = frozenset({"field", "comparator", "value", "operator", "conditions"})
 _FILE_DEFAULTS: Json = {
     "size": None,
@@ -139,7 +138,7 @@ class NaiveEngine:
     def process(self, event: Json) -> list[Invocation]:
         """Apply a (valid) event to the baseline's state and return the invocations it causes."""
         dataset = self._apply(event)
-        cause = CAUSES[event["type"]]
+        cause = EVENT_KINDS[event["type"]].cause
         if cause is None:
             return []
         context = event_context(event)

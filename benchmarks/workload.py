@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from engine.vocabulary import EVENT_KINDS
+
 TRIGGERS_PER_ROBOT = 24
 OPEN_DATASETS = 32  # recording sessions uploading at the same time
 ZIPF_EXPONENT = 1.0
@@ -41,7 +43,9 @@ WEATHER = ("clear", "rain", "fog")
 SITES = ("lab-1", "lab-2", "field-7", "harbour")
 OPERATORS = ("op_anna", "op_bob", "op-carl", "opal")
 DATASET_TAGS = ("prod", "calibrated", "night", "test")
-EVALUATED_FILE_EVENTS = frozenset({"file.uploaded", "file.ingested", "file.metadata_updated"})
+EVALUATED_FILE_EVENTS = frozenset(
+    str(type_) for type_, kind in EVENT_KINDS.items() if kind.carries_file and kind.cause
+)
 EPOCH = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 PLUS_TWO = timezone(timedelta(hours=2))
 

@@ -13,22 +13,19 @@ import orjson
 
 from engine.actions import ActionCatalog, load_actions
 from engine.collector import long_lived
+from engine.compiled import DEFAULT_TIMEOUT_MINUTES, CompiledTrigger
 from engine.errors import ConfigError, EngineError
 from engine.evaluator import Evaluator
 from engine.events import DEFAULT_MAX_EVENT_BYTES, parse_event
 from engine.explain import explain
 from engine.progress import Progress
-from engine.registry import (
-    DEFAULT_TIMEOUT_MINUTES,
-    CompiledTrigger,
-    TriggerRegistry,
-    load_registry,
-)
+from engine.registry import TriggerRegistry, load_registry
 from engine.replay import Sink, read_events, replay
 from engine.service.cli import add_replay_kafka_options, add_run_parser, replay_events
 from engine.state import StateStore
 from engine.trigger_commands import add_triggers_parser
 from engine.trigger_files import load_trigger_entries
+from engine.vocabulary import Cause
 
 EXIT_USAGE = 2
 
@@ -124,7 +121,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     ds = state.get(args.dataset)
     if ds is None:
         raise ConfigError(f"dataset {args.dataset!r}", "the event log", "no event mentions it")
-    cause = args.cause or ("file_upload" if args.file else "dataset_metadata_update")
+    default_cause = Cause.FILE_UPLOAD if args.file else Cause.DATASET_METADATA_UPDATE
+    cause = Cause(args.cause) if args.cause else default_cause
     try:
         lines = explain(trigger, ds, cause, args.file)
     except KeyError as exc:
@@ -175,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", help="file id (for dataset_file triggers)")
     p.add_argument(
         "--cause",
-        choices=["file_upload", "file_ingest", "file_metadata_update", "dataset_metadata_update"],
+        choices=list(Cause),
         help="evaluation cause (default: file_upload with --file, else dataset_metadata_update)",
     )
     p.add_argument("--max-event-bytes", type=int, default=DEFAULT_MAX_EVENT_BYTES)

@@ -1,6 +1,6 @@
 """What the evaluation core decides: one `Decision` per trigger an event touches, and an event's
-`EventResult`. msgspec Structs, made in C (one or two per event); kept out of `engine.evaluator`,
-which is compiled with mypyc, and mypyc does not compile msgspec's class bodies.
+`EventResult`: the invocations it requests, the evaluation records it writes and the state changes
+it made, for a driver's sink to write. msgspec Structs: made in C, one or two per event.
 """
 
 from __future__ import annotations
@@ -11,17 +11,20 @@ from typing import Any
 import msgspec
 
 from engine.invocations import InvocationRequest
+from engine.state import Change
+from engine.vocabulary import Outcome, Reason, Status
 
 
-class Decision(msgspec.Struct, gc=False):  # made in C, like `Event`: one or two per event
-    outcome: str  # invoked_action | skipped
-    reason: str | None  # already_run | condition_not_met | no_matching_files | trigger_disabled
-    status: str  # evaluated | failed
+class Decision(msgspec.Struct, gc=False):
+    outcome: Outcome
+    reason: Reason | None
+    status: Status
     detail: str | None
     files: Sequence[dict[str, Any]]  # the files the invocation is for (sorted), when invoked
-    fired: str | None = None  # the fired-state key to mark, when invoked (`decide` has made it)
+    fired: str | None = None  # the fired key to mark, when invoked (`decide` has made it)
 
 
 class EventResult(msgspec.Struct, gc=False):
     invocations: list[InvocationRequest] = msgspec.field(default_factory=list)
     evaluations: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    changes: list[Change] = msgspec.field(default_factory=list)

@@ -13,15 +13,16 @@ from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
 from typing import Any
 
+from engine.compiled import CompiledTrigger
 from engine.decisions import Decision, EventResult
-from engine.events import CAUSE_BITS, Event
+from engine.events import Event
 from engine.index import TriggerIndex
 from engine.invocations import InvocationRequest
-from engine.registry import CompiledTrigger, TriggerRegistry
+from engine.memo import DatasetMemo, MemoStore
+from engine.registry import TriggerRegistry
 from engine.state import DatasetState, StateStore
+from engine.vocabulary import CAUSE_BITS, Cause, Outcome, Reason, Status
 
-INVOKED = "invoked_action"
-SKIPPED = "skipped"
 _by_path = itemgetter("relative_path")
 _by_name = attrgetter("name")
 
@@ -39,29 +40,35 @@ class EvaluationStats:
             "events": self.events,
             "evaluations": self.evaluations,
             "invocations": self.invocations,
-            "skipped": dict(sorted(self.skipped.items())),
+            "skipped": {str(reason): n for reason, n in sorted(self.skipped.items())},
             "failed": self.failed,
         }
 
 
-def _skip(reason: str, detail: str) -> Decision:
-    return Decision(SKIPPED, reason, "evaluated", detail, ())
+def _skip(reason: Reason, detail: str) -> Decision:
+    return Decision(Outcome.SKIPPED, reason, Status.EVALUATED, detail, ())
 
 
 # The skips that say the same thing every time are made once.
-_DISABLED = _skip("trigger_disabled", "trigger is disabled")
-_FILE_CONDITION_FALSE = _skip("condition_not_met", "condition is false for this dataset and file")
-_DATASET_CONDITION_FALSE = _skip("condition_not_met", "condition is false for this dataset")
+_DISABLED = _skip(Reason.TRIGGER_DISABLED, "trigger is disabled")
+_FILE_CONDITION_FALSE = _skip(
+    Reason.CONDITION_NOT_MET, "condition is false for this dataset and file"
+)
+_DATASET_CONDITION_FALSE = _skip(Reason.CONDITION_NOT_MET, "condition is false for this dataset")
 
 
 def condition_holds(
-    trigger: CompiledTrigger, ds: DatasetState, file: dict[str, Any] | None, event: Event | None
+    trigger: CompiledTrigger,
+    ds: DatasetState,
+    memo: DatasetMemo,
+    file: dict[str, Any] | None,
+    event: Event | None,
 ) -> bool:
     """The trigger's condition's verdict; one that reads only the dataset record is evaluated once
-    per record and condition (a remembered verdict is found without reading the condition: at
-    100,000 triggers, every object read is likely a cache miss)."""
+    per record and condition (a remembered verdict is found without reading the condition: with
+    many triggers, every object read is likely a cache miss)."""
     if trigger.dataset_condition:
-        verdicts = ds.verdicts
+        verdicts = memo.verdicts
         token = trigger.condition_token
         verdict = verdicts.get(token)
         if verdict is None:
@@ -75,7 +82,8 @@ def condition_holds(
 def decide(
     trigger: CompiledTrigger,
     ds: DatasetState,
-    cause: str,
+    memo: DatasetMemo,
+    cause: Cause,
     file: dict[str, Any] | None,
     event: Event | None = None,
     selected: list[dict[str, Any]] | None = None,
@@ -88,33 +96,33 @@ def decide(
     if not trigger.enabled:
         return _DISABLED
     if trigger.template is None:
-        return Decision(SKIPPED, None, "failed", trigger.failure, ())
+        return Decision(Outcome.SKIPPED, None, Status.FAILED, trigger.failure, ())
     if file is not None:
         fired = trigger.fired_prefix + file["file_id"]
         if fired in ds.fired:
-            return _skip("already_run", f"already invoked for file {file['file_id']}")
-        if not condition_holds(trigger, ds, file, event):
+            return _skip(Reason.ALREADY_RUN, f"already invoked for file {file['file_id']}")
+        if not condition_holds(trigger, ds, memo, file, event):
             return _FILE_CONDITION_FALSE
-        return Decision(INVOKED, None, "evaluated", None, (file,), fired)
+        return Decision(Outcome.INVOKED, None, Status.EVALUATED, None, (file,), fired)
     if trigger.trigger_id in ds.fired:
-        return _skip("already_run", f"already invoked for dataset {ds.dataset_id}")
-    if not condition_holds(trigger, ds, None, event):
+        return _skip(Reason.ALREADY_RUN, f"already invoked for dataset {ds.dataset_id}")
+    if not condition_holds(trigger, ds, memo, None, event):
         return _DATASET_CONDITION_FALSE
     if selected is None:
-        selection = ds.selections.get(trigger.globs, cause == "file_ingest", ds.files)
+        ingested_only = cause == Cause.FILE_INGEST
+        selection = memo.selections.get(trigger.globs, ingested_only, ds.files)
         if unsatisfied := selection.unsatisfied():
             return _no_matching_files(unsatisfied)
-        return Decision(
-            INVOKED, None, "evaluated", None, selection.files(ds.files), trigger.trigger_id
-        )
+        files = selection.files(ds.files)
+        return Decision(Outcome.INVOKED, None, Status.EVALUATED, None, files, trigger.trigger_id)
     if unsatisfied := trigger.globs.unsatisfied_by([f["relative_path"] for f in selected]):
         return _no_matching_files(unsatisfied)
-    return Decision(INVOKED, None, "evaluated", None, selected, trigger.trigger_id)
+    return Decision(Outcome.INVOKED, None, Status.EVALUATED, None, selected, trigger.trigger_id)
 
 
 def _no_matching_files(unsatisfied: list[str]) -> Decision:
     listed = ", ".join(repr(p) for p in unsatisfied)
-    return _skip("no_matching_files", f"no current file matches required input {listed}")
+    return _skip(Reason.NO_MATCHING_FILES, f"no current file matches required input {listed}")
 
 
 # (trigger, the file it was decided for (None: the dataset), decision)
@@ -122,36 +130,44 @@ Decided = list[tuple[CompiledTrigger, dict[str, Any] | None, Decision]]
 
 
 def file_decisions(
-    index: TriggerIndex, ds: DatasetState, event: Event, cause: str, file: dict[str, Any]
+    index: TriggerIndex,
+    ds: DatasetState,
+    memo: DatasetMemo,
+    event: Event,
+    cause: Cause,
+    file: dict[str, Any],
 ) -> Decided:
     """Every trigger a file event touches, with its decision; pure like `decide` (each trigger
     reads only its own fired keys, so deciding all before marking any is the same)."""
     decided: Decided = []
     bit = CAUSE_BITS[cause]
-    for trigger in index.file_matches(event.org_id, file, ds.matches):
+    for trigger in index.file_matches(event.org_id, file, memo.matches):
         if not trigger.cause_bits & bit:
             continue
         target = file if trigger.per_file else None
-        decided.append((trigger, target, decide(trigger, ds, cause, target, event)))
+        decided.append((trigger, target, decide(trigger, ds, memo, cause, target, event)))
     return decided
 
 
-def dataset_decisions(index: TriggerIndex, ds: DatasetState, event: Event, cause: str) -> Decided:
+def dataset_decisions(
+    index: TriggerIndex, ds: DatasetState, memo: DatasetMemo, event: Event, cause: Cause
+) -> Decided:
     """A dataset-level cause: like a file event's candidates, the triggers whose inputs select
     some current file, each decided for the dataset or for each file it selects."""
     selections: dict[CompiledTrigger, list[dict[str, Any]]] = {}
     bit = CAUSE_BITS[cause]
     for file in sorted(ds.files.values(), key=_by_path):
-        for trigger in index.file_matches(event.org_id, file, ds.matches):
+        for trigger in index.file_matches(event.org_id, file, memo.matches):
             if trigger.cause_bits & bit:
                 selections.setdefault(trigger, []).append(file)
     decided: Decided = []
     for trigger in sorted(selections, key=_by_name):
         selected = selections[trigger]
         if not trigger.per_file:
-            decided.append((trigger, None, decide(trigger, ds, cause, None, event, selected)))
+            decision = decide(trigger, ds, memo, cause, None, event, selected)
+            decided.append((trigger, None, decision))
             continue
-        decided.extend((trigger, f, decide(trigger, ds, cause, f, event)) for f in selected)
+        decided.extend((trigger, f, decide(trigger, ds, memo, cause, f, event)) for f in selected)
     return decided
 
 
@@ -169,31 +185,39 @@ class Evaluator:
         self.state = state
         self.record_evaluations = record_evaluations
         self.stats = EvaluationStats()
+        self.memos = MemoStore()  # derived from `state`, per dataset: see `engine.memo`
 
     def process(self, event: Event) -> EventResult:
-        """Apply `event` to state, then evaluate; a bad event raises `EventError`, state intact."""
-        ds = self.state.apply(event)
+        """Apply `event` to state, then evaluate; a bad event raises `EventError`, state intact.
+        The result holds the state changes the event made, fired keys last."""
+        state = self.state
+        ds = state.apply(event)
+        changes = state.take_changes()
+        memo = self.memos.following(ds, changes)
         stats = self.stats
         stats.events += 1
-        result = EventResult()
+        result = EventResult(changes=changes)
         cause = event.cause
         if cause is None:
             return result
         index = self.registry.index
         if event.file is not None:
-            decided = file_decisions(index, ds, event, cause, ds.files[event.file["file_id"]])
+            file = ds.files[event.file["file_id"]]
+            decided = file_decisions(index, ds, memo, event, cause, file)
         else:
-            decided = dataset_decisions(index, ds, event, cause)
+            decided = dataset_decisions(index, ds, memo, event, cause)
         invocations = result.invocations
         for trigger, target, decision in decided:
-            if decision.outcome == INVOKED:
+            if decision.outcome is Outcome.INVOKED:
                 invocations.append(self._invoke(trigger, target, decision, ds, cause, event))
-            elif decision.status == "failed":
+            elif decision.status is Status.FAILED:
                 stats.failed += 1
             else:
                 stats.skipped[decision.reason or ""] += 1
         stats.evaluations += len(decided)
         stats.invocations += len(invocations)
+        if invocations:
+            changes.extend(state.take_changes())
         if self.record_evaluations:
             result.evaluations = [
                 evaluation_record(trigger, target, decision, ds, cause, event)
@@ -207,7 +231,7 @@ class Evaluator:
         file: dict[str, Any] | None,
         decision: Decision,
         ds: DatasetState,
-        cause: str,
+        cause: Cause,
         event: Event,
     ) -> InvocationRequest:
         """Mark the decision's fired key and make its invocation request."""
@@ -225,7 +249,7 @@ def evaluation_record(
     file: dict[str, Any] | None,
     decision: Decision,
     ds: DatasetState,
-    cause: str,
+    cause: Cause,
     event: Event,
 ) -> dict[str, Any]:
     """One line of the evaluations output: a decision, and what it was about."""

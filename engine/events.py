@@ -16,24 +16,9 @@ from typing import Annotated, Any, Final, Literal, Required, TypedDict
 import msgspec
 
 from engine.errors import EventError
+from engine.vocabulary import EVENT_KINDS, Cause, EventKind, EventType, StateEffect
 
 DEFAULT_MAX_EVENT_BYTES: Final = 1 << 20
-
-# type -> evaluation cause (None: the event changes state but evaluates nothing)
-EVENT_CAUSES: Final[dict[str, str | None]] = {
-    "dataset.created": None,
-    "dataset.metadata_updated": "dataset_metadata_update",
-    "dataset.deleted": None,
-    "file.uploaded": "file_upload",
-    "file.ingested": "file_ingest",
-    "file.metadata_updated": "file_metadata_update",
-    "file.deleted": None,
-}
-# One bit per cause: a trigger's causes as a small int, tested without touching a set object.
-CAUSE_BITS: Final[dict[str, int]] = {
-    cause: 1 << n for n, cause in enumerate(c for c in EVENT_CAUSES.values() if c is not None)
-}
-_NEEDS_DATASET: Final = frozenset({"dataset.created", "dataset.metadata_updated"})
 _INGESTION_STATUSES: Final = frozenset({"not_ingested", "ingested"})
 
 
@@ -41,11 +26,11 @@ class Event(msgspec.Struct, gc=False):
     """A validated event: `dataset` is a full snapshot, `file` the fields the event carries.
 
     A Struct, not a dataclass: one is made per event, and a Struct is made in C, without the
-    Python frame of a dataclass `__init__` (about 80 ns less). It holds no cycles (gc=False).
+    Python frame of a dataclass `__init__`. It holds no cycles (gc=False).
     """
 
     id: str
-    type: str
+    type: EventType
     source: str
     time: str | None
     org_id: str
@@ -54,14 +39,18 @@ class Event(msgspec.Struct, gc=False):
     dataset: dict[str, Any] | None
 
     @property
-    def cause(self) -> str | None:
-        return EVENT_CAUSES[self.type]
+    def kind(self) -> EventKind:
+        return EVENT_KINDS[self.type]
+
+    @property
+    def cause(self) -> Cause | None:
+        return EVENT_KINDS[self.type].cause
 
     def context(self) -> dict[str, Any]:
         """The `event` root that JsonLogic conditions can read."""
         return {
             "id": self.id,
-            "type": self.type,
+            "type": self.type.value,  # plain JSON for conditions, not the enum
             "source": self.source,
             "time": self.time,
             "orgid": self.org_id,
@@ -96,15 +85,6 @@ def _parse_checked(raw: bytes | str) -> Event:
 # where a field may be absent goes the long way, and so do a file event without its file, a bad
 # path, and a dataset that does not match the envelope. Unknown fields are ignored, as there.
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
-EventType = Literal[  # the keys of EVENT_CAUSES
-    "dataset.created",
-    "dataset.metadata_updated",
-    "dataset.deleted",
-    "file.uploaded",
-    "file.ingested",
-    "file.metadata_updated",
-    "file.deleted",
-]
 
 
 class _FileFields(TypedDict, total=False):
@@ -124,7 +104,7 @@ class _Data(TypedDict, total=False):
 class _Envelope(msgspec.Struct):
     specversion: Literal["1.0"]
     id: NonEmpty
-    type: EventType
+    type: EventType  # msgspec decodes an enum by value: only the vocabulary's types pass
     orgid: NonEmpty
     datasetid: NonEmpty
     source: str | None = None
@@ -144,24 +124,25 @@ def _from_envelope(envelope: _Envelope) -> Event | None:
     `EventError` of a shared check) when only the long way can tell what is wrong."""
     ev_id, ev_type = envelope.id, envelope.type
     org_id, dataset_id = envelope.orgid, envelope.datasetid
+    kind = EVENT_KINDS[ev_type]
     data = envelope.data
     raw_dataset = data.get("dataset")
     dataset = (
         None
-        if raw_dataset is None and ev_type not in _NEEDS_DATASET
+        if raw_dataset is None and not kind.needs_dataset
         else _dataset_record(raw_dataset, ev_type, org_id, dataset_id, ev_id)
     )
     file: dict[str, Any] | None = data.get("file")  # type: ignore[assignment]
     if file is None:
-        if ev_type.startswith("file."):
+        if kind.carries_file:
             return None
     else:
         path = file.get("relative_path")
         if path is not None:
             _check_path(path, ev_id)
-        elif ev_type == "file.uploaded":
+        elif kind.new_file:
             return None
-        if ev_type == "file.ingested":
+        if kind.effect is StateEffect.INGEST_FILE:
             file["ingestion_status"] = "ingested"
     source = envelope.source or ""
     return Event(ev_id, ev_type, source, envelope.time, org_id, dataset_id, file, dataset)
@@ -170,16 +151,17 @@ def _from_envelope(envelope: _Envelope) -> Event | None:
 def event_from_dict(obj: dict[str, Any]) -> Event:
     """The reference checks, in order: the first problem raises an `EventError` that names it."""
     ev_id, ev_type, org_id, dataset_id, time, data = _checked_envelope(obj)
+    kind = EVENT_KINDS[ev_type]
     raw_dataset = data.get("dataset")
     dataset = (
         None
-        if raw_dataset is None and ev_type not in _NEEDS_DATASET
+        if raw_dataset is None and not kind.needs_dataset
         else _dataset_record(raw_dataset, ev_type, org_id, dataset_id, ev_id)
     )
     raw_file = data.get("file")
     file = (
         None
-        if raw_file is None and not ev_type.startswith("file.")
+        if raw_file is None and not kind.carries_file
         else _file_record(raw_file, ev_type, ev_id)
     )
     source = obj.get("source")
@@ -190,15 +172,18 @@ def event_from_dict(obj: dict[str, Any]) -> Event:
 
 def _checked_envelope(
     obj: dict[str, Any],
-) -> tuple[str, str, str, str, str | None, dict[str, Any]]:
+) -> tuple[str, EventType, str, str, str | None, dict[str, Any]]:
     """The envelope's fields, checked one by one; raise `EventError` at the first problem."""
     ev_id = _required_str(obj, "id", None)
     if obj.get("specversion") != "1.0":
         raise EventError(_field(ev_id, "specversion"), None, 'must be "1.0"')
-    ev_type = _required_str(obj, "type", ev_id)
-    if ev_type not in EVENT_CAUSES:
-        known = ", ".join(EVENT_CAUSES)
-        raise EventError(_field(ev_id, "type"), None, f"unknown event type {ev_type!r} ({known})")
+    type_name = _required_str(obj, "type", ev_id)
+    try:
+        ev_type = EventType(type_name)
+    except ValueError:
+        known = ", ".join(EventType)
+        reason = f"unknown event type {type_name!r} ({known})"
+        raise EventError(_field(ev_id, "type"), None, reason) from None
     org_id = _required_str(obj, "orgid", ev_id)
     dataset_id = _required_str(obj, "datasetid", ev_id)
     time = obj.get("time")
@@ -240,7 +225,7 @@ def _dataset_record(
     }
 
 
-def _file_record(raw: Any, ev_type: str, ev_id: str) -> dict[str, Any]:
+def _file_record(raw: Any, ev_type: EventType, ev_id: str) -> dict[str, Any]:
     """The fields the event carries; state merges them over what it knows of the file."""
     if raw is None:
         raise EventError(_field(ev_id, "data.file"), None, f"required for {ev_type}")
@@ -255,9 +240,9 @@ def _file_record(raw: Any, ev_type: str, ev_id: str) -> dict[str, Any]:
     if path is not None:
         _check_path(path, ev_id)
         record["relative_path"] = path
-    elif ev_type == "file.uploaded":
+    elif EVENT_KINDS[ev_type].new_file:
         where = f"{_field(ev_id, 'data.file')}.relative_path"
-        raise EventError(where, None, "required for file.uploaded")
+        raise EventError(where, None, f"required for {ev_type}")
     size = raw.get("size")
     if size is not None:
         if size.__class__ is not int or size < 0:
@@ -275,7 +260,7 @@ def _file_record(raw: Any, ev_type: str, ev_id: str) -> dict[str, Any]:
             where = f"{_field(ev_id, 'data.file')}.ingestion_status"
             raise EventError(where, None, f"must be one of {allowed}")
         record["ingestion_status"] = status
-    if ev_type == "file.ingested":
+    if EVENT_KINDS[ev_type].effect is StateEffect.INGEST_FILE:
         record["ingestion_status"] = "ingested"
     return record
 

@@ -365,20 +365,11 @@ class GlobSet:
                 return False
         return True
 
-    def matching(self, paths: Iterable[str]) -> list[str]:
-        """The paths whose verdict is True, in input order."""
-        return [path for path in paths if self.matches(path)]
-
-    def unsatisfied(self, paths: Iterable[str]) -> list[str]:
-        """Positive patterns (as given) that match none of the paths whose verdict is True.
-
-        A dataset-level trigger fires only when this is empty: every positive pattern must be
-        satisfied by a file that the whole list, negations included, selects.
-        """
-        return self.unsatisfied_by(self.matching(paths))
-
     def unsatisfied_by(self, selected: Sequence[str]) -> list[str]:
-        """`unsatisfied` for paths already known to be selected (their verdict is True)."""
+        """Positive patterns (as given) that match none of `selected`, paths known to be selected
+        (their verdict is True). A dataset-level trigger fires only when this is empty: every
+        positive pattern must be satisfied by a file that the whole list, negations included,
+        selects."""
         if selected and len(self.positives) == 1:
             return []  # each selected path was matched last by a positive: the only one
         return [

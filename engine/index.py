@@ -17,13 +17,10 @@ from typing import TYPE_CHECKING, Any
 from engine.glob_index import GlobIndex, ShapeVerdicts, Vocabulary
 
 if TYPE_CHECKING:
-    from engine.registry import CompiledTrigger
+    from engine.compiled import CompiledTrigger
+    from engine.memo import MatchMemo
 
 _by_name = attrgetter("name")
-
-
-# (index generation, path, the triggers matching it): what `file_matches` remembers per file id
-MatchMemo = dict[str, tuple[int, str, tuple["CompiledTrigger", ...]]]
 
 
 class TriggerIndex:
@@ -52,23 +49,18 @@ class TriggerIndex:
         self._verdicts.clear()
         self._vocabulary.forget_directories()
 
-    def matching(self, org_id: str, path: str) -> tuple[CompiledTrigger, ...]:
-        """Every trigger of the org whose required inputs select `path`, by name (whatever its
-        causes: callers keep those listening to theirs)."""
-        index = self._by_org.get(org_id)
-        return () if index is None else index.match(path)
-
     def file_matches(
         self, org_id: str, file: dict[str, Any], memo: MatchMemo
     ) -> tuple[CompiledTrigger, ...]:
-        """`matching` for a file of a dataset, remembered in the dataset's `memo` until the file's
-        path or the index changes: the file's later events (ingested, metadata updated) and the
-        dataset's metadata updates ask again without matching again."""
+        """Every trigger of the org whose required inputs select the file's path, by name (whatever
+        its causes: callers keep those listening to theirs). Remembered in the dataset's `memo`
+        until the file's path or the index changes: the file's later events (ingested, metadata
+        updated) and the dataset's metadata updates ask again without matching again."""
         file_id, path = file["file_id"], file["relative_path"]
         known = memo.get(file_id)
         if known is not None and known[0] == self.generation and known[1] == path:
             return known[2]
-        index = self._by_org.get(org_id)  # `matching`, inlined: one call less per new path
+        index = self._by_org.get(org_id)
         found = () if index is None else index.match(path)
         memo[file_id] = (self.generation, path, found)
         return found

@@ -8,20 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Cause = Literal["file_upload", "file_ingest", "file_metadata_update", "dataset_metadata_update"]
-ForEach = Literal["dataset", "dataset_file"]
-CAUSES: tuple[str, ...] = (
-    "file_upload",
-    "file_ingest",
-    "file_metadata_update",
-    "dataset_metadata_update",
-)
-FOR_EACH: tuple[str, ...] = ("dataset", "dataset_file")
-DEFAULT_CAUSES: tuple[str, ...] = ("file_upload", "dataset_metadata_update")
+from engine.vocabulary import DEFAULT_CAUSES, Cause, ForEach
 
 _NAME = re.compile(r"[\w-]{1,256}")
 _REFERENCE = re.compile(r"^(?:(?P<owner>[^/@\s]+)/)?(?P<name>[^/@\s]+)(?:@(?P<digest>[^/@\s]+))?$")
@@ -214,7 +205,7 @@ class Trigger(Model):
     action: ActionReference
     required_inputs: list[str]
     additional_inputs: list[str] | None = None
-    for_each: ForEach = "dataset"
+    for_each: ForEach = ForEach.DATASET
     causes: list[Cause] = Field(default_factory=lambda: list(DEFAULT_CAUSES))
     condition: dict[str, Any] | None = None
     required_tag: list[str] | None = None
@@ -241,7 +232,7 @@ class Trigger(Model):
 
     @field_validator("causes")
     @classmethod
-    def _distinct_causes(cls, value: list[str]) -> list[str]:
+    def _distinct_causes(cls, value: list[Cause]) -> list[Cause]:
         if not value:
             raise ValueError("needs at least one cause")
         if len(set(value)) != len(value):

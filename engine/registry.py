@@ -8,103 +8,22 @@ updates the index incrementally.
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from itertools import islice
 
-import orjson
-
-from conditions import CompiledCondition, ConditionError, compile_condition
+from conditions import ConditionError
 from engine.actions import ActionCatalog, check_trigger_against_action
 from engine.collector import long_lived
+from engine.compiled import DEFAULT_TIMEOUT_MINUTES, CompiledTrigger, compile_trigger, condition_of
 from engine.errors import ConfigError
-from engine.events import CAUSE_BITS
-from engine.globs import GlobError, GlobSet, shared_globset
+from engine.globs import GlobError, shared_globset
 from engine.index import TriggerIndex
 from engine.invocations import InvocationTemplate
 from engine.models import Action, Trigger
-from engine.state import fired_key
 
-DEFAULT_TIMEOUT_MINUTES = 30
 # Triggers compiled kind by kind in a bulk load (see `_compile_by_kind`): far fewer distinct
 # conditions and patterns than the shared caches hold.
 LOAD_BATCH = 1 << 15
-
-
-@dataclass(slots=True, eq=False)
-class CompiledTrigger:
-    spec: Trigger
-    globs: GlobSet
-    condition: CompiledCondition
-    causes: frozenset[str]
-    # None when the action cannot be resolved right now; `failure` then says why.
-    template: InvocationTemplate | None
-    failure: str | None
-    # What every decision reads, copied out of `spec` once: plain attributes, no model lookups.
-    key: str = field(init=False)
-    name: str = field(init=False)
-    trigger_id: str = field(init=False)
-    enabled: bool = field(init=False)
-    per_file: bool = field(init=False)  # for_each dataset_file
-    cause_bits: int = field(init=False)  # its causes' `CAUSE_BITS`
-    fired_prefix: str = field(init=False)  # + file id = its per-file fired key
-    # Its condition reads the dataset record alone: the verdict is remembered per record, by
-    # `condition.token`.
-    dataset_condition: bool = field(init=False)
-    condition_token: object = field(init=False)
-
-    def __post_init__(self) -> None:
-        spec = self.spec
-        self.key, self.name, self.trigger_id = spec.key, spec.name, spec.trigger_id
-        self.enabled = spec.enabled
-        self.per_file = spec.for_each == "dataset_file"
-        self.cause_bits = sum(CAUSE_BITS[cause] for cause in self.causes)
-        self.fired_prefix = fired_key(spec.trigger_id, "")
-        self.dataset_condition = self.condition.dataset_only
-        self.condition_token = self.condition.token
-
-
-# 100,000 triggers hold about 30,000 distinct conditions: a smaller cache thrashes in a bulk load.
-@functools.lru_cache(maxsize=1 << 17)
-def _shared_condition(canonical: bytes, allow_file_fields: bool) -> CompiledCondition:
-    """Identical conditions across triggers compile once and share one callable."""
-    condition, required_tag, required_metadata = orjson.loads(canonical)
-    return compile_condition(
-        condition,
-        required_tag=required_tag,
-        required_metadata=required_metadata,
-        allow_file_fields=allow_file_fields,
-    )
-
-
-def _condition_of(trigger: Trigger) -> CompiledCondition:
-    """The trigger's condition (with its tag and metadata shorthands), shared; raises
-    `ConditionError`."""
-    spec = (trigger.condition, trigger.required_tag, trigger.required_metadata)
-    canonical = orjson.dumps(spec, option=orjson.OPT_SORT_KEYS)
-    return _shared_condition(canonical, trigger.for_each == "dataset_file")
-
-
-def compile_trigger(
-    trigger: Trigger, actions: ActionCatalog, *, place: str, default_timeout: int
-) -> CompiledTrigger:
-    """Validate and compile; raise `ConfigError` naming the trigger, the place and the reason."""
-    thing = f"trigger {trigger.name!r} of org {trigger.org_id!r}"
-    globs = shared_globset(trigger.required_inputs, place=f"{place}: {thing} required_inputs")
-    try:
-        condition = _condition_of(trigger)
-    except ConditionError as exc:
-        raise ConfigError(f"{thing} condition", place, str(exc)) from None
-    action = actions.resolve(trigger.action, trigger.org_id)
-    if action is None:
-        raise ConfigError(thing, place, actions.why_unresolved(trigger.action, trigger.org_id))
-    try:
-        check_trigger_against_action(trigger, action)
-    except ConfigError as exc:
-        raise ConfigError(thing, place, exc.reason) from None
-    template = InvocationTemplate.build(trigger, action, default_timeout)
-    return CompiledTrigger(trigger, globs, condition, frozenset(trigger.causes), template, None)
 
 
 class TriggerRegistry:
@@ -187,12 +106,12 @@ def load_registry(
 def _compile_by_kind(batch: Sequence[Trigger]) -> None:
     """Fill the shared caches with a batch's conditions, then with its input patterns, for `put`
     to find. Compiled trigger by trigger, the two compilers (CPython's, for conditions, and
-    `re`'s, both large) take turns and evict each other from the CPU caches; kind by kind, a
-    100,000-trigger load takes about 14% less time. An invalid one is left for `put` to raise,
+    `re`'s, both large) take turns and evict each other from the CPU caches; kind by kind, the
+    load is quicker. An invalid one is left for `put` to raise,
     naming the trigger and the place."""
     for trigger in batch:
         with contextlib.suppress(ConditionError):
-            _condition_of(trigger)
+            condition_of(trigger)
     for trigger in batch:
         with contextlib.suppress(GlobError):
             shared_globset(trigger.required_inputs, place="required_inputs")

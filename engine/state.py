@@ -1,22 +1,22 @@
-"""Dataset state: files, tags, metadata and what has already fired.
+"""Dataset state: the persisted facts of each dataset — its record, files, existence and what has
+already fired — and the typed changes that every mutation produces.
 
 State is keyed by dataset id, which is also the Kafka key of every event, so one input partition
-owns a disjoint set of datasets. Every mutation can be recorded as a small change-log entry
-(key, value-or-tombstone) so the Kafka service can persist state to a compacted topic and rebuild
-it on partition assignment; replay leaves change tracking off.
+owns a disjoint set of datasets. What is derived from these facts (condition verdicts, path
+matches, input selections) lives in `engine.memo`, and how changes are encoded for the service's
+changelog lives in `engine.service.journal`: this module knows neither.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
-import orjson
+from typing import Any, NamedTuple
 
 from engine.errors import EventError
 from engine.events import Event
-from engine.index import MatchMemo
-from engine.selections import SelectionCache
+from engine.vocabulary import StateEffect
+
+FileRecord = dict[str, Any]
 
 _FILE_DEFAULTS: dict[str, Any] = {
     "size": None,
@@ -25,69 +25,55 @@ _FILE_DEFAULTS: dict[str, Any] = {
     "ingestion_status": "not_ingested",
 }
 
-ChangeKey = bytes
-Change = tuple[ChangeKey, bytes | None]
-
 
 @dataclass(slots=True)
 class DatasetState:
     dataset_id: str
     org_id: str
     record: dict[str, Any]  # {"dataset_id", "org_id", "tags", "metadata"}: what conditions read
-    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    files: dict[str, FileRecord] = field(default_factory=dict)
     fired: set[str] = field(default_factory=set)
     exists: bool = True
-    # Derived from the above, never persisted. Results of conditions that read only the record,
-    # by condition: a dataset's files and events ask the same question again and again until
-    # its record changes. The triggers each file's path matches (`TriggerIndex.file_matches`).
-    # And the dataset-level triggers' input selections.
-    verdicts: dict[object, bool] = field(default_factory=dict)  # by `CompiledCondition.token`
-    matches: MatchMemo = field(default_factory=dict)
-    selections: SelectionCache = field(default_factory=SelectionCache)
 
-    def replace_record(self, record: dict[str, Any]) -> None:
-        if not identical_json(record, self.record):  # file events often carry an unchanged snapshot
-            self.verdicts.clear()
-        self.record = record
-
-    def put_file(self, record: dict[str, Any]) -> None:
-        self.files[record["file_id"]] = record
-        self.selections.changed(record["file_id"], self.files)
-
-    def pop_file(self, file_id: str) -> dict[str, Any] | None:
-        record = self.files.pop(file_id, None)
-        if record is not None:
-            self.matches.pop(file_id, None)
-            self.selections.changed(file_id, self.files)
-        return record
-
-    def clear_files(self) -> None:
-        self.files.clear()
-        self.matches.clear()
-        self.selections.reset()
-
-    def current_files(self, *, ingested_only: bool = False) -> list[dict[str, Any]]:
+    def current_files(self, *, ingested_only: bool = False) -> list[FileRecord]:
         files = self.files.values()
         if ingested_only:
             return [f for f in files if f["ingestion_status"] == "ingested"]
         return list(files)
 
 
-def identical_json(left: Any, right: Any) -> bool:
-    """Equal JSON values, with equal types and key order all the way down: Python holds `1`,
-    `1.0` and `true` equal (and `0.0` and `-0.0`), but a condition may tell them apart, and their
-    JSON texts differ. (A value orjson cannot write, an integer beyond 64 bits, counts as
-    different: the caller only loses a shortcut.)"""
-    if left != right:
-        return False
-    try:
-        return orjson.dumps(left) == orjson.dumps(right)
-    except orjson.JSONEncodeError:
-        return False
+# The changes a mutation produces, in the order it made them: enough to rebuild every fact.
+class DatasetWritten(NamedTuple):
+    """The dataset's record and existence, as they are now."""
+
+    dataset_id: str
+    org_id: str
+    tags: list[str]
+    metadata: dict[str, Any]
+    exists: bool
+
+
+class FileWritten(NamedTuple):
+    dataset_id: str
+    record: FileRecord
+
+
+class FileRemoved(NamedTuple):
+    dataset_id: str
+    file_id: str
+
+
+class FiredMarked(NamedTuple):
+    dataset_id: str
+    key: str  # a `fired_key`
+
+
+Change = DatasetWritten | FileWritten | FileRemoved | FiredMarked
 
 
 def fired_key(trigger_id: str, file_id: str | None) -> str:
-    """Fired-state key: (trigger, dataset) for dataset triggers, (trigger, file) otherwise."""
+    """The fact that a trigger fired for a unit: (trigger, dataset) for dataset triggers, (trigger,
+    file) for per-file ones."""
     return trigger_id if file_id is None else f"{trigger_id}/{file_id}"
 
 
@@ -96,11 +82,14 @@ def _empty_record(dataset_id: str, org_id: str) -> dict[str, Any]:
 
 
 class StateStore:
-    """All datasets this process owns, mutated only through `apply` and `mark_fired`."""
+    """All datasets this process owns, changed only through `apply`, `mark_fired` and `restore`.
 
-    def __init__(self, *, track_changes: bool = False) -> None:
+    `apply` and `mark_fired` queue the changes they make until `take_changes`; `restore` applies a
+    change made elsewhere and queues nothing.
+    """
+
+    def __init__(self) -> None:
         self._datasets: dict[str, DatasetState] = {}
-        self._track = track_changes
         self._changes: list[Change] = []
 
     def __len__(self) -> int:
@@ -108,6 +97,11 @@ class StateStore:
 
     def get(self, dataset_id: str) -> DatasetState | None:
         return self._datasets.get(dataset_id)
+
+    def take_changes(self) -> list[Change]:
+        """The changes queued since the last call, oldest first."""
+        changes, self._changes = self._changes, []
+        return changes
 
     def apply(self, event: Event) -> DatasetState:
         """Apply an event to its dataset; raise `EventError`, changing nothing, if it is unfit."""
@@ -119,90 +113,65 @@ class StateStore:
                 f"dataset {event.dataset_id!r} belongs to org {ds.org_id!r}, "
                 f"not to the event's org {event.org_id!r}",
             )
-        file_record = self._merged_file(ds, event) if event.file is not None else None
+        effect = event.kind.effect
+        file_record = self._merged_file(ds, event, effect) if event.file is not None else None
         created = ds is None
         if ds is None:
             ds = DatasetState(
                 event.dataset_id, event.org_id, _empty_record(event.dataset_id, event.org_id)
             )
             self._datasets[event.dataset_id] = ds
-        if event.type == "dataset.deleted":
+        if effect is StateEffect.DELETE_DATASET:
             self._delete_dataset(ds)
             return ds
         if created or not ds.exists or event.dataset is not None:
             ds.exists = True
             if event.dataset is not None:
-                ds.replace_record(event.dataset)
-            self._record_dataset(ds)
+                ds.record = event.dataset
+            self._dataset_written(ds)
         if file_record is not None:
-            if event.type == "file.deleted":
-                if ds.pop_file(file_record["file_id"]) is not None:
-                    self._record(_file_key(ds.dataset_id, file_record["file_id"]), None)
+            if effect is StateEffect.DELETE_FILE:
+                if ds.files.pop(file_record["file_id"], None) is not None:
+                    self._changes.append(FileRemoved(ds.dataset_id, file_record["file_id"]))
             else:
-                ds.put_file(file_record)
-                if self._track:
-                    self._record(
-                        _file_key(ds.dataset_id, file_record["file_id"]), orjson.dumps(file_record)
-                    )
+                ds.files[file_record["file_id"]] = file_record
+                self._changes.append(FileWritten(ds.dataset_id, file_record))
         return ds
 
     def mark_fired(self, ds: DatasetState, key: str) -> None:
         ds.fired.add(key)
-        if self._track:
-            self._record(_fired_key(ds.dataset_id, key), b"1")
+        self._changes.append(FiredMarked(ds.dataset_id, key))
 
-    def drain_changes(self) -> list[Change]:
-        changes, self._changes = self._changes, []
-        return changes
+    def restore(self, change: Change) -> None:
+        """Apply a change recorded by another store (the service's changelog, replayed)."""
+        ds = self._datasets.get(change.dataset_id)
+        if ds is None:  # a dataset's other changes may arrive before its record
+            ds = DatasetState(change.dataset_id, "", _empty_record(change.dataset_id, ""))
+            self._datasets[change.dataset_id] = ds
+        match change:
+            case DatasetWritten(dataset_id, org_id, tags, metadata, exists):
+                ds.org_id, ds.exists = org_id, exists
+                ds.record = {
+                    "dataset_id": dataset_id,
+                    "org_id": org_id,
+                    "tags": tags,
+                    "metadata": metadata,
+                }
+            case FileWritten(_, record):
+                ds.files[record["file_id"]] = record
+            case FileRemoved(_, file_id):
+                ds.files.pop(file_id, None)
+            case FiredMarked(_, key):
+                ds.fired.add(key)
 
-    def restore(self, key: ChangeKey, value: bytes | None) -> None:
-        """Apply one change-log entry (as written by a tracking store) while rebuilding state."""
-        dataset_id, kind, name = orjson.loads(key)
-        ds = self._datasets.get(dataset_id)
-        if kind == "d":
-            if value is None:
-                self._datasets.pop(dataset_id, None)
-                return
-            doc = orjson.loads(value)
-            record = {
-                "dataset_id": dataset_id,
-                "org_id": doc["org_id"],
-                "tags": doc["tags"],
-                "metadata": doc["metadata"],
-            }
-            if ds is None:
-                self._datasets[dataset_id] = DatasetState(dataset_id, doc["org_id"], record)
-                ds = self._datasets[dataset_id]
-            ds.org_id, ds.exists = doc["org_id"], doc["exists"]
-            ds.replace_record(record)
-            return
-        if ds is None:  # entries of one dataset may arrive before its dataset entry
-            ds = DatasetState(dataset_id, "", _empty_record(dataset_id, ""))
-            self._datasets[dataset_id] = ds
-        if kind == "f":
-            if value is None:
-                ds.pop_file(name)
-            else:
-                ds.put_file(orjson.loads(value))
-        elif value is None:
-            ds.fired.discard(name)
-        else:
-            ds.fired.add(name)
-
-    def drop(self, dataset_ids: set[str]) -> None:
-        """Forget datasets (the service calls this when it loses their partition)."""
-        for dataset_id in dataset_ids:
-            self._datasets.pop(dataset_id, None)
-
-    def dataset_ids(self) -> list[str]:
-        return list(self._datasets)
-
-    def _merged_file(self, ds: DatasetState | None, event: Event) -> dict[str, Any]:
+    def _merged_file(
+        self, ds: DatasetState | None, event: Event, effect: StateEffect
+    ) -> FileRecord:
         given = event.file
         assert given is not None
         stored = ds.files.get(given["file_id"]) if ds is not None else None
-        if event.type == "file.uploaded" or stored is None:
-            if "relative_path" not in given and event.type != "file.deleted":
+        if effect is StateEffect.PUT_FILE or stored is None:
+            if "relative_path" not in given and effect is not StateEffect.DELETE_FILE:
                 raise EventError(
                     f"event {event.id!r} field 'data.file.relative_path'",
                     None,
@@ -214,33 +183,13 @@ class StateStore:
 
     def _delete_dataset(self, ds: DatasetState) -> None:
         for file_id in ds.files:
-            self._record(_file_key(ds.dataset_id, file_id), None)
-        ds.clear_files()
+            self._changes.append(FileRemoved(ds.dataset_id, file_id))
+        ds.files.clear()
         ds.exists = False
-        self._record_dataset(ds)
+        self._dataset_written(ds)
 
-    def _record_dataset(self, ds: DatasetState) -> None:
-        if self._track:
-            doc = {
-                "org_id": ds.org_id,
-                "tags": ds.record["tags"],
-                "metadata": ds.record["metadata"],
-                "exists": ds.exists,
-            }
-            self._changes.append((_dataset_key(ds.dataset_id), orjson.dumps(doc)))
-
-    def _record(self, key: ChangeKey, value: bytes | None) -> None:
-        if self._track:
-            self._changes.append((key, value))
-
-
-def _dataset_key(dataset_id: str) -> ChangeKey:
-    return orjson.dumps([dataset_id, "d", ""])
-
-
-def _file_key(dataset_id: str, file_id: str) -> ChangeKey:
-    return orjson.dumps([dataset_id, "f", file_id])
-
-
-def _fired_key(dataset_id: str, key: str) -> ChangeKey:
-    return orjson.dumps([dataset_id, "k", key])
+    def _dataset_written(self, ds: DatasetState) -> None:
+        record = ds.record
+        self._changes.append(
+            DatasetWritten(ds.dataset_id, ds.org_id, record["tags"], record["metadata"], ds.exists)
+        )

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from engine.actions import ActionCatalog, load_actions
+from engine.compiled import DEFAULT_TIMEOUT_MINUTES, compile_trigger
 from engine.errors import ConfigError
-from engine.models import FOR_EACH, VALID_MEMORY, ActionReference, Trigger
-from engine.registry import DEFAULT_TIMEOUT_MINUTES, compile_trigger
+from engine.models import VALID_MEMORY, ActionReference, Trigger
 from engine.trigger_files import load_triggers, save_triggers, trigger_from_dict, trigger_to_dict
+from engine.vocabulary import Cause, ForEach
 
 
 class TriggerStore(Protocol):
@@ -221,9 +222,12 @@ def _add_definition_flags(parser: argparse.ArgumentParser, *, create: bool) -> N
     parser.add_argument("--command-form", choices=["exec", "shell"], default="exec")
     parser.add_argument("--workdir")
     parser.add_argument("--env", nargs="*", metavar="KEY=VALUE")
-    parser.add_argument("--for-each", choices=list(FOR_EACH))
+    parser.add_argument("--for-each", choices=list(ForEach))
     parser.add_argument(
-        "--causes", nargs="+", help="evaluation causes (default: upload + metadata)"
+        "--causes",
+        nargs="+",
+        choices=list(Cause),
+        help="evaluation causes (default: file_upload dataset_metadata_update)",
     )
     sugar = parser.add_mutually_exclusive_group()
     sugar.add_argument("--condition-json", help="inline JSON or a JSON file")

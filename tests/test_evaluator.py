@@ -315,11 +315,11 @@ def test_dataset_condition_verdict_is_reused_until_the_record_changes() -> None:
     log = Log(evaluator)
     log.dataset(["test"])
     log.upload("f1", "a.jpg")
-    ds = evaluator.state.get("ds_1")
-    assert ds is not None and list(ds.verdicts.values()) == [False]
+    memo = evaluator.memos.get("ds_1")
+    assert memo is not None and list(memo.verdicts.values()) == [False]
     log.upload("f2", "b.jpg")
     log.dataset(["prod"])  # a new record: the verdict is asked again
-    assert list(ds.verdicts.values()) == [True]
+    assert list(memo.verdicts.values()) == [True]
     assert log.reasons() == [
         ("t", "f1", "condition_not_met"),
         ("t", "f2", "condition_not_met"),

@@ -1,4 +1,4 @@
-"""Dataset state: what each event type does, org isolation, and change-log round trips."""
+"""Dataset state: what each event type does, org isolation, and the changes it reports."""
 
 from __future__ import annotations
 
@@ -6,10 +6,17 @@ from typing import Any
 
 import pytest
 
-from conditions import compile_condition
 from engine.errors import EventError
 from engine.events import Event
-from engine.state import StateStore, fired_key, identical_json
+from engine.state import (
+    DatasetWritten,
+    FileRemoved,
+    FileWritten,
+    FiredMarked,
+    StateStore,
+    fired_key,
+)
+from engine.vocabulary import EventType
 
 
 def _ev(
@@ -19,7 +26,7 @@ def _ev(
     org: str = "og_1",
     ds: str = "ds_1",
 ) -> Event:
-    return Event("ev", event_type, "/src", None, org, ds, file, dataset)
+    return Event("ev", EventType(event_type), "/src", None, org, ds, file, dataset)
 
 
 def _snapshot(tags: list[str], metadata: dict[str, Any]) -> dict[str, Any]:
@@ -81,82 +88,63 @@ def test_unknown_file_without_path_is_an_error() -> None:
     assert store.get("ds_1") is None
 
 
-def test_change_log_rebuilds_the_same_state() -> None:
-    source = StateStore(track_changes=True)
+def test_every_change_is_reported_in_order_once() -> None:
+    store = StateStore()
+    ds = store.apply(_ev("dataset.created", dataset=_snapshot(["a"], {"k": 1})))
+    store.apply(_ev("file.uploaded", {"file_id": "f1", "relative_path": "a/1.jpg"}))
+    store.mark_fired(ds, fired_key("tr_1", "f1"))
+    store.apply(_ev("dataset.deleted"))
+    assert store.take_changes() == [
+        DatasetWritten("ds_1", "og_1", ["a"], {"k": 1}, True),
+        FileWritten("ds_1", ds_file("f1", "a/1.jpg")),
+        FiredMarked("ds_1", "tr_1/f1"),
+        FileRemoved("ds_1", "f1"),
+        DatasetWritten("ds_1", "og_1", ["a"], {"k": 1}, False),
+    ]
+    assert store.take_changes() == []
+
+
+def test_an_event_that_is_refused_reports_nothing() -> None:
+    store = StateStore()
+    with pytest.raises(EventError):
+        store.apply(_ev("file.ingested", {"file_id": "fl_9", "ingestion_status": "ingested"}))
+    assert store.take_changes() == []
+
+
+def test_restoring_the_changes_rebuilds_the_same_state() -> None:
+    source = StateStore()
     ds = source.apply(_ev("dataset.created", dataset=_snapshot(["a"], {"k": {"n": 1}})))
     source.apply(_ev("file.uploaded", {"file_id": "f1", "relative_path": "a/1.jpg"}))
     source.apply(_ev("file.uploaded", {"file_id": "f2", "relative_path": "a/2.jpg"}))
     source.mark_fired(ds, fired_key("tr_1", "f1"))
     source.apply(_ev("file.deleted", {"file_id": "f2"}))
-    changes = source.drain_changes()
-    assert source.drain_changes() == []
-    # a compacted topic keeps the last value per key, in any key order
-    latest = dict(changes)
     rebuilt = StateStore()
-    for key in reversed(list(latest)):
-        if latest[key] is not None:
-            rebuilt.restore(key, latest[key])
+    for change in source.take_changes():
+        rebuilt.restore(change)
+    assert rebuilt.take_changes() == []  # restoring is not a change to report again
     copy = rebuilt.get("ds_1")
-    assert copy.record == ds.record and copy.org_id == "og_1"
+    assert copy is not None
+    assert copy.record == ds.record and copy.org_id == "og_1" and copy.exists
     assert copy.files == ds.files and copy.fired == ds.fired
 
 
-def test_replay_store_records_nothing() -> None:
-    store = StateStore()
-    store.apply(_ev("file.uploaded", {"file_id": "f1", "relative_path": "a"}))
-    assert store.drain_changes() == []
-
-
-def test_dataset_first_seen_through_a_file_event_restores_with_its_org() -> None:
-    source = StateStore(track_changes=True)
+def test_a_dataset_first_seen_through_a_file_event_restores_with_its_org() -> None:
+    source = StateStore()
     source.apply(_ev("file.uploaded", {"file_id": "f1", "relative_path": "a"}, org="og_7"))
     rebuilt = StateStore()
-    for key, value in source.drain_changes():
-        rebuilt.restore(key, value)
+    for change in reversed(source.take_changes()):  # the file's change before its dataset's
+        rebuilt.restore(change)
     copy = rebuilt.get("ds_1")
     assert copy is not None and copy.org_id == "og_7" and copy.exists
     assert list(copy.files) == ["f1"]
 
 
-def test_a_new_record_forgets_the_condition_verdicts() -> None:
-    store = StateStore()
-    condition = compile_condition(required_tag=["a"])
-    ds = store.apply(_ev("dataset.created", dataset=_snapshot(["a"], {})))
-    ds.verdicts[condition.token] = True
-    store.apply(_ev("file.uploaded", {"file_id": "f1", "relative_path": "a"}))
-    assert ds.verdicts == {condition.token: True}  # no new record: still valid
-    store.apply(_ev("dataset.metadata_updated", dataset=_snapshot(["b"], {})))
-    assert ds.verdicts == {}
-    ds.verdicts[condition.token] = True
-    store.restore(b'["ds_1","d",""]', b'{"org_id":"og_1","tags":[],"metadata":{},"exists":true}')
-    assert ds.verdicts == {} and ds.record["tags"] == []
-
-
-def test_an_unchanged_snapshot_keeps_the_verdicts_and_a_retyped_value_does_not() -> None:
-    store = StateStore()
-    ds = store.apply(_ev("dataset.created", dataset=_snapshot(["a"], {"n": 1, "x": [0.0]})))
-    ds.verdicts["token"] = True
-    same = _snapshot(["a"], {"n": 1, "x": [0.0]})
-    store.apply(_ev("file.uploaded", {"file_id": "f1", "relative_path": "a"}, dataset=same))
-    assert ds.verdicts == {"token": True} and ds.record is same
-    # Equal in Python, not to a condition: `true` against 1, 1.0 against 1, -0.0 against 0.0.
-    for metadata in ({"n": True, "x": [0.0]}, {"n": 1.0, "x": [0.0]}, {"n": 1, "x": [-0.0]}):
-        ds.verdicts["token"] = True
-        store.apply(_ev("dataset.metadata_updated", dataset=_snapshot(["a"], metadata)))
-        assert ds.verdicts == {}, metadata
-        store.apply(_ev("dataset.metadata_updated", dataset=_snapshot(["a"], {"n": 1, "x": [0.0]})))
-
-
-@pytest.mark.parametrize(
-    ("left", "right", "expected"),
-    [
-        ({"a": [1, "x", None]}, {"a": [1, "x", None]}, True),
-        ({"a": 1, "b": 2}, {"b": 2, "a": 1}, False),  # key order is part of what a record shows
-        ([1], [1, 2], False),
-        (1, True, False),
-        (0.5, 0.5, True),
-        ({"n": 2**70}, {"n": 2**70}, False),  # beyond orjson: counted as changed
-    ],
-)
-def test_identical_json(left: Any, right: Any, expected: bool) -> None:
-    assert identical_json(left, right) is expected
+def ds_file(file_id: str, path: str) -> dict[str, Any]:
+    return {
+        "size": None,
+        "tags": [],
+        "metadata": {},
+        "ingestion_status": "not_ingested",
+        "file_id": file_id,
+        "relative_path": path,
+    }

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from engine import registry as registry_module
 from engine.actions import ActionCatalog, action_digest
+from engine.compiled import DEFAULT_TIMEOUT_MINUTES, compile_trigger
 from engine.errors import ConfigError
 from engine.models import (
     Action,
@@ -26,12 +27,7 @@ from engine.models import (
     derive_trigger_id,
     merge_container,
 )
-from engine.registry import (
-    DEFAULT_TIMEOUT_MINUTES,
-    TriggerRegistry,
-    compile_trigger,
-    load_registry,
-)
+from engine.registry import TriggerRegistry, load_registry
 from engine.trigger_files import load_triggers, save_triggers, trigger_from_dict, trigger_to_dict
 
 ORG = "og_1"
@@ -402,8 +398,10 @@ def test_a_bulk_load_in_batches_equals_putting_one_by_one(monkeypatch: pytest.Mo
     assert [t.key for t in loaded] == [t.key for t in one_by_one]
     for n in range(5):
         path = f"r/cam_{n}/f.jpg"
-        found = loaded.index.matching(ORG, path)
-        assert [t.name for t in found] == [t.name for t in one_by_one.index.matching(ORG, path)]
+        file = {"file_id": f"f{n}", "relative_path": path}
+        found = loaded.index.file_matches(ORG, file, {})
+        expected = one_by_one.index.file_matches(ORG, file, {})
+        assert [t.name for t in found] == [t.name for t in expected]
         assert [t.name for t in found] == [f"cam-{n}"]
         assert found[0].condition.evaluate({"metadata": {"run": n}}, None, None)
 

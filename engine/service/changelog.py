@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from engine.service.journal import Journal, decode
 from engine.service.topic_reader import Record, read_batches
 from engine.state import StateStore
 
-# Not a JSON list, so never one of StateStore's change keys.
+# Not a JSON list, so never one of the journal's keys.
 OFFSET_KEY = b"input-offset"
 
 
@@ -25,14 +26,15 @@ class PartitionState:
     """The state of one input partition, complete up to `changelog_end` of its changelog."""
 
     changelog_end: int
-    state: StateStore = field(default_factory=lambda: StateStore(track_changes=True))
+    state: StateStore = field(default_factory=StateStore)
+    journal: Journal = field(default_factory=Journal)  # the open transaction's state changes
     input_offset: int | None = None  # the next input offset the last transaction recorded
 
     def apply(self, record: Record) -> None:
         if record.key == OFFSET_KEY:
             self.input_offset = int(record.value)
-        else:
-            self.state.restore(record.key, record.value)
+        elif (change := decode(record.key, record.value)) is not None:
+            self.state.restore(change)
 
 
 def offset_record(next_offset: int) -> tuple[bytes, bytes]:

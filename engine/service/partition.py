@@ -117,7 +117,7 @@ class PartitionWorker:
                 self._process_record(record, outcome, outputs)
             next_offset = records[-1].offset + 1
             changelog = TopicPartition(self._settings.state_topic, self.tp.partition)
-            for key, value in [*self.restored.state.drain_changes(), offset_record(next_offset)]:
+            for key, value in [*self.restored.journal.drain(), offset_record(next_offset)]:
                 outputs.add(changelog, key, value)
             await outputs.send()
             ends = await outputs.delivered()
@@ -154,6 +154,7 @@ class PartitionWorker:
         try:
             event = self._event(record)
             result = self._evaluator.process(event)
+            self.restored.journal.extend(result.changes)
         except EventError as exc:
             outcome.dead_letters += 1
             error = EventError(exc.thing, exc.place or self._place(record), exc.reason)

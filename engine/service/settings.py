@@ -7,9 +7,9 @@ from typing import Any, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from engine.compiled import DEFAULT_TIMEOUT_MINUTES
 from engine.errors import ConfigError
 from engine.events import DEFAULT_MAX_EVENT_BYTES
-from engine.registry import DEFAULT_TIMEOUT_MINUTES
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]

@@ -1,0 +1,84 @@
+"""What the evaluator derives from a dataset's facts and remembers, never persisted.
+
+A dataset's files and events ask the same questions again and again until the facts they read
+change: the verdicts of conditions that read only the dataset record, the triggers each file's
+path matches, and the dataset-level triggers' input selections. A `DatasetMemo` keeps those
+answers and follows the dataset's state changes (`engine.state.Change`) to drop what they make
+stale. Losing a memo loses nothing but time: it is rebuilt from the facts when asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from engine.selections import SelectionCache
+from engine.state import Change, DatasetState, DatasetWritten, FileRemoved, FileWritten
+
+if TYPE_CHECKING:
+    from engine.compiled import CompiledTrigger
+
+# file id -> (index generation, path, the triggers matching the path): `TriggerIndex.file_matches`
+MatchMemo = dict[str, tuple[int, str, tuple["CompiledTrigger", ...]]]
+
+
+@dataclass(slots=True)
+class DatasetMemo:
+    verdicts: dict[object, bool] = field(default_factory=dict)  # by `CompiledCondition.token`
+    matches: MatchMemo = field(default_factory=dict)
+    selections: SelectionCache = field(default_factory=SelectionCache)
+    _verdicts_of: dict[str, Any] | None = None  # the record `verdicts` were read from
+
+    def follow(self, ds: DatasetState, changes: Iterable[Change]) -> None:
+        """Drop what `changes` (the latest made to `ds`) make stale."""
+        for change in changes:
+            if change.__class__ is FileWritten:
+                self.selections.changed(change.record["file_id"], ds.files)
+            elif change.__class__ is FileRemoved:
+                self.matches.pop(change.file_id, None)
+                self.selections.changed(change.file_id, ds.files)
+            elif change.__class__ is DatasetWritten and not change.exists:
+                self.matches.clear()
+                self.selections.reset()
+        record = ds.record
+        if record is not self._verdicts_of:
+            # File events often carry an unchanged snapshot: the verdicts still hold for it.
+            if self._verdicts_of is None or not identical_json(record, self._verdicts_of):
+                self.verdicts.clear()
+            self._verdicts_of = record
+
+
+class MemoStore:
+    """The memos of the datasets one evaluator has seen, by dataset id."""
+
+    __slots__ = ("_memos",)
+
+    def __init__(self) -> None:
+        self._memos: dict[str, DatasetMemo] = {}
+
+    def get(self, dataset_id: str) -> DatasetMemo | None:
+        return self._memos.get(dataset_id)
+
+    def following(self, ds: DatasetState, changes: Iterable[Change]) -> DatasetMemo:
+        """The dataset's memo, with `changes` followed."""
+        memo = self._memos.get(ds.dataset_id)
+        if memo is None:
+            memo = self._memos[ds.dataset_id] = DatasetMemo()
+        memo.follow(ds, changes)
+        return memo
+
+
+def identical_json(left: Any, right: Any) -> bool:
+    """Equal JSON values, with equal types and key order all the way down: Python holds `1`,
+    `1.0` and `true` equal (and `0.0` and `-0.0`), but a condition may tell them apart, and their
+    JSON texts differ. (A value orjson cannot write, an integer beyond 64 bits, counts as
+    different: the caller only loses a shortcut.)"""
+    if left != right:
+        return False
+    try:
+        return orjson.dumps(left) == orjson.dumps(right)
+    except orjson.JSONEncodeError:
+        return False

@@ -1,0 +1,70 @@
+"""How state changes are encoded in the state changelog, and decoded again to restore them.
+
+Each `engine.state.Change` becomes one compacted-topic record, keyed so that a later change of
+the same fact replaces an earlier one: the dataset's record under `[dataset_id, "d", ""]`, a file
+under `[dataset_id, "f", file_id]` (a tombstone once removed), a fired key under
+`[dataset_id, "k", key]`. Keys are JSON lists, so no other changelog record shares them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import orjson
+
+from engine.state import Change, DatasetWritten, FileRemoved, FileWritten, FiredMarked
+
+ChangelogRecord = tuple[bytes, bytes | None]
+_FIRED = b"1"
+
+
+class Journal:
+    """The changelog records of the changes made since it was last drained, in order."""
+
+    __slots__ = ("_records",)
+
+    def __init__(self) -> None:
+        self._records: list[ChangelogRecord] = []
+
+    def extend(self, changes: Iterable[Change]) -> None:
+        self._records.extend(map(encode, changes))
+
+    def drain(self) -> list[ChangelogRecord]:
+        records, self._records = self._records, []
+        return records
+
+
+def encode(change: Change) -> ChangelogRecord:
+    match change:
+        case FileWritten(dataset_id, record):
+            return _key(dataset_id, "f", record["file_id"]), orjson.dumps(record)
+        case FiredMarked(dataset_id, key):
+            return _key(dataset_id, "k", key), _FIRED
+        case FileRemoved(dataset_id, file_id):
+            return _key(dataset_id, "f", file_id), None
+        case DatasetWritten(dataset_id, org_id, tags, metadata, exists):
+            doc = {"org_id": org_id, "tags": tags, "metadata": metadata, "exists": exists}
+            return _key(dataset_id, "d", ""), orjson.dumps(doc)
+    raise TypeError(f"not a state change: {change!r}")
+
+
+def decode(key: bytes, value: bytes | None) -> Change | None:
+    """The change a changelog record holds; None for a record this engine never writes (a
+    tombstone of a dataset record or of a fired key)."""
+    dataset_id, kind, name = orjson.loads(key)
+    if kind == "f":
+        if value is None:
+            return FileRemoved(dataset_id, name)
+        return FileWritten(dataset_id, orjson.loads(value))
+    if value is None:
+        return None
+    if kind == "d":
+        doc = orjson.loads(value)
+        return DatasetWritten(
+            dataset_id, doc["org_id"], doc["tags"], doc["metadata"], doc["exists"]
+        )
+    return FiredMarked(dataset_id, name)
+
+
+def _key(dataset_id: str, kind: str, name: str) -> bytes:
+    return orjson.dumps([dataset_id, kind, name])

@@ -1,0 +1,114 @@
+"""The engine's vocabulary, each word defined once: event types and what each does to state,
+evaluation causes, trigger granularities, and the outcomes, reasons and statuses of decisions.
+
+Everything else derives from these: the event schema's literals, the trigger model's choices, the
+CLI's choices, the evaluator's dispatch. A new event type is one `EventType` member, one row of
+`EVENT_KINDS`, and the handling of its `StateEffect` (if it is a new one) in `engine.state`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+from types import MappingProxyType
+from typing import Final
+
+
+class Cause(StrEnum):
+    """Why triggers are evaluated: a trigger lists the causes it listens to."""
+
+    FILE_UPLOAD = "file_upload"
+    FILE_INGEST = "file_ingest"
+    FILE_METADATA_UPDATE = "file_metadata_update"
+    DATASET_METADATA_UPDATE = "dataset_metadata_update"
+
+
+DEFAULT_CAUSES: Final = (Cause.FILE_UPLOAD, Cause.DATASET_METADATA_UPDATE)
+
+# One bit per cause: a trigger's causes as a small int, tested without touching a set object.
+CAUSE_BITS: Final[Mapping[str, int]] = MappingProxyType(
+    {cause: 1 << n for n, cause in enumerate(Cause)}
+)
+
+
+class ForEach(StrEnum):
+    """A trigger's unit: it fires at most once per dataset, or once per file of a dataset."""
+
+    DATASET = "dataset"
+    DATASET_FILE = "dataset_file"
+
+
+class StateEffect(Enum):
+    """What an event does to its dataset's state (`engine.state.StateStore.apply`)."""
+
+    CREATE_DATASET = "create the dataset"
+    REPLACE_RECORD = "replace the dataset's tags and metadata"
+    DELETE_DATASET = "drop the dataset and its files (fired keys are kept)"
+    PUT_FILE = "add or replace the file"
+    INGEST_FILE = "update the file and mark it ingested"
+    UPDATE_FILE = "update the file's fields"
+    DELETE_FILE = "remove the file"
+
+
+class EventType(StrEnum):
+    DATASET_CREATED = "dataset.created"
+    DATASET_METADATA_UPDATED = "dataset.metadata_updated"
+    DATASET_DELETED = "dataset.deleted"
+    FILE_UPLOADED = "file.uploaded"
+    FILE_INGESTED = "file.ingested"
+    FILE_METADATA_UPDATED = "file.metadata_updated"
+    FILE_DELETED = "file.deleted"
+
+
+@dataclass(frozen=True, slots=True)
+class EventKind:
+    """What one event type carries, what it does to state, and the cause it raises (None: the
+    event changes state but evaluates nothing)."""
+
+    effect: StateEffect
+    cause: Cause | None
+    needs_dataset: bool  # `data.dataset` is required (any event may carry one)
+    carries_file: bool  # `data.file` is required
+
+    @property
+    def new_file(self) -> bool:
+        """The event describes the whole file (it needs its path), not a change to a known one."""
+        return self.effect is StateEffect.PUT_FILE
+
+
+_E, _C = StateEffect, Cause
+EVENT_KINDS: Final[Mapping[EventType, EventKind]] = MappingProxyType(
+    {
+        EventType.DATASET_CREATED: EventKind(_E.CREATE_DATASET, None, True, False),
+        EventType.DATASET_METADATA_UPDATED: EventKind(
+            _E.REPLACE_RECORD, _C.DATASET_METADATA_UPDATE, True, False
+        ),
+        EventType.DATASET_DELETED: EventKind(_E.DELETE_DATASET, None, False, False),
+        EventType.FILE_UPLOADED: EventKind(_E.PUT_FILE, _C.FILE_UPLOAD, False, True),
+        EventType.FILE_INGESTED: EventKind(_E.INGEST_FILE, _C.FILE_INGEST, False, True),
+        EventType.FILE_METADATA_UPDATED: EventKind(
+            _E.UPDATE_FILE, _C.FILE_METADATA_UPDATE, False, True
+        ),
+        EventType.FILE_DELETED: EventKind(_E.DELETE_FILE, None, False, True),
+    }
+)
+
+
+class Outcome(StrEnum):
+    INVOKED = "invoked_action"
+    SKIPPED = "skipped"
+
+
+class Reason(StrEnum):
+    """Why a trigger was skipped."""
+
+    ALREADY_RUN = "already_run"
+    CONDITION_NOT_MET = "condition_not_met"
+    NO_MATCHING_FILES = "no_matching_files"
+    TRIGGER_DISABLED = "trigger_disabled"
+
+
+class Status(StrEnum):
+    EVALUATED = "evaluated"
+    FAILED = "failed"  # the decision could not be made (e.g. an unresolvable action)

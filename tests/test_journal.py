@@ -1,0 +1,46 @@
+"""The changelog's encoding of state changes: the exact records, and decoding them back."""
+
+from __future__ import annotations
+
+from engine.service.journal import Journal, decode, encode
+from engine.state import DatasetWritten, FileRemoved, FileWritten, FiredMarked
+
+FILE = {"file_id": "f1", "relative_path": "a/1.jpg", "size": None, "tags": [], "metadata": {}}
+CHANGES = [
+    DatasetWritten("ds_1", "og_1", ["a"], {"k": {"n": 1}}, True),
+    FileWritten("ds_1", FILE),
+    FiredMarked("ds_1", "tr_1/f1"),
+    FileRemoved("ds_1", "f1"),
+]
+
+
+def test_each_change_is_one_record_keyed_by_the_fact_it_sets() -> None:
+    assert [encode(change) for change in CHANGES] == [
+        (
+            b'["ds_1","d",""]',
+            b'{"org_id":"og_1","tags":["a"],"metadata":{"k":{"n":1}},"exists":true}',
+        ),
+        (
+            b'["ds_1","f","f1"]',
+            b'{"file_id":"f1","relative_path":"a/1.jpg","size":null,"tags":[],"metadata":{}}',
+        ),
+        (b'["ds_1","k","tr_1/f1"]', b"1"),
+        (b'["ds_1","f","f1"]', None),
+    ]
+
+
+def test_decoding_gives_the_changes_back() -> None:
+    assert [decode(*encode(change)) for change in CHANGES] == CHANGES
+
+
+def test_tombstones_this_engine_never_writes_decode_to_nothing() -> None:
+    assert decode(b'["ds_1","d",""]', None) is None
+    assert decode(b'["ds_1","k","tr_1"]', None) is None
+
+
+def test_the_journal_drains_in_order() -> None:
+    journal = Journal()
+    journal.extend(CHANGES[:2])
+    journal.extend(CHANGES[2:])
+    assert journal.drain() == [encode(change) for change in CHANGES]
+    assert journal.drain() == []
