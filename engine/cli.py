@@ -24,8 +24,9 @@ from engine.registry import (
     TriggerRegistry,
     load_registry,
 )
-from engine.replay import Sink, read_events, replay
+from engine.replay import read_events, replay
 from engine.service.cli import add_replay_kafka_options, add_run_parser, replay_events
+from engine.sinks import JsonlSink
 from engine.state import StateStore
 from engine.trigger_commands import add_triggers_parser
 from engine.trigger_files import load_trigger_entries
@@ -69,14 +70,14 @@ def _add_engine_inputs(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _open_sink(stack: ExitStack, path: str | None, default: IO[bytes] | None) -> Sink:
+def _open_output(stack: ExitStack, path: str | None, default: IO[bytes] | None) -> IO[bytes] | None:
     if path is None:
-        return Sink(default)
+        return default
     if path == "-":
-        return Sink(sys.stdout.buffer)
+        return sys.stdout.buffer
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    return Sink(stack.enter_context(target.open("wb")))
+    return stack.enter_context(target.open("wb"))
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -84,12 +85,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
     evaluator = Evaluator(registry, StateStore(), record_evaluations=args.evaluations is not None)
     progress = None if args.no_progress else Progress.for_terminal("replay")
     with ExitStack() as stack:
+        sink = JsonlSink(
+            _open_output(stack, args.out, sys.stdout.buffer),
+            evaluations=_open_output(stack, args.evaluations, None),
+            rejects=_open_output(stack, args.rejects, None),
+        )
         summary = replay(
             replay_events(args),
             evaluator,
-            _open_sink(stack, args.out, sys.stdout.buffer),
-            evaluations=_open_sink(stack, args.evaluations, None),
-            rejects=_open_sink(stack, args.rejects, None),
+            sink,
             progress=progress,
             max_event_bytes=args.max_event_bytes,
         )
