@@ -1,4 +1,5 @@
-"""The output sinks: one interface, and interchangeable implementations of it."""
+"""The output sinks: one interface, and interchangeable implementations of it. JSON Lines and
+in-memory here; the Kafka transaction sink's behaviour is tested against a broker (tests/kafka)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from engine.errors import EventError
 from engine.evaluator import Evaluator
 from engine.events import Event, parse_event
 from engine.replay import read_events, replay
+from engine.service.kafka_sink import KafkaTransactionSink
 from engine.sinks import JsonlSink, MemorySink, Origin, Sink
 from engine.state import StateStore
 
@@ -46,7 +48,7 @@ def _event() -> Event:
     return parse_event(LINE)
 
 
-@pytest.mark.parametrize("sink", [JsonlSink, MemorySink])
+@pytest.mark.parametrize("sink", [JsonlSink, MemorySink, KafkaTransactionSink])
 def test_every_sink_has_the_protocols_methods_with_its_signatures(sink: type) -> None:
     assert issubclass(sink, Sink)
     for name in ("emit", "reject", "flush"):
