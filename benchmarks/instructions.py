@@ -73,7 +73,8 @@ def replay_workload(args: argparse.Namespace) -> int:
     from benchmarks.replay_bench import write_events
     from benchmarks.workload import WorkloadSpec, generate
     from engine.evaluator import Evaluator
-    from engine.replay import Sink, read_events, replay
+    from engine.replay import read_events, replay
+    from engine.sinks import JsonlSink
     from engine.state import StateStore
 
     workload = generate(WorkloadSpec(args.triggers, args.orgs, args.events, args.seed))
@@ -88,13 +89,7 @@ def replay_workload(args: argparse.Namespace) -> int:
             registry.index.forget_directories()  # the directories are new to each replay
             evaluator = Evaluator(registry, StateStore(), record_evaluations=False)
             with (Path(tmp) / "invocations.jsonl").open("wb") as out:
-                replay(
-                    read_events([str(events)]),
-                    evaluator,
-                    Sink(out),
-                    evaluations=Sink(None),
-                    rejects=Sink(None),
-                )
+                replay(read_events([str(events)]), evaluator, JsonlSink(out))
             invocations = evaluator.stats.invocations
     return invocations
 

@@ -1,8 +1,8 @@
 """Replay throughput: a workload's events as a JSON Lines file in, invocation requests JSONL out.
 
 This is `trigger-engine replay` minus argument parsing and registry loading: `read_events` ->
-`parse_event` -> `Evaluator.process` -> `Sink`, files on disk at both ends; the median of three
-runs is reported.
+`parse_event` -> `Evaluator.process` -> `JsonlSink`, files on disk at both ends; the median of
+three runs is reported.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import orjson
 from benchmarks.workload import Workload
 from engine.evaluator import Evaluator
 from engine.registry import TriggerRegistry
-from engine.replay import Sink, read_events, replay
+from engine.replay import read_events, replay
+from engine.sinks import JsonlSink
 from engine.state import StateStore
 
 
@@ -57,13 +58,7 @@ def _replay_once(registry: TriggerRegistry, events_path: Path, directory: Path) 
     evaluator = Evaluator(registry, StateStore(), record_evaluations=False)
     with out_path.open("wb") as out:
         start = time.perf_counter()
-        summary = replay(
-            read_events([str(events_path)]),
-            evaluator,
-            Sink(out),
-            evaluations=Sink(None),
-            rejects=Sink(None),
-        )
+        summary = replay(read_events([str(events_path)]), evaluator, JsonlSink(out))
         seconds = time.perf_counter() - start
     return ReplayResult(
         summary.lines,

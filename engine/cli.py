@@ -16,12 +16,13 @@ from engine.collector import long_lived
 from engine.compiled import DEFAULT_TIMEOUT_MINUTES, CompiledTrigger
 from engine.errors import ConfigError, EngineError
 from engine.evaluator import Evaluator
-from engine.events import DEFAULT_MAX_EVENT_BYTES, parse_event
+from engine.events import DEFAULT_MAX_EVENT_BYTES
 from engine.explain import explain
 from engine.progress import Progress
 from engine.registry import TriggerRegistry, load_registry
-from engine.replay import Sink, read_events, replay
+from engine.replay import read_events, replay
 from engine.service.cli import add_replay_kafka_options, add_run_parser, replay_events
+from engine.sinks import JsonlSink
 from engine.state import StateStore
 from engine.trigger_commands import add_triggers_parser
 from engine.trigger_files import load_trigger_entries
@@ -66,14 +67,14 @@ def _add_engine_inputs(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _open_sink(stack: ExitStack, path: str | None, default: IO[bytes] | None) -> Sink:
+def _open_output(stack: ExitStack, path: str | None, default: IO[bytes] | None) -> IO[bytes] | None:
     if path is None:
-        return Sink(default)
+        return default
     if path == "-":
-        return Sink(sys.stdout.buffer)
+        return sys.stdout.buffer
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    return Sink(stack.enter_context(target.open("wb")))
+    return stack.enter_context(target.open("wb"))
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -81,12 +82,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
     evaluator = Evaluator(registry, StateStore(), record_evaluations=args.evaluations is not None)
     progress = None if args.no_progress else Progress.for_terminal("replay")
     with ExitStack() as stack:
+        sink = JsonlSink(
+            _open_output(stack, args.out, sys.stdout.buffer),
+            evaluations=_open_output(stack, args.evaluations, None),
+            rejects=_open_output(stack, args.rejects, None),
+        )
         summary = replay(
             replay_events(args),
             evaluator,
-            _open_sink(stack, args.out, sys.stdout.buffer),
-            evaluations=_open_sink(stack, args.evaluations, None),
-            rejects=_open_sink(stack, args.rejects, None),
+            sink,
             progress=progress,
             max_event_bytes=args.max_event_bytes,
         )
@@ -115,7 +119,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     evaluator = Evaluator(registry, state, record_evaluations=False)
     for raw in read_events(args.events):
         try:
-            evaluator.process(parse_event(raw.data, max_bytes=args.max_event_bytes))
+            evaluator.process(raw.parse(args.max_event_bytes))
         except EngineError:
             continue  # explain looks at the state valid events built; replay reports rejects
     ds = state.get(args.dataset)

@@ -18,7 +18,8 @@ from engine.collector import long_lived
 from engine.evaluator import Evaluator
 from engine.models import Action, Trigger
 from engine.registry import TriggerRegistry, load_registry
-from engine.replay import RawEvent, Sink, read_events, replay
+from engine.replay import read_events, replay
+from engine.sinks import JsonlSink, Origin
 from engine.state import StateStore
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -64,17 +65,15 @@ def test_replay_evaluates_with_the_collector_paused_and_freezes_the_state_it_bui
         }
     )
 
-    def events() -> Iterator[RawEvent]:
+    def events() -> Iterator[Origin]:
         enabled.append(gc.isenabled())
-        yield RawEvent("log", 1, line)
+        yield Origin("log", 1, line)
 
     state = StateStore()
     evaluator = Evaluator(TriggerRegistry(ActionCatalog()), state)
     gc.collect()
     try:
-        summary = replay(
-            events(), evaluator, Sink(None), evaluations=Sink(None), rejects=Sink(None)
-        )
+        summary = replay(events(), evaluator, JsonlSink())
         assert enabled == [False]
         assert (summary.lines, summary.rejected) == (1, 0)
         assert gc.isenabled()
@@ -85,7 +84,7 @@ def test_replay_evaluates_with_the_collector_paused_and_freezes_the_state_it_bui
         gc.unfreeze()
 
 
-def _cyclic_garbage_of_replay(registry: TriggerRegistry, events: list[RawEvent]) -> Counter[str]:
+def _cyclic_garbage_of_replay(registry: TriggerRegistry, events: list[Origin]) -> Counter[str]:
     """The objects in reference cycles that a replay left unreachable, by type."""
     outputs = [io.BytesIO() for _ in range(3)]
     gc.unfreeze()  # earlier tests' frozen garbage (asyncio, aiokafka) goes now, not in the count
@@ -96,9 +95,7 @@ def _cyclic_garbage_of_replay(registry: TriggerRegistry, events: list[RawEvent])
         summary = replay(
             iter(events),
             evaluator,
-            Sink(outputs[0]),
-            evaluations=Sink(outputs[1]),
-            rejects=Sink(outputs[2]),
+            JsonlSink(outputs[0], evaluations=outputs[1], rejects=outputs[2]),
         )
         del evaluator
         gc.unfreeze()  # replay froze what it made: cyclic garbage too, out of the collector's sight
@@ -125,6 +122,6 @@ def test_replaying_a_generated_workload_makes_no_cyclic_garbage() -> None:
     registry = load_registry(triggers, catalog)
     lines = [orjson.dumps(event) for event in workload.events]
     lines.insert(len(lines) // 2, b'{"specversion": "1.0", "id": "bad"}')  # rejected midway
-    events = [RawEvent("workload", n, line) for n, line in enumerate(lines, start=1)]
+    events = [Origin("workload", n, line) for n, line in enumerate(lines, start=1)]
     assert {e["type"] for e in workload.events} >= {"dataset.deleted", "file.deleted"}
     assert _cyclic_garbage_of_replay(registry, events) == Counter()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from engine.service.journal import Journal, decode
+from engine.service.journal import decode
 from engine.service.topic_reader import Record, read_batches
 from engine.state import StateStore
 
@@ -27,7 +27,6 @@ class PartitionState:
 
     changelog_end: int
     state: StateStore = field(default_factory=StateStore)
-    journal: Journal = field(default_factory=Journal)  # the open transaction's state changes
     input_offset: int | None = None  # the next input offset the last transaction recorded
 
     def apply(self, record: Record) -> None:

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any, Literal, get_args, get_origin
 
 from engine.errors import ConfigError
-from engine.replay import RawEvent, read_events
+from engine.replay import read_events
 from engine.service.settings import (
     SASL_MECHANISMS,
     SECURITY_PROTOCOLS,
@@ -28,6 +28,7 @@ from engine.service.settings import (
     ServiceSettings,
     validated,
 )
+from engine.sinks import Origin
 
 ENV_PREFIX = "TRIGGER_ENGINE_"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -200,7 +201,7 @@ def add_replay_kafka_options(parser: argparse.ArgumentParser) -> None:
     _add_env_flags(group, _CONNECTION_FLAGS, KafkaSettings)
 
 
-def replay_events(args: argparse.Namespace) -> Iterable[RawEvent]:
+def replay_events(args: argparse.Namespace) -> Iterable[Origin]:
     """The events `replay` evaluates: the event files, or with --from-kafka a topic range."""
     if not args.from_kafka:
         if args.since is not None or args.until is not None:

@@ -20,10 +20,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from engine.errors import ConfigError
-from engine.replay import RawEvent
 from engine.service.settings import KafkaSettings
 from engine.service.topic_reader import Record, read_batches
 from engine.service.topics import partition_counts
+from engine.sinks import Origin
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +35,8 @@ class OffsetRange:
 
 def kafka_range_events(
     settings: KafkaSettings, topic: str, since: datetime | None, until: datetime | None
-) -> Iterator[RawEvent]:
-    """Every record of the range as a `RawEvent`: source `topic/partition`, line = offset."""
+) -> Iterator[Origin]:
+    """Every record of the range, where it was read and as it was read."""
     with asyncio.Runner() as runner:
         consumer = runner.run(_started_consumer(settings))
         try:
@@ -45,13 +45,11 @@ def kafka_range_events(
                 batches = _range_batches(consumer, offsets)
                 while (batch := runner.run(_next(batches))) is not None:
                     for record in batch:
-                        yield RawEvent(f"{topic}/{record.partition}", record.offset, _data(record))
+                        yield Origin(
+                            topic, record.offset, record.value, record.partition, record.key
+                        )
         finally:
             runner.run(consumer.stop())
-
-
-def _data(record: Record) -> bytes:
-    return record.value if record.value is not None else b""
 
 
 async def _started_consumer(settings: KafkaSettings) -> AIOKafkaConsumer:

@@ -25,7 +25,7 @@ from tests.deploy.surface import (
 
 DOC = REPO / "docs" / "operations.md"
 # Where the service sets the headers of the records it writes.
-HEADERS_SOURCE = REPO / "engine" / "service" / "partition.py"
+HEADERS_SOURCE = REPO / "engine" / "service" / "kafka_sink.py"
 
 
 def table_rows(first_cell: str) -> Iterator[list[str]]:

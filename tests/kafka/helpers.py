@@ -24,9 +24,10 @@ from engine.actions import ActionCatalog, load_actions
 from engine.evaluator import Evaluator
 from engine.models import Trigger
 from engine.registry import TriggerRegistry
-from engine.replay import RawEvent, Sink, replay
+from engine.replay import replay
 from engine.service.registry_topic import publish_trigger
 from engine.service.settings import KafkaSettings, ServiceSettings
+from engine.sinks import JsonlSink, Origin
 from engine.state import StateStore
 from engine.trigger_files import load_triggers, trigger_to_dict
 from tests.kafka.conftest import CreateTopics
@@ -167,6 +168,14 @@ async def produce_events(bootstrap: str, topic: str, lines: Iterable[bytes]) -> 
     ]
 
 
+def example_registry(triggers: Iterable[Trigger]) -> TriggerRegistry:
+    """A fresh registry of `triggers` over the example actions."""
+    registry = TriggerRegistry(ActionCatalog(load_actions(EXAMPLE_ACTIONS)))
+    for trigger in triggers:
+        registry.put(trigger)
+    return registry
+
+
 @dataclass(frozen=True, slots=True)
 class Expected:
     invocations: list[bytes]
@@ -183,19 +192,15 @@ def expected(produced: Iterable[Produced], triggers: Iterable[Trigger]) -> Expec
     invocations, evaluations, rejects = io.BytesIO(), io.BytesIO(), io.BytesIO()
     triggers = list(triggers)
     for partition in sorted(by_partition):
-        registry = TriggerRegistry(ActionCatalog(load_actions(EXAMPLE_ACTIONS)))
-        for trigger in triggers:
-            registry.put(trigger)
+        registry = example_registry(triggers)
         events = [
-            RawEvent(str(partition), e.offset, e.line)
+            Origin(str(partition), e.offset, e.line)
             for e in sorted(by_partition[partition], key=lambda e: e.offset)
         ]
         replay(
             events,
             Evaluator(registry, StateStore()),
-            Sink(invocations),
-            evaluations=Sink(evaluations),
-            rejects=Sink(rejects),
+            JsonlSink(invocations, evaluations=evaluations, rejects=rejects),
         )
     return Expected(
         invocations.getvalue().splitlines(),
