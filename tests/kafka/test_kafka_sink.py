@@ -1,16 +1,19 @@
 """The Kafka transaction sink behind the file replay driver: one transaction holds what a JSON
-Lines replay writes, keyed by dataset, with the source in the headers, and the dead letters."""
+Lines replay writes, keyed by dataset, with the source in the headers, the dead letters, and the
+state changes in the changelog partition."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 
 import orjson
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from engine.evaluator import Evaluator
 from engine.replay import replay
+from engine.service.journal import decode
 from engine.service.kafka_sink import KafkaTransactionSink
 from engine.sinks import Origin
 from engine.state import StateStore
@@ -26,14 +29,18 @@ from tests.kafka.helpers import (
     values,
 )
 
+DATASET_ID = re.compile(rb'"datasetid": *"([^"]+)"')
+
 
 async def test_a_replay_into_one_transaction_writes_what_a_jsonl_replay_writes(
     kafka_bootstrap: str, create_topics: CreateTopics, unique_name: Callable[[str], str]
 ) -> None:
-    events, invocations, evaluations, dlq = (
-        unique_name(name) for name in ("events", "invocations", "evaluations", "dlq")
+    events, invocations, evaluations, dlq, changelog = (
+        unique_name(name) for name in ("events", "invocations", "evaluations", "dlq", "state")
     )
-    await create_topics({invocations: PARTITIONS, evaluations: PARTITIONS, dlq: PARTITIONS})
+    await create_topics(
+        {invocations: PARTITIONS, evaluations: PARTITIONS, dlq: PARTITIONS, changelog: PARTITIONS}
+    )
     lines, triggers = example_lines(), example_triggers()
     origins = [
         Origin(events, offset, line, partition=1, key=b"key-%d" % offset)
@@ -50,8 +57,10 @@ async def test_a_replay_into_one_transaction_writes_what_a_jsonl_replay_writes(
             invocations_topic=invocations,
             evaluations_topic=evaluations,
             dead_letter_topic=dlq,
+            changelog=TopicPartition(changelog, 1),
         )
-        summary = replay(origins, Evaluator(example_registry(triggers), StateStore()), sink)
+        state = StateStore()
+        summary = replay(origins, Evaluator(example_registry(triggers), state), sink)
         await sink.send()
         await sink.delivered()
         await producer.commit_transaction()
@@ -79,3 +88,21 @@ async def test_a_replay_into_one_transaction_writes_what_a_jsonl_replay_writes(
         offset = int(headers["dlq.source.offset"])
         assert (record.key, record.value) == (origins[offset].key, origins[offset].data)
         assert f" at {events}/1@{offset}: ".encode() in headers["dlq.reason"]
+    restored = StateStore()
+    for record in await read_all(kafka_bootstrap, changelog):
+        assert record.partition == 1
+        change = decode(record.key, record.value)
+        assert change is not None
+        restored.restore(change)
+    datasets = {m.decode() for o in origins for m in DATASET_ID.findall(o.data or b"")}
+    assert len(datasets) >= 5
+    for dataset_id in sorted(datasets):
+        original, copy = state.get(dataset_id), restored.get(dataset_id)
+        assert (original is None) == (copy is None), dataset_id
+        if original is None or copy is None:
+            continue
+        assert (copy.record, copy.files, copy.fired) == (
+            original.record,
+            original.files,
+            original.fired,
+        )
