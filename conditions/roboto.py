@@ -99,10 +99,8 @@ Node = Leaf | Group
 @dataclass(frozen=True, slots=True)
 class RobotoCondition:
     root: Node
-    normalized: dict[str, Any]
     predicate: Predicate
     references_file: bool
-    required_tags: frozenset[str]
 
     def explain(self, dataset: dict[str, Any], file: dict[str, Any] | None) -> ConditionTrace:
         steps: list[TraceStep] = []
@@ -120,10 +118,8 @@ def compile_roboto(
     root = _parse(condition, path, allow_file_fields)
     return RobotoCondition(
         root=root,
-        normalized=_normalize(root),
         predicate=_predicate(root),
         references_file=_references_file(root),
-        required_tags=_required_tags(root),
     )
 
 
@@ -476,34 +472,7 @@ def _trace(
     return result
 
 
-def _normalize(node: Node) -> dict[str, Any]:
-    """Canonical form: qualified fields, no value where none is taken, no 1-child AND/OR."""
-    if isinstance(node, Leaf):
-        leaf: dict[str, Any] = {"field": node.field.text, "comparator": node.comparator}
-        if node.comparator not in _TAKES_NO_VALUE:
-            leaf["value"] = node.value
-        return leaf
-    if len(node.children) == 1 and node.operator != "NOT":
-        return _normalize(node.children[0])
-    return {"operator": node.operator, "conditions": [_normalize(c) for c in node.children]}
-
-
 def _references_file(node: Node) -> bool:
     if isinstance(node, Leaf):
         return node.field.record == "file"
     return any(_references_file(child) for child in node.children)
-
-
-def _required_tags(node: Node) -> frozenset[str]:
-    """Tags a dataset must carry for the condition to hold: `tags CONTAINS x` under ANDs only."""
-    if isinstance(node, Leaf):
-        is_tag_test = (
-            node.field == FieldPath("dataset", ("tags",))
-            and node.comparator == "CONTAINS"
-            and node.value.__class__ is str
-            and parse_instant(node.value) is None  # timestamps match by instant, not by text
-        )
-        return frozenset({node.value}) if is_tag_test else frozenset()
-    if node.operator == "AND" or (node.operator == "OR" and len(node.children) == 1):
-        return frozenset().union(*(_required_tags(child) for child in node.children))
-    return frozenset()
