@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from conditions.comparators import Comparator, GroupOperator
 from conditions.errors import ConditionError, JsonLogicError
 from conditions.jsonlogic import compile_rule, is_operator, trace_rule
 from conditions.jsvalues import truthy
@@ -20,9 +21,11 @@ from conditions.trace import MISSING, ConditionTrace, TraceStep
 
 __all__ = [
     "MISSING",
+    "Comparator",
     "CompiledCondition",
     "ConditionError",
     "ConditionTrace",
+    "GroupOperator",
     "TraceStep",
     "compile_condition",
 ]

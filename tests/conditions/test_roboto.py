@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from conditions import ConditionError, compile_condition
 from conditions.codegen import MAX_NESTING
-from conditions.roboto import COMPARATORS
+from conditions.comparators import COMPARATOR_RULES, Comparator, GroupOperator, ValueKind
 
 DATASET: dict[str, Any] = {
     "dataset_id": "ds_1",
@@ -181,7 +181,19 @@ def test_leaf(field: str, comparator: str, value: Any, expected: bool) -> None:
 
 
 def test_every_comparator_is_covered() -> None:
-    assert {comparator for _, comparator, _, _ in LEAVES} == set(COMPARATORS)
+    assert {comparator for _, comparator, _, _ in LEAVES} == set(Comparator)
+
+
+@pytest.mark.parametrize("comparator", list(Comparator))
+def test_a_missing_or_null_field_gets_the_verdict_the_table_gives(comparator: Comparator) -> None:
+    rule = COMPARATOR_RULES[comparator]
+    leaf: dict[str, Any] = {"field": "metadata.robot", "comparator": comparator.value}
+    if rule.takes is not ValueKind.NONE:
+        leaf["value"] = 1 if rule.takes is ValueKind.ORDERED else "r2"
+    compiled = compile_condition(leaf)
+    for dataset in ({}, {"metadata": "r2"}, {"metadata": {}}, {"metadata": {"robot": None}}):
+        assert compiled(dataset, None, None) is rule.matches_missing
+        assert compiled.explain(dataset, None, None).result is rule.matches_missing
 
 
 def test_file_fields_are_missing_when_there_is_no_file() -> None:
@@ -400,13 +412,14 @@ _FIELDS = st.sampled_from(["a", "b", "a.b", "tags", "file.a", "file.a.b", "file.
 
 @st.composite
 def _leaves(draw: st.DrawFn) -> dict[str, Any]:
-    comparator = draw(st.sampled_from(COMPARATORS))
-    leaf: dict[str, Any] = {"field": draw(_FIELDS), "comparator": comparator}
-    if comparator in ("IS_NULL", "IS_NOT_NULL", "EXISTS", "NOT_EXISTS"):
+    comparator = draw(st.sampled_from(Comparator))
+    leaf: dict[str, Any] = {"field": draw(_FIELDS), "comparator": comparator.value}
+    takes = COMPARATOR_RULES[comparator].takes
+    if takes is ValueKind.NONE:
         return leaf
-    if comparator in ("BEGINS_WITH", "LIKE", "NOT_LIKE"):
+    if takes is ValueKind.STRING:
         leaf["value"] = draw(st.sampled_from(["pr", "%o%", "op\\_%", "m_"]))
-    elif comparator.startswith(("GREATER", "LESS")):
+    elif takes is ValueKind.ORDERED:
         leaf["value"] = draw(st.sampled_from([2, 2.5, "m", "2026-06-01T00:00:00Z"]))
     else:
         leaf["value"] = draw(_VALUES.filter(lambda v: v is not None))
@@ -417,7 +430,7 @@ _CONDITIONS = st.recursive(
     _leaves(),
     lambda inner: st.builds(
         lambda op, children: {"operator": op, "conditions": children},
-        st.sampled_from(["AND", "OR", "NOT"]),
+        st.sampled_from([operator.value for operator in GroupOperator]),
         st.lists(inner, min_size=1, max_size=3),
     ),
     max_leaves=8,
