@@ -7,11 +7,11 @@ JsonLogic rules evaluated over `{"dataset": ..., "file": ..., "event": ...}`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from conditions.comparators import Comparator, GroupOperator
 from conditions.errors import ConditionError, JsonLogicError
 from conditions.jsonlogic import compile_rule, is_operator, trace_rule
 from conditions.jsvalues import truthy
@@ -21,9 +21,11 @@ from conditions.trace import MISSING, ConditionTrace, TraceStep
 
 __all__ = [
     "MISSING",
+    "Comparator",
     "CompiledCondition",
     "ConditionError",
     "ConditionTrace",
+    "GroupOperator",
     "TraceStep",
     "compile_condition",
 ]
@@ -33,26 +35,23 @@ Evaluate = Callable[[Record, Record | None, Record | None], bool]
 Explain = Callable[[Record, Record | None, Record | None], ConditionTrace]
 
 JSONLOGIC_ROOTS = frozenset({"dataset", "file", "event"})
-_DATASET_TAGS = ({"var": "dataset.tags"}, {"var": ["dataset.tags"]})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class CompiledCondition:
-    """A validated condition, ready to evaluate. Equal conditions have equal keys."""
+    """A validated condition, ready to evaluate. Compares and hashes by identity."""
 
     dialect: str  # "none" | "roboto" | "jsonlogic"
-    key: str  # canonical JSON of the normalized condition
     references_file: bool  # may read file.* (its result can differ between files of a dataset)
     references_event: bool  # may read event.* (its result can differ between events)
-    required_tags: frozenset[str]  # tags that must all be in dataset.tags for it to be true
-    evaluate: Evaluate = field(repr=False, compare=False)
-    _explain: Explain = field(repr=False, compare=False)
+    evaluate: Evaluate = field(repr=False)
+    _explain: Explain = field(repr=False)
     # Reads the dataset record alone: while the record is unchanged, its result is too, so
     # callers may reuse it for every file and event of the dataset.
-    dataset_only: bool = field(init=False, repr=False, compare=False)
-    # Stands for this object in memo tables: unlike the condition or its key, it hashes and
-    # compares by identity, reading nothing (at 100,000 triggers every read may be a cache miss).
-    token: object = field(init=False, repr=False, compare=False, default_factory=object)
+    dataset_only: bool = field(init=False, repr=False)
+    # Stands for this object in memo tables, so that a lookup reads the token and not the
+    # condition (with many triggers every read may be a cache miss).
+    token: object = field(init=False, repr=False, default_factory=object)
 
     def __post_init__(self) -> None:
         dataset_only = not (self.references_file or self.references_event)
@@ -101,10 +100,6 @@ def compile_condition(
     )
 
 
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def _always_true(dataset: Record, file: Record | None, event: Record | None) -> bool:
     return True
 
@@ -113,7 +108,7 @@ def _no_condition(dataset: Record, file: Record | None, event: Record | None) ->
     return ConditionTrace("none", True, ())
 
 
-_ALWAYS = CompiledCondition("none", "null", False, False, frozenset(), _always_true, _no_condition)
+_ALWAYS = CompiledCondition("none", False, False, _always_true, _no_condition)
 
 
 def _compile_roboto(condition: dict[str, Any], allow_file_fields: bool) -> CompiledCondition:
@@ -124,10 +119,8 @@ def _compile_roboto(condition: dict[str, Any], allow_file_fields: bool) -> Compi
 
     return CompiledCondition(
         "roboto",
-        _canonical(compiled.normalized),
         compiled.references_file,
         False,  # Roboto fields name the dataset or the file, never the event
-        compiled.required_tags,
         compiled.predicate,
         explain,
     )
@@ -164,26 +157,8 @@ def _compile_jsonlogic(rule: dict[str, Any], allow_file_fields: bool) -> Compile
 
     return CompiledCondition(
         "jsonlogic",
-        _canonical(rule),
         compiled.references_file,
         compiled.references_event,
-        _jsonlogic_required_tags(rule),
         evaluate,
         explain,
     )
-
-
-def _jsonlogic_required_tags(rule: dict[str, Any]) -> frozenset[str]:
-    """Tags named by `{"in": ["tag", {"var": "dataset.tags"}]}` at the top or under `and`s."""
-    if "and" in rule and rule["and"].__class__ is list:
-        parts = [part for part in rule["and"] if part.__class__ is dict]
-        return frozenset().union(*(_jsonlogic_required_tags(part) for part in parts))
-    args = rule.get("in")
-    if (
-        args.__class__ is list
-        and len(args) == 2
-        and args[0].__class__ is str
-        and args[1] in _DATASET_TAGS
-    ):
-        return frozenset({args[0]})
-    return frozenset()

@@ -1,13 +1,13 @@
 """Conditions compiled to generated Python functions, instead of trees of closures.
 
-A tree of closures costs a call per node, and at 100,000 triggers each node's function object,
+A tree of closures costs a call per node, and with many triggers each node's function object,
 cells and constants are likely cache misses. A generated function covers a group (AND, OR, and,
 or, if) with its leaves as one code object: every operator becomes an expression, and the
 constants become the function's default arguments (read like local variables). No user text ever
 becomes source code: the source holds only operators and parameter names, so groups that differ
 only in their constants share one *shape*, compiled once, and each group is that code object with
-its own constants. A nested group is a function of its own: shapes of whole trees would be about
-as many as the conditions (a `compile` each, about 30,000 at 100,000 triggers).
+its own constants. A nested group is a function of its own: shapes of whole trees would be nearly
+as many as the distinct conditions, a `compile` each.
 """
 
 from __future__ import annotations

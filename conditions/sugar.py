@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from conditions.comparators import Comparator, GroupOperator
 from conditions.errors import ConditionError
 from conditions.roboto import check_value, parse_field
 
@@ -19,7 +20,7 @@ def expand_sugar(
     leaves = [*_tag_leaves(required_tag), *_metadata_leaves(required_metadata)]
     if not leaves:
         return None
-    return {"operator": "AND", "conditions": leaves}
+    return {"operator": GroupOperator.AND, "conditions": leaves}
 
 
 def _tag_leaves(required_tag: list[str] | None) -> list[dict[str, Any]]:
@@ -30,7 +31,8 @@ def _tag_leaves(required_tag: list[str] | None) -> list[dict[str, Any]]:
     for i, tag in enumerate(required_tag):
         if tag.__class__ is not str or not tag:
             raise ConditionError(f"required_tag[{i}]", "a tag must be a non-empty string")
-    return [{"field": "tags", "comparator": "CONTAINS", "value": tag} for tag in required_tag]
+    contains = Comparator.CONTAINS
+    return [{"field": "tags", "comparator": contains, "value": tag} for tag in required_tag]
 
 
 def _metadata_leaves(required_metadata: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -43,6 +45,6 @@ def _metadata_leaves(required_metadata: dict[str, Any] | None) -> list[dict[str,
         path = f"required_metadata.{key}"
         field = f"metadata.{key}" if key.__class__ is str else key
         parse_field(field, path, allow_file_fields=False)
-        check_value("EQUALS", value, path)
-        leaves.append({"field": field, "comparator": "EQUALS", "value": value})
+        check_value(Comparator.EQUALS, value, path)
+        leaves.append({"field": field, "comparator": Comparator.EQUALS, "value": value})
     return leaves

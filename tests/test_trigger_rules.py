@@ -189,7 +189,11 @@ def test_condition_and_shorthands_are_mutually_exclusive(sugar: dict[str, Any]) 
 def test_both_shorthands_together_are_accepted() -> None:
     registry = _put(required_tag=["prod"], required_metadata={"robot": "r2"})
     compiled = registry.get(ORG, "front-cam")
-    assert compiled is not None and compiled.condition.required_tags == frozenset({"prod"})
+    assert compiled is not None
+    dataset = {"tags": ["prod"], "metadata": {"robot": "r2"}}
+    assert compiled.condition(dataset, None, None) is True
+    assert compiled.condition({**dataset, "tags": []}, None, None) is False
+    assert compiled.condition({**dataset, "metadata": {}}, None, None) is False
 
 
 @pytest.mark.parametrize(

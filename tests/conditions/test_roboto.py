@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from conditions import ConditionError, compile_condition
 from conditions.codegen import MAX_NESTING
-from conditions.roboto import COMPARATORS
+from conditions.comparators import COMPARATOR_RULES, Comparator, GroupOperator, ValueKind
 
 DATASET: dict[str, Any] = {
     "dataset_id": "ds_1",
@@ -181,7 +181,19 @@ def test_leaf(field: str, comparator: str, value: Any, expected: bool) -> None:
 
 
 def test_every_comparator_is_covered() -> None:
-    assert {comparator for _, comparator, _, _ in LEAVES} == set(COMPARATORS)
+    assert {comparator for _, comparator, _, _ in LEAVES} == set(Comparator)
+
+
+@pytest.mark.parametrize("comparator", list(Comparator))
+def test_a_missing_or_null_field_gets_the_verdict_the_table_gives(comparator: Comparator) -> None:
+    rule = COMPARATOR_RULES[comparator]
+    leaf: dict[str, Any] = {"field": "metadata.robot", "comparator": comparator.value}
+    if rule.takes is not ValueKind.NONE:
+        leaf["value"] = 1 if rule.takes is ValueKind.ORDERED else "r2"
+    compiled = compile_condition(leaf)
+    for dataset in ({}, {"metadata": "r2"}, {"metadata": {}}, {"metadata": {"robot": None}}):
+        assert compiled(dataset, None, None) is rule.matches_missing
+        assert compiled.explain(dataset, None, None).result is rule.matches_missing
 
 
 def test_file_fields_are_missing_when_there_is_no_file() -> None:
@@ -376,55 +388,9 @@ def test_references_file() -> None:
     assert compile_condition(nested).references_file is True
 
 
-def test_equivalent_conditions_share_a_key() -> None:
-    short = compile_condition(leaf("metadata.robot", "EQUALS", "r2"))
-    qualified = compile_condition(leaf("dataset.metadata.robot", "EQUALS", "r2"))
-    wrapped = compile_condition({"operator": "AND", "conditions": [TRUE]})
-    assert short.key == qualified.key == wrapped.key
-    assert short == qualified
-    assert hash(short) == hash(qualified)
-    assert short.key == ('{"comparator":"EQUALS","field":"dataset.metadata.robot","value":"r2"}')
-    null_value = compile_condition({"field": "robot", "comparator": "EXISTS", "value": None})
-    assert null_value.key == compile_condition({"field": "robot", "comparator": "EXISTS"}).key
-
-
-def test_different_conditions_have_different_keys() -> None:
-    keys = {
-        compile_condition(TRUE).key,
-        compile_condition(FALSE).key,
-        compile_condition({"operator": "NOT", "conditions": [TRUE]}).key,
-        compile_condition({"operator": "OR", "conditions": [TRUE, FALSE]}).key,
-        compile_condition({"operator": "OR", "conditions": [FALSE, TRUE]}).key,
-    }
-    assert len(keys) == 5
-
-
-REQUIRED_TAGS = [
-    (leaf("tags", "CONTAINS", "prod"), {"prod"}),
-    (leaf("dataset.tags", "CONTAINS", "prod"), {"prod"}),
-    ({"operator": "AND", "conditions": [leaf("tags", "CONTAINS", "a"), TRUE]}, {"a"}),
-    (
-        {
-            "operator": "AND",
-            "conditions": [
-                leaf("tags", "CONTAINS", "a"),
-                {"operator": "AND", "conditions": [leaf("tags", "CONTAINS", "b")]},
-            ],
-        },
-        {"a", "b"},
-    ),
-    ({"operator": "OR", "conditions": [leaf("tags", "CONTAINS", "a"), TRUE]}, set()),
-    ({"operator": "NOT", "conditions": [leaf("tags", "CONTAINS", "a")]}, set()),
-    (leaf("tags", "NOT_CONTAINS", "a"), set()),
-    (leaf("tags", "CONTAINS", 3), set()),
-    (leaf("file.tags", "CONTAINS", "a"), set()),
-    (leaf("metadata.tags", "CONTAINS", "a"), set()),
-]
-
-
-@pytest.mark.parametrize(("condition", "tags"), REQUIRED_TAGS)
-def test_required_tags(condition: dict[str, Any], tags: set[str]) -> None:
-    assert compile_condition(condition).required_tags == frozenset(tags)
+def test_a_comparator_without_a_value_accepts_an_explicit_null() -> None:
+    condition = {"field": "metadata.robot", "comparator": "EXISTS", "value": None}
+    assert compile_condition(condition)(DATASET, FILE, None) is True
 
 
 # --- property: the generated predicate against the tracing evaluator ---------------------------
@@ -446,13 +412,14 @@ _FIELDS = st.sampled_from(["a", "b", "a.b", "tags", "file.a", "file.a.b", "file.
 
 @st.composite
 def _leaves(draw: st.DrawFn) -> dict[str, Any]:
-    comparator = draw(st.sampled_from(COMPARATORS))
-    leaf: dict[str, Any] = {"field": draw(_FIELDS), "comparator": comparator}
-    if comparator in ("IS_NULL", "IS_NOT_NULL", "EXISTS", "NOT_EXISTS"):
+    comparator = draw(st.sampled_from(Comparator))
+    leaf: dict[str, Any] = {"field": draw(_FIELDS), "comparator": comparator.value}
+    takes = COMPARATOR_RULES[comparator].takes
+    if takes is ValueKind.NONE:
         return leaf
-    if comparator in ("BEGINS_WITH", "LIKE", "NOT_LIKE"):
+    if takes is ValueKind.STRING:
         leaf["value"] = draw(st.sampled_from(["pr", "%o%", "op\\_%", "m_"]))
-    elif comparator.startswith(("GREATER", "LESS")):
+    elif takes is ValueKind.ORDERED:
         leaf["value"] = draw(st.sampled_from([2, 2.5, "m", "2026-06-01T00:00:00Z"]))
     else:
         leaf["value"] = draw(_VALUES.filter(lambda v: v is not None))
@@ -463,7 +430,7 @@ _CONDITIONS = st.recursive(
     _leaves(),
     lambda inner: st.builds(
         lambda op, children: {"operator": op, "conditions": children},
-        st.sampled_from(["AND", "OR", "NOT"]),
+        st.sampled_from([operator.value for operator in GroupOperator]),
         st.lists(inner, min_size=1, max_size=3),
     ),
     max_leaves=8,
