@@ -1,7 +1,8 @@
 """Condition interpreters for the naive baseline: walk the condition dict on every evaluation.
 
-Written from SPEC §3 and the official JsonLogic suites, independently of `conditions/`, so that the
-differential test compares two implementations rather than one with itself. They cover what the
+Written from the condition rules (README, "How it evaluates") and the official JsonLogic suites,
+independently of `conditions/`, so that the differential test compares two implementations rather
+than one with itself. They cover what the
 benchmark workloads use; neither validates (the engine rejected bad conditions at load already).
 """
 

@@ -1,10 +1,10 @@
 """The naive baseline: for every event, loop over every trigger of the event's org.
 
-Per trigger and event it does what the issue describes: `pathspec`'s `match_file` on the trigger's
+Per trigger and event it does the obvious thing: `pathspec`'s `match_file` on the trigger's
 compiled `PathSpec` (compiled once per trigger, as any sane naive engine would), then the condition
 *interpreted* by walking its dict (`benchmarks.interpreters`). It keeps its own dataset state and
-fired keys, written from SPEC §2 and §4, so that `tests/test_differential.py` compares two
-independent implementations of the same contract.
+fired keys, written from the rules of events and evaluation, so that `tests/test_differential.py`
+compares two independent implementations of the same contract.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class Invocation:
 
     @classmethod
     def from_request(cls, request: Json) -> Invocation:
-        """The key of an engine invocation request (SPEC §5)."""
+        """The key of an engine invocation request."""
         files = tuple(f["file_id"] for f in request["input_data"]["files"])
         per_file = request["for_each"] == "dataset_file"
         return cls(

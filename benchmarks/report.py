@@ -55,11 +55,11 @@ def machine() -> dict[str, Any]:
 
 def interpreter() -> dict[str, Any]:
     """Which build of CPython ran the benchmark: two builds of the same version differ on this code.
-    Debian's /usr/bin/python3.11 (profile-guided and link-time optimized, libpython linked into the
-    executable) executes 6.7% fewer instructions per replayed event than pyenv's default build
-    (libpython a shared library, neither optimization), and ran 1.12-1.26x faster in a quiet hour;
-    the python:3.11-slim image the service ships on is built with both optimizations too. Some
-    builders, Debian among them, leave their optimization options out of CONFIG_ARGS."""
+    A profile-guided, link-time optimized build with libpython linked into the executable (Debian's
+    /usr/bin/python3.11) runs this code measurably faster than one without (pyenv's default build;
+    docs/performance.md has the figures); the python:3.11-slim image the service ships on is built
+    with both optimizations too. Some builders, Debian among them, leave their optimization options
+    out of CONFIG_ARGS."""
     configure = str(sysconfig.get_config_var("CONFIG_ARGS") or "")
     return {
         "executable": os.path.realpath(sys.executable),
@@ -119,7 +119,8 @@ def _find(outcome: Outcome, scenario: str, triggers: int) -> ScenarioResult | No
 
 
 def targets(outcome: Outcome, kafka: dict[str, Any]) -> list[Target]:
-    """The issue's targets, judged on this run's numbers (unmeasured ones say so)."""
+    """The performance targets (docs/performance.md), judged on this run's numbers (unmeasured
+    ones say so)."""
     return [
         _speedup_target(outcome),
         _throughput_target(outcome),

@@ -1,13 +1,13 @@
 """Runs the benchmark scenarios and collects their results (no printing, no plotting).
 
 Scenarios, for each trigger count:
-- `one-org`: every trigger in one org (the issue's "10,000 triggers in one org");
+- `one-org`: every trigger in one org (the target's "10,000 triggers in one org");
 - `many-orgs`: one org per 100 triggers, Zipf-skewed (100,000 triggers over 1,000 orgs).
 
 Each run (scenario and count) happens in a fresh process, so that no run inherits the heap, the
 caches or the allocator state of a bigger one before it.
 
-Flatness (the issue's "us/event at 100,000 triggers no more than 1.5x that at 1,000") is judged in a
+Flatness (the target "us/event at 100,000 triggers no more than 1.5x that at 1,000") is judged in a
 step of its own per scenario: one fresh process builds both sizes, then times their passes in turn,
 several pairs, and reports the median of the pairs' ratios. The separate runs above time the two
 sizes minutes apart, and this machine's speed drifts by up to 2x over minutes (see `calibrate`),
@@ -56,7 +56,7 @@ SCENARIOS: dict[str, Callable[[int], int]] = {
 }
 REPLAY_SCENARIO = "many-orgs"
 Result = TypeVar("Result")
-FLATNESS_COUNTS = (1_000, 100_000)  # the issue's flatness target compares these two sizes
+FLATNESS_COUNTS = (1_000, 100_000)  # the flatness target compares these two sizes
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """Trigger conditions: parse, validate and compile them once into fast callables. Pure: no I/O.
 
-Two dialects (SPEC §3): Roboto conditions (`{field, comparator, value}` leaves and
+Two dialects: Roboto conditions (`{field, comparator, value}` leaves and
 `{operator, conditions}` groups, plus the `required_tag` / `required_metadata` shorthands) and
 JsonLogic rules evaluated over `{"dataset": ..., "file": ..., "event": ...}`.
 """

@@ -19,9 +19,9 @@ def long_lived() -> Iterator[None]:
     """Around code that makes many long-lived objects and no reference cycles (a registry load, a
     replay): the collector pauses, and what was made is then frozen out of later collections.
 
-    Collections during a load only rescan what it made (they tripled build time at 100,000
-    triggers); during a replay they walk its growing state again and again, and a collection after
-    it would walk all of it once more (together, 5% of replay time at 100,000 triggers).
+    Collections during a load only rescan what it made (a large share of a big registry's build
+    time); during a replay they walk its growing state again and again, and a collection after it
+    would walk all of it once more (docs/performance.md has the figures).
     Reference counting still frees everything when its owner lets go; only cyclic garbage made
     meanwhile would stay. The tests check that evaluation makes none; reading a Kafka topic does
     make some (a topic-range replay made about 170 objects in all, in its consumer's start and

@@ -1,4 +1,4 @@
-"""The evaluation core (SPEC §4): event -> state -> candidate triggers -> conditions -> requests.
+"""The evaluation core: event -> state -> candidate triggers -> conditions -> requests.
 
 It knows nothing of Kafka or files: replay and the service are thin drivers around `Evaluator`.
 `decide` is pure: it reads state and never changes it (it only memoizes what it derives from

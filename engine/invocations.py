@@ -1,4 +1,4 @@
-"""Invocation requests (SPEC §5): everything fixed per trigger is merged once, at compile time,
+"""Invocation requests: everything fixed per trigger is merged once, at compile time,
 and encoded once too: a request's JSON is its template's encoded parts with the few values of
 this firing in between."""
 

@@ -1,4 +1,4 @@
-"""Every validation rule of actions (SPEC §3 Actions, the `action.json` reference).
+"""Every validation rule of actions (Roboto's `action.json` reference).
 
 Covers the vCPU/memory table, storage, image sources, `inherits` (exclusions, resolution, unknown
 parents, cycles, digests), owners, parameters, file loading and its error messages, the catalog's

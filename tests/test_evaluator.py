@@ -1,4 +1,4 @@
-"""The evaluation core, SPEC §4-5: granularities, causes, every skip reason, invocation payloads."""
+"""The evaluation core: granularities, causes, every skip reason, invocation payloads."""
 
 from __future__ import annotations
 

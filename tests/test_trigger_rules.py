@@ -1,4 +1,4 @@
-"""Every validation rule of triggers (SPEC §3 Triggers): at the model, in files, at registry put.
+"""Every validation rule of triggers: at the model, in files, at registry put.
 
 What needs nothing but the trigger is checked by the model and the file loader; what needs the
 action catalog or compiled globs and conditions is checked by `compile_trigger` /
