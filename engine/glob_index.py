@@ -177,17 +177,14 @@ class Vocabulary:
         canonical = self._canonical.get(text)
         if canonical is None:
             canonical = self._canonical[text] = text
-            self.forget_directories()  # a directory may have one more known literal now
+            self._directories.clear()  # a directory may have one more known literal now
         return canonical
 
     def release(self, text: str) -> None:
         self._uses[text] -= 1
         if not self._uses[text]:
             del self._uses[text], self._canonical[text]
-            self.forget_directories()
-
-    def forget_directories(self) -> None:
-        self._directories.clear()
+            self._directories.clear()
 
     def shape(self, path: str) -> Shape:
         """`path`'s directory, and the known literals of its name and its name's extension (None

@@ -45,13 +45,6 @@ class TriggerIndex:
         self._by_org[trigger.spec.org_id].remove(trigger)
         self.generation += 1
 
-    def forget_directories(self) -> None:
-        """Forget what is remembered per directory, to meet the next events as a stream of new
-        datasets would: the benchmarks pass over the same events several times, and no pass may
-        be served what the one before learnt of the very same directories."""
-        self._verdicts.clear()
-        self._vocabulary.forget_directories()
-
     def matching(self, org_id: str, path: str) -> tuple[CompiledTrigger, ...]:
         """Every trigger of the org whose required inputs select `path`, by name (whatever its
         causes: callers keep those listening to theirs)."""
