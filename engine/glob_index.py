@@ -43,6 +43,7 @@ from typing import Any, Generic, TypeVar
 from engine.globs import GlobSet, PathRegex, segment_tokens
 
 K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 SEGMENT = "segment"
 EXTENSION = "extension"
@@ -53,13 +54,29 @@ Requirement = tuple[str, str]
 Shape = tuple[str, str | None, str | None]
 # `Vocabulary.signature`: the known literals of a path's directory, name and extension.
 Signature = tuple[tuple[str, ...], str | None, str | None]
-# What `GlobIndex.match` remembers per (index, shape), for the indexes sharing it: see `_Verdict`.
-ShapeVerdicts = dict[tuple[object, Shape], Any]
 # How many directories and shapes, and signatures per index, are remembered before starting over:
 # a bound on memory (about 200 bytes an entry). It must hold a busy org's working set: 100,000
 # triggers in one org, over 4,000 robots, see about 18,000 signatures and directories in 100,000
 # events, and a bound of 16,384 had every pass over them start over and walk the buckets again.
 _REMEMBERED = 1 << 16
+
+
+class BoundedMemo(dict[K, V]):
+    """A dict that starts over, empty, once it holds `bound` entries: its memory stays bounded
+    without the bookkeeping a least-recently-used order would add to every hit."""
+
+    __slots__ = ("bound",)
+
+    def __init__(self, bound: int) -> None:
+        super().__init__()
+        self.bound = bound
+
+    def remember(self, key: K, value: V) -> V:
+        """Store `value` under `key`, first starting over if the memo is full; return `value`."""
+        if len(self) >= self.bound:
+            self.clear()
+        self[key] = value
+        return value
 
 
 def _segment_requirement(segment: str) -> Requirement | None:
@@ -152,6 +169,15 @@ _Candidates = tuple[tuple[_Shared, ...], tuple[_Shared, ...]]
 _Verdict = tuple[tuple[Any, ...], tuple[_Shared, ...], tuple[_Shared, ...]]
 
 
+class ShapeVerdicts(BoundedMemo[tuple[object, Shape], _Verdict]):
+    """What `GlobIndex.match` remembers per (index, shape), for the indexes sharing it."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__(_REMEMBERED)
+
+
 class Vocabulary:
     """Every literal some indexed pattern requires, one string object per literal.
 
@@ -166,7 +192,7 @@ class Vocabulary:
     def __init__(self) -> None:
         self._canonical: dict[str, str] = {}
         self._uses: Counter[str] = Counter()
-        self._directories: dict[str, tuple[str, ...]] = {}
+        self._directories: BoundedMemo[str, tuple[str, ...]] = BoundedMemo(_REMEMBERED)
 
     def __contains__(self, text: object) -> bool:
         return text in self._canonical
@@ -228,9 +254,7 @@ class Vocabulary:
                 literal = known(text)
                 if literal is not None and literal not in literals:
                     literals = (*literals, literal)
-            if len(self._directories) >= _REMEMBERED:
-                self._directories.clear()
-            self._directories[here] = literals
+            self._directories.remember(here, literals)
         return literals
 
 
@@ -253,7 +277,7 @@ class GlobIndex(Generic[K]):
         self._order = order
         # Verdicts by path shape. Shared by the indexes of one TriggerIndex (it is keyed by
         # directory, so one bound for all), and forgotten whenever any of them changes.
-        self._verdicts: ShapeVerdicts = {} if verdicts is None else verdicts
+        self._verdicts = ShapeVerdicts() if verdicts is None else verdicts
         self._members: dict[K, _Member] = {}
         self._shared: dict[str, _Shared] = {}  # by regex source
         # Requirement text -> second requirement text ("" for none) -> {regex source: pattern}. A
@@ -265,7 +289,7 @@ class GlobIndex(Generic[K]):
         self._seq = count()
         # The patterns to test a path with, by its signature: the buckets, shelves and subset
         # tests walked once per distinct signature. Forgotten whenever a pattern comes or goes.
-        self._candidates: dict[Signature, _Candidates] = {}
+        self._candidates: BoundedMemo[Signature, _Candidates] = BoundedMemo(_REMEMBERED)
 
     def __len__(self) -> int:
         return len(self._members)
@@ -385,10 +409,8 @@ class GlobIndex(Generic[K]):
         by_shape, tested = candidates
         found, more = _found(path, by_shape), _found(path, tested)
         keys = self._keys(path, found + more)
-        if len(self._verdicts) >= _REMEMBERED:
-            self._verdicts.clear()
         shape_keys = self._keys(path, found) if more else keys
-        self._verdicts[self, shape] = (shape_keys, tested, tuple(found))
+        self._verdicts.remember((self, shape), (shape_keys, tested, tuple(found)))
         return keys
 
     def _keys(self, path: str, found: list[_Shared]) -> tuple[K, ...]:
@@ -441,12 +463,9 @@ class GlobIndex(Generic[K]):
                 shelf = bucket.get(second)
                 if shelf is not None:
                     found.extend(shared for shared in shelf.values() if shared.needs <= literals)
-        if len(self._candidates) >= _REMEMBERED:
-            self._candidates.clear()
         by_shape = tuple(shared for shared in found if shared.by_shape and not shared.unsure)
         tested = tuple(shared for shared in found if not shared.by_shape or shared.unsure)
-        candidates = self._candidates[signature] = (by_shape, tested)
-        return candidates
+        return self._candidates.remember(signature, (by_shape, tested))
 
 
 def _found(path: str, patterns: tuple[_Shared, ...]) -> list[_Shared]:

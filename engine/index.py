@@ -30,7 +30,7 @@ class TriggerIndex:
     def __init__(self) -> None:
         self._by_org: dict[str, GlobIndex[CompiledTrigger]] = {}
         self._vocabulary = Vocabulary()
-        self._verdicts: ShapeVerdicts = {}  # the org indexes' verdicts by path shape, one bound
+        self._verdicts = ShapeVerdicts()  # the org indexes' verdicts by path shape, one bound
         self.generation = 0  # changes with every add and remove: older memos are stale
 
     def add(self, trigger: CompiledTrigger) -> None:
