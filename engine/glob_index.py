@@ -146,13 +146,11 @@ def reads_name_by_literals(body: str) -> bool:
     return None not in segment_tokens(last)
 
 
-# The records below hold their index's keys as `Any`, not as a generic `K`: mypyc, which compiles
-# this module, cannot build a generic slots dataclass.
 @dataclass(slots=True)
-class IndexedKey:
+class IndexedKey(Generic[K]):
     """A key of the index, and what its patterns' entries need of it."""
 
-    key: Any
+    key: K
     serial: int  # unique per `add`: its id in the `owners` of its patterns
     regexes: tuple[str, ...]  # distinct regex sources of its positive patterns
     # With negations, a positive match must be confirmed (`GlobSet.admits`); None: no need.
@@ -163,7 +161,7 @@ class IndexedKey:
 
 
 @dataclass(slots=True, eq=False)
-class SharedPattern:
+class SharedPattern(Generic[K]):
     """One distinct positive pattern, the keys holding it and where it is filed."""
 
     search: Callable[[str], re.Match[str] | None]
@@ -172,12 +170,12 @@ class SharedPattern:
     other_literals: frozenset[str]  # its other literals: a cheap subset test before the regex
     reads_name_by_literals: bool  # `reads_name_by_literals` of its body
     # Its holders by their `serial`: an int key hashes faster than the key itself.
-    owners: dict[int, IndexedKey] = field(default_factory=dict)
+    owners: dict[int, IndexedKey[K]] = field(default_factory=dict)
     # What `match` reads of the owners, made on first use after a change (`GlobIndex._holders`):
     # one tuple in the index's order, instead of the dict and a member object each to bring into
     # the cache; and the keys alone when none needs confirming (the match is then the verdict).
-    holders: tuple[Holder[Any], ...] | None = None
-    keys: tuple[Any, ...] | None = None
+    holders: tuple[Holder[K], ...] | None = None
+    keys: tuple[K, ...] | None = None
     owners_reading_name_beyond_shape: int = 0
 
     @property
@@ -188,24 +186,24 @@ class SharedPattern:
 
 
 @dataclass(frozen=True, slots=True)
-class Candidates:
+class Candidates(Generic[K]):
     """The patterns whose literal requirements the paths of a signature meet."""
 
-    decided_by_shape: tuple[SharedPattern, ...]
-    tested_per_path: tuple[SharedPattern, ...]
+    decided_by_shape: tuple[SharedPattern[K], ...]
+    tested_per_path: tuple[SharedPattern[K], ...]
 
 
 @dataclass(frozen=True, slots=True)
-class ShapeVerdict:
+class ShapeVerdict(Generic[K]):
     """What holds for every path of a shape."""
 
-    keys: tuple[Any, ...]  # the keys that the patterns decided by shape select
-    tested_per_path: tuple[SharedPattern, ...]  # the candidates to test per path
+    keys: tuple[K, ...]  # the keys that the patterns decided by shape select
+    tested_per_path: tuple[SharedPattern[K], ...]  # the candidates to test per path
     # The patterns decided by shape that match: to merge with those tested that match.
-    matched_by_shape: tuple[SharedPattern, ...]
+    matched_by_shape: tuple[SharedPattern[K], ...]
 
 
-class ShapeVerdicts(BoundedMemo[tuple["GlobIndex[Any]", Shape], ShapeVerdict]):
+class ShapeVerdicts(BoundedMemo[tuple["GlobIndex[Any]", Shape], ShapeVerdict[Any]]):
     """What `GlobIndex.match` remembers per (index, shape), for the indexes sharing it."""
 
     __slots__ = ()
@@ -314,18 +312,18 @@ class GlobIndex(Generic[K]):
         # Verdicts by path shape. Shared by the indexes of one TriggerIndex (it is keyed by
         # directory, so one bound for all), and forgotten whenever any of them changes.
         self._verdicts = ShapeVerdicts() if verdicts is None else verdicts
-        self._members: dict[K, IndexedKey] = {}
-        self._patterns: dict[str, SharedPattern] = {}  # by regex source
+        self._members: dict[K, IndexedKey[K]] = {}
+        self._patterns: dict[str, SharedPattern[K]] = {}  # by regex source
         # Bucket literal -> secondary literal ("" for none) -> {regex source: pattern}: a bucket's
         # sub-buckets. A segment literally named ".jpg" shares the bucket of the extension ".jpg",
         # which only adds candidates. Literals are the vocabulary's objects.
-        self._buckets: dict[str, dict[str, dict[str, SharedPattern]]] = {}
+        self._buckets: dict[str, dict[str, dict[str, SharedPattern[K]]]] = {}
         self._sizes: Counter[str] = Counter()  # patterns per bucket
-        self._always: dict[str, SharedPattern] = {}
+        self._always: dict[str, SharedPattern[K]] = {}
         self._serials = count()
         # The patterns to test a path with, by its signature: the buckets, sub-buckets and subset
         # tests walked once per distinct signature. Forgotten whenever a pattern comes or goes.
-        self._candidates: BoundedMemo[Signature, Candidates] = BoundedMemo(_REMEMBERED)
+        self._candidates: BoundedMemo[Signature, Candidates[K]] = BoundedMemo(_REMEMBERED)
 
     def __len__(self) -> int:
         return len(self._members)
@@ -370,12 +368,12 @@ class GlobIndex(Generic[K]):
         self._candidates.clear()
         self._verdicts.clear()
 
-    def _file(self, source: str, regex: PathRegex, body: str) -> SharedPattern:
+    def _file(self, source: str, regex: PathRegex, body: str) -> SharedPattern[K]:
         """Create the entry of a new pattern and file it in the best bucket and sub-bucket."""
         requirements = literal_requirements(body)
         bucket_literal = self._choose_bucket(requirements)
         by_literals = reads_name_by_literals(body)
-        pattern: SharedPattern
+        pattern: SharedPattern[K]
         if bucket_literal is None:
             pattern = SharedPattern(regex.search, None, "", frozenset(), by_literals)
             self._always[source] = pattern
@@ -394,7 +392,7 @@ class GlobIndex(Generic[K]):
         self._patterns[source] = pattern
         return pattern
 
-    def _unfile(self, source: str, pattern: SharedPattern) -> None:
+    def _unfile(self, source: str, pattern: SharedPattern[K]) -> None:
         bucket_literal = pattern.bucket_literal
         if bucket_literal is None:
             del self._always[source]
@@ -428,7 +426,7 @@ class GlobIndex(Generic[K]):
     def match(self, path: str) -> tuple[K, ...]:
         """Keys whose globs select `path` (a dataset-relative path), sorted by the index's order."""
         shape = self._vocabulary.shape(path)
-        verdict: ShapeVerdict | None = self._verdicts.get((self, shape))
+        verdict: ShapeVerdict[K] | None = self._verdicts.get((self, shape))
         if verdict is None:
             return self._match_new_shape(path, shape)
         tested = verdict.tested_per_path
@@ -452,7 +450,7 @@ class GlobIndex(Generic[K]):
         self._verdicts.remember((self, shape), verdict)
         return keys
 
-    def _keys(self, path: str, found: list[SharedPattern]) -> tuple[K, ...]:
+    def _keys(self, path: str, found: list[SharedPattern[K]]) -> tuple[K, ...]:
         """The keys whose globs select `path`, given the positive patterns that match it."""
         if not found:
             return ()
@@ -477,7 +475,7 @@ class GlobIndex(Generic[K]):
             keys.sort(key=self._order)
         return tuple(keys)
 
-    def _holders(self, pattern: SharedPattern) -> tuple[Holder[K], ...]:
+    def _holders(self, pattern: SharedPattern[K]) -> tuple[Holder[K], ...]:
         members = list(pattern.owners.values())
         if self._order is not None:
             order = self._order
@@ -487,7 +485,7 @@ class GlobIndex(Generic[K]):
             pattern.keys = tuple(m.key for m in members)
         return pattern.holders
 
-    def _remember_candidates(self, signature: Signature) -> Candidates:
+    def _remember_candidates(self, signature: Signature) -> Candidates[K]:
         """The patterns whose literal requirements a path with this signature meets: those decided
         by shape, and the others, to test per path."""
         literals = Vocabulary.literals(signature)
@@ -508,9 +506,9 @@ class GlobIndex(Generic[K]):
         return self._candidates.remember(signature, candidates)
 
 
-def _matching(path: str, patterns: tuple[SharedPattern, ...]) -> list[SharedPattern]:
+def _matching(path: str, patterns: tuple[SharedPattern[K], ...]) -> list[SharedPattern[K]]:
     """The patterns that match `path`."""
-    found: list[SharedPattern] = []
+    found: list[SharedPattern[K]] = []
     for pattern in patterns:  # a loop, not a comprehension: no frame to make per path
         if pattern.search(path) is not None:
             found.append(pattern)
