@@ -69,7 +69,7 @@ def _count(args: argparse.Namespace, replays: int) -> int:
 def replay_workload(args: argparse.Namespace) -> int:
     """The child: build, then replay `--replays` times (each with fresh state); the invocations
     of the last replay."""
-    from benchmarks.hotpath import build_registry
+    from benchmarks.hotpath import build_registry, forget_directories
     from benchmarks.replay_bench import write_events
     from benchmarks.workload import WorkloadSpec, generate
     from engine.evaluator import Evaluator
@@ -86,7 +86,7 @@ def replay_workload(args: argparse.Namespace) -> int:
         write_events(workload, events)
         invocations = 0
         for _ in range(args.replays):
-            registry.index.forget_directories()  # the directories are new to each replay
+            forget_directories(registry.index)  # the directories are new to each replay
             evaluator = Evaluator(registry, StateStore(), record_evaluations=False)
             with (Path(tmp) / "invocations.jsonl").open("wb") as out:
                 replay(read_events([str(events)]), evaluator, JsonlSink(out))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import orjson
 
+from benchmarks.hotpath import forget_directories
 from benchmarks.workload import Workload
 from engine.evaluator import Evaluator
 from engine.registry import TriggerRegistry
@@ -54,7 +55,7 @@ def run_replay(
 
 def _replay_once(registry: TriggerRegistry, events_path: Path, directory: Path) -> ReplayResult:
     out_path = directory / "invocations.jsonl"
-    registry.index.forget_directories()  # its directories are new to this run, as in a live stream
+    forget_directories(registry.index)  # its directories are new to this run, as in a stream
     evaluator = Evaluator(registry, StateStore(), record_evaluations=False)
     with out_path.open("wb") as out:
         start = time.perf_counter()

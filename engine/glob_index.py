@@ -10,24 +10,29 @@ must meet, read from the pattern's segments:
   that extension (the text after its last `.`).
 
 These hold for any segment of the path, not only the file name, because gitignore patterns also
-match everything below a matching directory (`*.jpg` matches `x.jpg/notes.txt`). Patterns with no
-literal requirement (`**`, `*`, `run_*/`) are always checked. A path looks up its own segments
-and their extensions, so the patterns tested are those sharing a literal with it, plus the
-always-checked ones: the cost depends on how many patterns share the path's literals, not on the
-total. Which patterns those are depends only on the path's *signature* (the known literals of its
-directory, name and extension), so the walk over buckets is done once per signature and remembered.
+match everything below a matching directory (`*.jpg` matches `x.jpg/notes.txt`). The pattern's
+*bucket* is named by one of its literals; within the bucket, its *sub-bucket* by a secondary
+literal (or none), and any further literals are checked before its regex. Patterns with no literal
+requirement (`**`, `*`, `run_*/`) are always checked. A path looks up its own segments and their
+extensions, so the patterns tested are those sharing a literal with it, plus the always-checked
+ones: the cost depends on how many patterns share the path's literals, not on the total. Which
+patterns those are depends only on the path's *signature* (the known literals of its directory,
+name and extension), so the walk over buckets is done once per signature and remembered.
 
 A dataset's files share a few directories, and most patterns read a file's name only through its
 known literal or its extension (`*.jpg`, `metadata.json`, `*`): every path with the same *shape*
 (its directory, and the known literals of its name and extension) gets the same verdict from
-those, which is remembered per shape; only the other patterns (`frame_*[05].jpg`, and any held by
-a key whose negations read more of the name) are tested per path. Most files of a directory are
-matched with one lookup and no regex.
+those, the patterns *decided by shape*, which is remembered per shape. Only the other patterns
+(`frame_*[05].jpg`, and any held by a key whose negations read the name beyond its shape) are
+tested per path. Most files of a directory are matched with one lookup and no regex.
 
 Identical regexes are shared between keys: a path is tested at most once against each distinct
 positive pattern per `match`, and a match counts for every key holding it. A key whose positive
 patterns matched is then confirmed with its own `GlobSet.admits` when it has negations (the last
 matching pattern decides); without negations, a positive match is already the verdict.
+
+Every memo here (verdicts by shape, candidates by signature, literals by directory) is a
+`BoundedMemo`: a dict that starts over once it holds `_REMEMBERED` entries.
 """
 
 from __future__ import annotations
@@ -38,28 +43,57 @@ from collections import Counter
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from itertools import count
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, NamedTuple, TypeVar
 
 from engine.globs import GlobSet, PathRegex, segment_tokens
 
 K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
-SEGMENT = "segment"
-EXTENSION = "extension"
-# (SEGMENT, "cam_front") or (EXTENSION, ".jpg"); the text is what `match` looks up: a path segment,
-# or a path segment's extension with its dot, which is the slice from the segment's last dot.
-Requirement = tuple[str, str]
+RequirementKind = Literal["segment", "extension"]
+SEGMENT: RequirementKind = "segment"
+EXTENSION: RequirementKind = "extension"
+
 # `Vocabulary.shape`: a path's directory, and the known literals of its name and extension.
 Shape = tuple[str, str | None, str | None]
 # `Vocabulary.signature`: the known literals of a path's directory, name and extension.
 Signature = tuple[tuple[str, ...], str | None, str | None]
-# What `GlobIndex.match` remembers per (index, shape), for the indexes sharing it: see `_Verdict`.
-ShapeVerdicts = dict[tuple[object, Shape], Any]
-# How many directories and shapes, and signatures per index, are remembered before starting over:
-# a bound on memory (about 200 bytes an entry). It must hold a busy org's working set: 100,000
-# triggers in one org, over 4,000 robots, see about 18,000 signatures and directories in 100,000
-# events, and a bound of 16,384 had every pass over them start over and walk the buckets again.
+# A key's check of a positive match against its negations (`GlobSet.admits`).
+Confirm = Callable[[str], bool]
+# What `match` reads of a key holding a pattern: the key, and its confirmation (None: no need).
+Holder = tuple[K, Confirm | None]
+
+# How many entries each memo holds before it starts over: a bound on memory, set to hold a busy
+# org's working set of directories and signatures, since a memo that starts over within one pass
+# over them walks the buckets again for each.
 _REMEMBERED = 1 << 16
+
+
+class Requirement(NamedTuple):
+    """A literal every path a pattern matches has. `text` is what `match` looks up: a path segment
+    (SEGMENT, "cam_front"), or a path segment's extension with its dot (EXTENSION, ".jpg"), which
+    is the slice from the segment's last dot."""
+
+    kind: RequirementKind
+    text: str
+
+
+class BoundedMemo(dict[K, V]):
+    """A dict that starts over, empty, once it holds `bound` entries: its memory stays bounded
+    without the bookkeeping a least-recently-used order would add to every hit."""
+
+    __slots__ = ("bound",)
+
+    def __init__(self, bound: int) -> None:
+        super().__init__()
+        self.bound = bound
+
+    def remember(self, key: K, value: V) -> V:
+        """Store `value` under `key`, first starting over if the memo is full; return `value`."""
+        if len(self) >= self.bound:
+            self.clear()
+        self[key] = value
+        return value
 
 
 def _segment_requirement(segment: str) -> Requirement | None:
@@ -71,9 +105,9 @@ def _segment_requirement(segment: str) -> Requirement | None:
         suffix.append(token)
     literal = "".join(reversed(suffix))
     if len(suffix) == len(tokens):
-        return (SEGMENT, literal)
+        return Requirement(SEGMENT, literal)
     dot = literal.rfind(".")
-    return None if dot < 0 else (EXTENSION, literal[dot:])
+    return None if dot < 0 else Requirement(EXTENSION, literal[dot:])
 
 
 @functools.lru_cache(maxsize=1 << 17)  # like the regex cache: triggers repeat patterns
@@ -86,7 +120,7 @@ def literal_requirements(body: str) -> tuple[Requirement, ...]:
         if segment not in ("", "**")  # a leading `/` anchors, a trailing `/` means "below"
         and (requirement := _segment_requirement(segment)) is not None
     }
-    return tuple(sorted(found, key=lambda r: (r[0] != SEGMENT, -len(r[1]), r[1])))
+    return tuple(sorted(found, key=lambda r: (r.kind != SEGMENT, -len(r.text), r.text)))
 
 
 @functools.lru_cache(maxsize=1 << 17)
@@ -112,44 +146,70 @@ def reads_name_by_literals(body: str) -> bool:
     return None not in segment_tokens(last)
 
 
-# `_Member` and `_Shared` hold their index's keys as `Any`, not as a generic `K`: mypyc, which
-# compiles this module, cannot build a generic slots dataclass.
 @dataclass(slots=True)
-class _Member:
-    key: Any
-    globs: GlobSet
-    seq: int  # unique per add: its id in the `owners` of its patterns
+class IndexedKey(Generic[K]):
+    """A key of the index, and what its patterns' entries need of it."""
+
+    key: K
+    serial: int  # unique per `add`: its id in the `owners` of its patterns
     regexes: tuple[str, ...]  # distinct regex sources of its positive patterns
     # With negations, a positive match must be confirmed (`GlobSet.admits`); None: no need.
-    confirm: Callable[[str], bool] | None
-    unsure: bool  # a confirmation that reads the name other than by its shape
+    confirm: Confirm | None
+    # Whether `confirm` reads a path's name beyond what its shape keeps (`reads_name_by_literals`
+    # is false for one of its patterns): its positive patterns are then tested per path.
+    reads_name_beyond_shape: bool
 
 
 @dataclass(slots=True, eq=False)
-class _Shared:
+class SharedPattern(Generic[K]):
     """One distinct positive pattern, the keys holding it and where it is filed."""
 
     search: Callable[[str], re.Match[str] | None]
-    literal: str | None  # its bucket's lookup literal; None for the always-checked patterns
-    second: str  # its shelf in the bucket: a second lookup literal, "" when it has none
-    needs: frozenset[str]  # its other lookup literals: a cheap subset test before the regex
-    by_shape: bool  # `reads_name_by_literals` of its body
-    # Holders by their `seq`: an int key hashes faster than the key itself.
-    owners: dict[int, _Member] = field(default_factory=dict)
+    bucket_literal: str | None  # the literal naming its bucket; None: an always-checked pattern
+    secondary_literal: str  # the literal naming its sub-bucket in the bucket; "" when it has none
+    other_literals: frozenset[str]  # its other literals: a cheap subset test before the regex
+    reads_name_by_literals: bool  # `reads_name_by_literals` of its body
+    # Its holders by their `serial`: an int key hashes faster than the key itself.
+    owners: dict[int, IndexedKey[K]] = field(default_factory=dict)
     # What `match` reads of the owners, made on first use after a change (`GlobIndex._holders`):
     # one tuple in the index's order, instead of the dict and a member object each to bring into
     # the cache; and the keys alone when none needs confirming (the match is then the verdict).
-    holders: tuple[tuple[Any, Callable[[str], bool] | None], ...] | None = None
-    keys: tuple[Any, ...] | None = None
-    unsure: int = 0  # owners whose confirmation reads the name other than by its shape
+    holders: tuple[Holder[K], ...] | None = None
+    keys: tuple[K, ...] | None = None
+    owners_reading_name_beyond_shape: int = 0
+
+    @property
+    def decided_by_shape(self) -> bool:
+        """Whether its match, and its owners' confirmations, are the same for every path of a
+        shape."""
+        return self.reads_name_by_literals and not self.owners_reading_name_beyond_shape
 
 
-# A signature's candidate patterns: those read by shape (see `reads_name_by_literals`; no holder
-# of theirs confirms otherwise), and those to test per path.
-_Candidates = tuple[tuple[_Shared, ...], tuple[_Shared, ...]]
-# What holds for every path of a shape: the keys its patterns read by shape select, the patterns to
-# test per path, and the patterns read by shape that match (to merge with any tested that match).
-_Verdict = tuple[tuple[Any, ...], tuple[_Shared, ...], tuple[_Shared, ...]]
+@dataclass(frozen=True, slots=True)
+class Candidates(Generic[K]):
+    """The patterns whose literal requirements the paths of a signature meet."""
+
+    decided_by_shape: tuple[SharedPattern[K], ...]
+    tested_per_path: tuple[SharedPattern[K], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ShapeVerdict(Generic[K]):
+    """What holds for every path of a shape."""
+
+    keys: tuple[K, ...]  # the keys that the patterns decided by shape select
+    tested_per_path: tuple[SharedPattern[K], ...]  # the candidates to test per path
+    # The patterns decided by shape that match: to merge with those tested that match.
+    matched_by_shape: tuple[SharedPattern[K], ...]
+
+
+class ShapeVerdicts(BoundedMemo[tuple["GlobIndex[Any]", Shape], ShapeVerdict[Any]]):
+    """What `GlobIndex.match` remembers per (index, shape), for the indexes sharing it."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__(_REMEMBERED)
 
 
 class Vocabulary:
@@ -158,15 +218,15 @@ class Vocabulary:
     A path is reduced to the few of its literals that patterns name by probing this one table,
     which all events share, so it stays in the CPU cache; the per-org tables are then probed only
     with those, and their keys are the very same string objects, so a hit compares by identity
-    without reading the key. (At 100,000 triggers the per-org tables are cold: every probe
-    avoided is a cache miss avoided.) A directory's literals are remembered: a dataset's files
-    share a few directories, and the events of a directory ask about it again and again.
+    without reading the key. (With many triggers the per-org tables are cold: every probe avoided
+    is a cache miss avoided.) A directory's literals are remembered: a dataset's files share a few
+    directories, and the events of a directory ask about it again and again.
     """
 
     def __init__(self) -> None:
         self._canonical: dict[str, str] = {}
         self._uses: Counter[str] = Counter()
-        self._directories: dict[str, tuple[str, ...]] = {}
+        self._directories: BoundedMemo[str, tuple[str, ...]] = BoundedMemo(_REMEMBERED)
 
     def __contains__(self, text: object) -> bool:
         return text in self._canonical
@@ -177,17 +237,14 @@ class Vocabulary:
         canonical = self._canonical.get(text)
         if canonical is None:
             canonical = self._canonical[text] = text
-            self.forget_directories()  # a directory may have one more known literal now
+            self._directories.clear()  # a directory may have one more known literal now
         return canonical
 
     def release(self, text: str) -> None:
         self._uses[text] -= 1
         if not self._uses[text]:
             del self._uses[text], self._canonical[text]
-            self.forget_directories()
-
-    def forget_directories(self) -> None:
-        self._directories.clear()
+            self._directories.clear()
 
     def shape(self, path: str) -> Shape:
         """`path`'s directory, and the known literals of its name and its name's extension (None
@@ -208,8 +265,8 @@ class Vocabulary:
 
     @staticmethod
     def literals(signature: Signature) -> set[str]:
-        """The literals of a signature, and "" (the shelf of patterns without a second literal: no
-        path segment is empty)."""
+        """The literals of a signature, and "" (the sub-bucket of patterns without a secondary
+        literal: no path segment is empty)."""
         directory, name, extension = signature
         return {"", *directory, *(text for text in (name, extension) if text is not None)}
 
@@ -231,9 +288,7 @@ class Vocabulary:
                 literal = known(text)
                 if literal is not None and literal not in literals:
                     literals = (*literals, literal)
-            if len(self._directories) >= _REMEMBERED:
-                self._directories.clear()
-            self._directories[here] = literals
+            self._directories.remember(here, literals)
         return literals
 
 
@@ -256,19 +311,19 @@ class GlobIndex(Generic[K]):
         self._order = order
         # Verdicts by path shape. Shared by the indexes of one TriggerIndex (it is keyed by
         # directory, so one bound for all), and forgotten whenever any of them changes.
-        self._verdicts: ShapeVerdicts = {} if verdicts is None else verdicts
-        self._members: dict[K, _Member] = {}
-        self._shared: dict[str, _Shared] = {}  # by regex source
-        # Requirement text -> second requirement text ("" for none) -> {regex source: pattern}. A
-        # segment literally named ".jpg" shares the bucket of the extension ".jpg", which only
-        # adds candidates. Texts are the vocabulary's objects.
-        self._buckets: dict[str, dict[str, dict[str, _Shared]]] = {}
+        self._verdicts = ShapeVerdicts() if verdicts is None else verdicts
+        self._members: dict[K, IndexedKey[K]] = {}
+        self._patterns: dict[str, SharedPattern[K]] = {}  # by regex source
+        # Bucket literal -> secondary literal ("" for none) -> {regex source: pattern}: a bucket's
+        # sub-buckets. A segment literally named ".jpg" shares the bucket of the extension ".jpg",
+        # which only adds candidates. Literals are the vocabulary's objects.
+        self._buckets: dict[str, dict[str, dict[str, SharedPattern[K]]]] = {}
         self._sizes: Counter[str] = Counter()  # patterns per bucket
-        self._always: dict[str, _Shared] = {}
-        self._seq = count()
-        # The patterns to test a path with, by its signature: the buckets, shelves and subset
+        self._always: dict[str, SharedPattern[K]] = {}
+        self._serials = count()
+        # The patterns to test a path with, by its signature: the buckets, sub-buckets and subset
         # tests walked once per distinct signature. Forgotten whenever a pattern comes or goes.
-        self._candidates: dict[Signature, _Candidates] = {}
+        self._candidates: BoundedMemo[Signature, Candidates[K]] = BoundedMemo(_REMEMBERED)
 
     def __len__(self) -> int:
         return len(self._members)
@@ -283,78 +338,80 @@ class GlobIndex(Generic[K]):
         self._forget()
         positives = {p.regex.pattern: p for p in globs.positives}
         confirm = globs.admits if globs.has_negations else None
-        unsure = confirm is not None and not all(
+        beyond_shape = confirm is not None and not all(
             reads_name_by_literals(p.body) for p in globs.compiled
         )
-        member = _Member(key, globs, next(self._seq), tuple(positives), confirm, unsure)
+        member = IndexedKey(key, next(self._serials), tuple(positives), confirm, beyond_shape)
         self._members[key] = member
-        for source, pattern in positives.items():
-            shared = self._shared.get(source)
-            if shared is None:
-                shared = self._file(source, pattern.regex, pattern.body)
-            shared.owners[member.seq] = member
-            shared.holders = shared.keys = None
-            shared.unsure += unsure
+        for source, compiled in positives.items():
+            pattern = self._patterns.get(source)
+            if pattern is None:
+                pattern = self._file(source, compiled.regex, compiled.body)
+            pattern.owners[member.serial] = member
+            pattern.holders = pattern.keys = None
+            pattern.owners_reading_name_beyond_shape += beyond_shape
 
     def remove(self, key: K) -> None:
         """Forget `key`; KeyError if it was never added."""
         member = self._members.pop(key)
         self._forget()
         for source in member.regexes:
-            shared = self._shared[source]
-            del shared.owners[member.seq]
-            shared.holders = shared.keys = None
-            shared.unsure -= member.unsure
-            if not shared.owners:
-                del self._shared[source]
-                self._unfile(source, shared)
+            pattern = self._patterns[source]
+            del pattern.owners[member.serial]
+            pattern.holders = pattern.keys = None
+            pattern.owners_reading_name_beyond_shape -= member.reads_name_beyond_shape
+            if not pattern.owners:
+                del self._patterns[source]
+                self._unfile(source, pattern)
 
     def _forget(self) -> None:
         self._candidates.clear()
         self._verdicts.clear()
 
-    def _file(self, source: str, regex: PathRegex, body: str) -> _Shared:
-        """Create the shared entry of a new pattern and file it on the best shelf."""
+    def _file(self, source: str, regex: PathRegex, body: str) -> SharedPattern[K]:
+        """Create the entry of a new pattern and file it in the best bucket and sub-bucket."""
         requirements = literal_requirements(body)
-        literal = self._choose_literal(requirements)
-        by_shape = reads_name_by_literals(body)
-        if literal is None:
-            shared: _Shared = _Shared(regex.search, None, "", frozenset(), by_shape)
-            self._always[source] = shared
+        bucket_literal = self._choose_bucket(requirements)
+        by_literals = reads_name_by_literals(body)
+        pattern: SharedPattern[K]
+        if bucket_literal is None:
+            pattern = SharedPattern(regex.search, None, "", frozenset(), by_literals)
+            self._always[source] = pattern
         else:
             adopt = self._vocabulary.adopt
-            literal = adopt(literal)
-            bucket = self._buckets.setdefault(literal, {})
-            texts = dict.fromkeys(text for _kind, text in requirements)  # a segment may be ".jpg"
-            rest = [adopt(text) for text in texts if text != literal]
-            # The fewest patterns on the shelf, as for buckets; `rest` is best first.
-            second = min(rest, key=lambda text: len(bucket.get(text, ())), default="")
-            needs = frozenset(text for text in rest if text != second)
-            shared = _Shared(regex.search, literal, second, needs, by_shape)
-            bucket.setdefault(second, {})[source] = shared
-            self._sizes[literal] += 1
-        self._shared[source] = shared
-        return shared
+            bucket_literal = adopt(bucket_literal)
+            bucket = self._buckets.setdefault(bucket_literal, {})
+            texts = dict.fromkeys(r.text for r in requirements)  # a segment may be ".jpg"
+            rest = [adopt(text) for text in texts if text != bucket_literal]
+            # The sub-bucket with the fewest patterns, as for buckets; `rest` is best first.
+            secondary = min(rest, key=lambda text: len(bucket.get(text, ())), default="")
+            others = frozenset(text for text in rest if text != secondary)
+            pattern = SharedPattern(regex.search, bucket_literal, secondary, others, by_literals)
+            bucket.setdefault(secondary, {})[source] = pattern
+            self._sizes[bucket_literal] += 1
+        self._patterns[source] = pattern
+        return pattern
 
-    def _unfile(self, source: str, shared: _Shared) -> None:
-        literal = shared.literal
-        if literal is None:
+    def _unfile(self, source: str, pattern: SharedPattern[K]) -> None:
+        bucket_literal = pattern.bucket_literal
+        if bucket_literal is None:
             del self._always[source]
             return
-        bucket = self._buckets[literal]
-        shelf = bucket[shared.second]
-        del shelf[source]
-        if not shelf:
-            del bucket[shared.second]
-        self._sizes[literal] -= 1
+        bucket = self._buckets[bucket_literal]
+        sub_bucket = bucket[pattern.secondary_literal]
+        del sub_bucket[source]
+        if not sub_bucket:
+            del bucket[pattern.secondary_literal]
+        self._sizes[bucket_literal] -= 1
         if not bucket:
-            del self._buckets[literal], self._sizes[literal]
-        for text in (literal, shared.second, *shared.needs):
+            del self._buckets[bucket_literal], self._sizes[bucket_literal]
+        for text in (bucket_literal, pattern.secondary_literal, *pattern.other_literals):
             if text:
                 self._vocabulary.release(text)
 
-    def _choose_literal(self, requirements: tuple[Requirement, ...]) -> str | None:
-        """The bucket for a pattern with these requirements (best first); None: always check.
+    def _choose_bucket(self, requirements: tuple[Requirement, ...]) -> str | None:
+        """The bucket literal for a pattern with these requirements (best first); None: always
+        check.
 
         Extensions are few and shared by most paths, so a literal segment is always the better
         filter; among the best kind, take the bucket holding the fewest patterns now (ties keep the
@@ -362,22 +419,22 @@ class GlobIndex(Generic[K]):
         """
         if not requirements:
             return None
-        best_kind = requirements[0][0]
-        options = [text for kind, text in requirements if kind == best_kind]
+        best_kind = requirements[0].kind
+        options = [r.text for r in requirements if r.kind == best_kind]
         return min(options, key=self._sizes.__getitem__)
 
     def match(self, path: str) -> tuple[K, ...]:
         """Keys whose globs select `path` (a dataset-relative path), sorted by the index's order."""
         shape = self._vocabulary.shape(path)
-        verdict: _Verdict | None = self._verdicts.get((self, shape))
+        verdict: ShapeVerdict[K] | None = self._verdicts.get((self, shape))
         if verdict is None:
             return self._match_new_shape(path, shape)
-        keys, tested, found = verdict
+        tested = verdict.tested_per_path
         if tested:
-            more = _found(path, tested)
+            more = _matching(path, tested)
             if more:
-                return self._keys(path, [*found, *more])
-        return keys
+                return self._keys(path, [*verdict.matched_by_shape, *more])
+        return verdict.keys
 
     def _match_new_shape(self, path: str, shape: Shape) -> tuple[K, ...]:
         """`match` for the first path of its shape, remembering what holds for the whole shape."""
@@ -385,30 +442,29 @@ class GlobIndex(Generic[K]):
         candidates = self._candidates.get(signature)
         if candidates is None:
             candidates = self._remember_candidates(signature)
-        by_shape, tested = candidates
-        found, more = _found(path, by_shape), _found(path, tested)
+        found = _matching(path, candidates.decided_by_shape)
+        more = _matching(path, candidates.tested_per_path)
         keys = self._keys(path, found + more)
-        if len(self._verdicts) >= _REMEMBERED:
-            self._verdicts.clear()
         shape_keys = self._keys(path, found) if more else keys
-        self._verdicts[self, shape] = (shape_keys, tested, tuple(found))
+        verdict = ShapeVerdict(shape_keys, candidates.tested_per_path, tuple(found))
+        self._verdicts.remember((self, shape), verdict)
         return keys
 
-    def _keys(self, path: str, found: list[_Shared]) -> tuple[K, ...]:
+    def _keys(self, path: str, found: list[SharedPattern[K]]) -> tuple[K, ...]:
         """The keys whose globs select `path`, given the positive patterns that match it."""
         if not found:
             return ()
         # Loops, not comprehensions: each comprehension is a frame per path.
         if len(found) == 1:
-            shared = found[0]
-            holders: Iterable[tuple[K, Callable[[str], bool] | None]]
-            holders = shared.holders or self._holders(shared)
-            if shared.keys is not None:
-                return shared.keys  # immutable: shared by every path that matches only it
+            pattern = found[0]
+            holders: Iterable[Holder[K]]
+            holders = pattern.holders or self._holders(pattern)
+            if pattern.keys is not None:
+                return pattern.keys  # immutable: shared by every path that matches only it
         else:
-            merged: dict[K, tuple[K, Callable[[str], bool] | None]] = {}
-            for shared in found:  # a key holding several of the patterns found counts once
-                for holder in shared.holders or self._holders(shared):
+            merged: dict[K, Holder[K]] = {}
+            for pattern in found:  # a key holding several of the patterns found counts once
+                for holder in pattern.holders or self._holders(pattern):
                     merged[holder[0]] = holder
             holders = merged.values()
         keys: list[K] = []
@@ -419,43 +475,41 @@ class GlobIndex(Generic[K]):
             keys.sort(key=self._order)
         return tuple(keys)
 
-    def _holders(self, shared: _Shared) -> tuple[tuple[K, Callable[[str], bool] | None], ...]:
-        members = list(shared.owners.values())
+    def _holders(self, pattern: SharedPattern[K]) -> tuple[Holder[K], ...]:
+        members = list(pattern.owners.values())
         if self._order is not None:
             order = self._order
             members.sort(key=lambda member: order(member.key))
-        shared.holders = tuple((m.key, m.confirm) for m in members)
+        pattern.holders = tuple((m.key, m.confirm) for m in members)
         if all(m.confirm is None for m in members):
-            shared.keys = tuple(m.key for m in members)
-        return shared.holders
+            pattern.keys = tuple(m.key for m in members)
+        return pattern.holders
 
-    def _remember_candidates(self, signature: Signature) -> _Candidates:
-        """The patterns whose literal requirements a path with this signature meets: those whose
-        verdict, and their holders' confirmations, are the same for every path of a shape, and
-        the others, to test per path."""
+    def _remember_candidates(self, signature: Signature) -> Candidates[K]:
+        """The patterns whose literal requirements a path with this signature meets: those decided
+        by shape, and the others, to test per path."""
         literals = Vocabulary.literals(signature)
         found = list(self._always.values())
         buckets = self._buckets
-        for literal in literals:
-            bucket = buckets.get(literal)
+        for bucket_literal in literals:
+            bucket = buckets.get(bucket_literal)
             if bucket is None:
                 continue
-            for second in literals:
-                shelf = bucket.get(second)
-                if shelf is not None:
-                    found.extend(shared for shared in shelf.values() if shared.needs <= literals)
-        if len(self._candidates) >= _REMEMBERED:
-            self._candidates.clear()
-        by_shape = tuple(shared for shared in found if shared.by_shape and not shared.unsure)
-        tested = tuple(shared for shared in found if not shared.by_shape or shared.unsure)
-        candidates = self._candidates[signature] = (by_shape, tested)
-        return candidates
+            for secondary in literals:
+                sub_bucket = bucket.get(secondary)
+                if sub_bucket is not None:
+                    found.extend(p for p in sub_bucket.values() if p.other_literals <= literals)
+        candidates = Candidates(
+            tuple(pattern for pattern in found if pattern.decided_by_shape),
+            tuple(pattern for pattern in found if not pattern.decided_by_shape),
+        )
+        return self._candidates.remember(signature, candidates)
 
 
-def _found(path: str, patterns: tuple[_Shared, ...]) -> list[_Shared]:
+def _matching(path: str, patterns: tuple[SharedPattern[K], ...]) -> list[SharedPattern[K]]:
     """The patterns that match `path`."""
-    found: list[_Shared] = []
-    for shared in patterns:  # a loop, not a comprehension: no frame to make per path
-        if shared.search(path) is not None:
-            found.append(shared)
+    found: list[SharedPattern[K]] = []
+    for pattern in patterns:  # a loop, not a comprehension: no frame to make per path
+        if pattern.search(path) is not None:
+            found.append(pattern)
     return found

@@ -27,7 +27,7 @@ class TriggerIndex:
     def __init__(self) -> None:
         self._by_org: dict[str, GlobIndex[CompiledTrigger]] = {}
         self._vocabulary = Vocabulary()
-        self._verdicts: ShapeVerdicts = {}  # the org indexes' verdicts by path shape, one bound
+        self._verdicts = ShapeVerdicts()  # the org indexes' verdicts by path shape, one bound
         self.generation = 0  # changes with every add and remove: older memos are stale
 
     def add(self, trigger: CompiledTrigger) -> None:
@@ -41,13 +41,6 @@ class TriggerIndex:
     def remove(self, trigger: CompiledTrigger) -> None:
         self._by_org[trigger.spec.org_id].remove(trigger)
         self.generation += 1
-
-    def forget_directories(self) -> None:
-        """Forget what is remembered per directory, to meet the next events as a stream of new
-        datasets would: the benchmarks pass over the same events several times, and no pass may
-        be served what the one before learnt of the very same directories."""
-        self._verdicts.clear()
-        self._vocabulary.forget_directories()
 
     def file_matches(
         self, org_id: str, file: dict[str, Any], memo: MatchMemo

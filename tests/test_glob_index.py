@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from engine.glob_index import (
     EXTENSION,
     SEGMENT,
+    BoundedMemo,
     GlobIndex,
     Signature,
     Vocabulary,
@@ -325,3 +326,12 @@ def test_remembered_directories_and_signatures_stay_bounded(
                 assert index.match(f"{robot}/run_{run}/cam_rear/1.jpg") == ()
                 assert len(vocabulary._directories) <= 4 and len(index._candidates) <= 4
                 assert len(index._verdicts) <= 4
+
+
+def test_a_bounded_memo_starts_over_once_full() -> None:
+    memo: BoundedMemo[str, int] = BoundedMemo(2)
+    assert memo.remember("a", 1) == 1
+    memo.remember("b", 2)
+    assert memo == {"a": 1, "b": 2}
+    assert memo.remember("c", 3) == 3
+    assert memo == {"c": 3}
