@@ -24,8 +24,8 @@ def long_lived() -> Iterator[None]:
     would walk all of it once more (docs/performance.md has the figures).
     Reference counting still frees everything when its owner lets go; only cyclic garbage made
     meanwhile would stay. The tests check that evaluation makes none; reading a Kafka topic does
-    make some (a topic-range replay made about 170 objects in all, in its consumer's start and
-    stop, none per event; the service's first read of the registry topic uses the same reader)."""
+    make some (a topic-range replay makes a few, in its consumer's start and stop, none per event;
+    the service's first read of the registry topic uses the same reader)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:

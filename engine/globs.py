@@ -76,10 +76,10 @@ def _check_shape(text: str, body: str) -> None:
         raise _Unusable("has an empty path segment ('//'), which no file path has")
 
 
-# Compiling is by far the costliest step of loading a trigger (tens of microseconds, mostly in
-# `re`), and many triggers repeat the same patterns; errors are not cached and raise again.
-# 100,000 triggers hold about 70,000 distinct patterns: a cache smaller than that is thrashed by a
-# bulk load (each org's patterns evict the next org's repeats) and recompiles a third of them.
+# Compiling is by far the costliest step of loading a trigger (mostly in `re`), and many triggers
+# repeat the same patterns; errors are not cached and raise again. The cache holds the distinct
+# patterns of a large registry: a smaller one is thrashed by a bulk load (each org's patterns
+# evict the next org's repeats) and recompiles many of them.
 @functools.lru_cache(maxsize=1 << 17)
 def _regex_for(text: str) -> PathRegex:
     """pathspec's translation of the pattern, compiled (`split_regex` when it can be)."""
@@ -103,7 +103,7 @@ class SplitRegex:
 
     Patterns mostly differ in a literal directory (`**/r0042/**/cam_front/*.jpg`): their tails
     (`**/cam_front/*.jpg`) are few, so splitting compiles a few regexes instead of one per pattern,
-    which is most of the cost of loading 100,000 triggers.
+    which is most of the cost of loading a large registry.
     """
 
     pattern: str  # the whole regex, as `re.Pattern.pattern` names it
@@ -386,8 +386,8 @@ class GlobSet:
 
 def shared_globset(patterns: Sequence[str], *, place: str) -> GlobSet:
     """`GlobSet(patterns, place=place)`, one object for equal lists of patterns (a GlobSet never
-    changes): 100,000 triggers hold about 13,000 distinct lists, and triggers with equal inputs
-    then share their input selections too."""
+    changes): large registries repeat input lists a lot, and triggers with equal inputs then
+    share their input selections too."""
     if isinstance(patterns, str) or not all(isinstance(p, str) for p in patterns):
         return GlobSet(patterns, place=place)
     try:

@@ -84,5 +84,5 @@ async def _read_to_ends(
             state.apply(record)
     # Paused, not unsubscribed: with nothing assigned, aiokafka asks for the metadata of every
     # topic of the cluster, at once and again every metadata_max_age_ms, and decoding that stalls
-    # the event loop (a second with 1,400 topics on the local broker).
+    # the event loop on a cluster with many topics.
     consumer.pause(*tps)

@@ -150,8 +150,8 @@ class RegistryFollower:
         topics = [*actions, self._triggers_topic]
         self._consumer = _registry_consumer(self._settings, *topics)
         await self._consumer.start()
-        # Frozen out of the collector's scans like any bulk load: unfrozen, 10,000 triggers made
-        # every full collection pause the service for half a second.
+        # Frozen out of the collector's scans like any bulk load: unfrozen, a large registry makes
+        # every full collection pause the service noticeably.
         with long_lived():
             await _read_to_end(self._consumer, self.apply, topics)
 
