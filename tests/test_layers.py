@@ -134,3 +134,17 @@ def test_the_core_knows_nothing_of_kafka_files_or_drivers(module: str) -> None:
     imports = _graph()[module]
     outer = sorted(m for m in imports if any(m == o or m.startswith(f"{o}.") for o in OUTER))
     assert outer == []
+
+
+def test_every_module_runs_from_its_source() -> None:
+    """A compiled extension left beside a source (an editable install of an older, compiled
+    version) would be imported instead of the source: remove such files with
+    `git clean -fX engine conditions`."""
+    suffixes = (".so", ".pyd")
+    leftovers = sorted(
+        str(path.relative_to(ROOT))
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*")
+        if path.suffix in suffixes
+    )
+    assert leftovers == []
