@@ -16,7 +16,7 @@ from engine.globs import GlobSet, shared_globset
 from engine.invocations import InvocationTemplate
 from engine.models import Trigger
 from engine.state import fired_key
-from engine.vocabulary import CAUSE_BITS, ForEach
+from engine.vocabulary import CAUSE_BITS, Cause, ForEach
 
 DEFAULT_TIMEOUT_MINUTES = 30
 
@@ -26,7 +26,7 @@ class CompiledTrigger:
     spec: Trigger
     globs: GlobSet
     condition: CompiledCondition
-    causes: frozenset[str]
+    causes: frozenset[Cause]
     # None when the action cannot be resolved right now; `failure` then says why.
     template: InvocationTemplate | None
     failure: str | None

@@ -162,7 +162,7 @@ def event_from_dict(obj: dict[str, Any]) -> Event:
     file = (
         None
         if raw_file is None and not kind.carries_file
-        else _file_record(raw_file, ev_type, ev_id)
+        else _file_record(raw_file, ev_type, kind, ev_id)
     )
     source = obj.get("source")
     if source is not None and source.__class__ is not str:
@@ -225,7 +225,7 @@ def _dataset_record(
     }
 
 
-def _file_record(raw: Any, ev_type: EventType, ev_id: str) -> dict[str, Any]:
+def _file_record(raw: Any, ev_type: EventType, kind: EventKind, ev_id: str) -> dict[str, Any]:
     """The fields the event carries; state merges them over what it knows of the file."""
     if raw is None:
         raise EventError(_field(ev_id, "data.file"), None, f"required for {ev_type}")
@@ -240,7 +240,7 @@ def _file_record(raw: Any, ev_type: EventType, ev_id: str) -> dict[str, Any]:
     if path is not None:
         _check_path(path, ev_id)
         record["relative_path"] = path
-    elif EVENT_KINDS[ev_type].new_file:
+    elif kind.new_file:
         where = f"{_field(ev_id, 'data.file')}.relative_path"
         raise EventError(where, None, f"required for {ev_type}")
     size = raw.get("size")
@@ -260,7 +260,7 @@ def _file_record(raw: Any, ev_type: EventType, ev_id: str) -> dict[str, Any]:
             where = f"{_field(ev_id, 'data.file')}.ingestion_status"
             raise EventError(where, None, f"must be one of {allowed}")
         record["ingestion_status"] = status
-    if EVENT_KINDS[ev_type].effect is StateEffect.INGEST_FILE:
+    if kind.effect is StateEffect.INGEST_FILE:
         record["ingestion_status"] = "ingested"
     return record
 

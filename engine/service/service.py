@@ -39,6 +39,7 @@ from engine.service.registry_topic import RegistryFollower
 from engine.service.settings import ServiceSettings
 from engine.service.topic_reader import Record
 from engine.service.topics import prepare_topics
+from engine.vocabulary import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -326,9 +327,9 @@ class TriggerService:
         metrics.invocations.inc(stats.invocations)
         metrics.evaluation_failures.inc(stats.failed)
         if stats.invocations:
-            metrics.evaluations.inc(stats.invocations, outcome="invoked_action", reason="")
+            metrics.evaluations.inc(stats.invocations, outcome=Outcome.INVOKED, reason="")
         for reason, count in stats.skipped.items():
-            metrics.evaluations.inc(count, outcome="skipped", reason=reason)
+            metrics.evaluations.inc(count, outcome=Outcome.SKIPPED, reason=reason)
 
     async def _fenced(self, worker: PartitionWorker) -> None:
         """Another instance initialised this partition's transactional id: this one is a zombie
