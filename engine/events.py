@@ -37,6 +37,8 @@ class Event(msgspec.Struct, gc=False):
     dataset_id: str
     file: dict[str, Any] | None
     dataset: dict[str, Any] | None
+    # The upload the event belongs to (file events and completions; None on other types).
+    transaction_id: str | None = None
 
     @property
     def kind(self) -> EventKind:
@@ -96,9 +98,14 @@ class _FileFields(TypedDict, total=False):
     ingestion_status: Literal["not_ingested", "ingested"]
 
 
+class _Upload(TypedDict, total=False):
+    file_count: Annotated[int, msgspec.Meta(ge=0)]
+
+
 class _Data(TypedDict, total=False):
     dataset: dict[str, Any]  # checked by `_dataset_record`, as on the long way
     file: _FileFields
+    upload: _Upload  # informational: checked, never read
 
 
 class _Envelope(msgspec.Struct):
@@ -109,6 +116,7 @@ class _Envelope(msgspec.Struct):
     datasetid: NonEmpty
     source: str | None = None
     time: str | None = None
+    transactionid: NonEmpty | None = None
     data: _Data = msgspec.field(default_factory=_Data)
 
 
@@ -144,8 +152,13 @@ def _from_envelope(envelope: _Envelope) -> Event | None:
             return None
         if kind.effect is StateEffect.INGEST_FILE:
             file["ingestion_status"] = "ingested"
+    transaction_id = envelope.transactionid if kind.in_upload else None
+    if transaction_id is None and kind.effect is StateEffect.CLOSE_UPLOAD:
+        return None
     source = envelope.source or ""
-    return Event(ev_id, ev_type, source, envelope.time, org_id, dataset_id, file, dataset)
+    return Event(
+        ev_id, ev_type, source, envelope.time, org_id, dataset_id, file, dataset, transaction_id
+    )
 
 
 def event_from_dict(obj: dict[str, Any]) -> Event:
@@ -167,7 +180,37 @@ def event_from_dict(obj: dict[str, Any]) -> Event:
     source = obj.get("source")
     if source is not None and source.__class__ is not str:
         raise EventError(_field(ev_id, "source"), None, "must be a string")
-    return Event(ev_id, ev_type, source or "", time, org_id, dataset_id, file, dataset)
+    transaction_id = _transaction_id(obj, ev_type, kind, ev_id)
+    _check_upload(data.get("upload"), ev_id)
+    return Event(
+        ev_id, ev_type, source or "", time, org_id, dataset_id, file, dataset, transaction_id
+    )
+
+
+def _transaction_id(
+    obj: dict[str, Any], ev_type: EventType, kind: EventKind, ev_id: str
+) -> str | None:
+    """The upload the event names; other event types may carry the attribute, and ignore it."""
+    value = obj.get("transactionid")
+    if value is None:
+        if kind.effect is StateEffect.CLOSE_UPLOAD:
+            raise EventError(_field(ev_id, "transactionid"), None, f"required for {ev_type}")
+        return None
+    if value.__class__ is not str or not value:
+        raise EventError(_field(ev_id, "transactionid"), None, "must be a non-empty string")
+    return value if kind.in_upload else None
+
+
+def _check_upload(upload: Any, ev_id: str) -> None:
+    if upload is None:
+        return
+    if upload.__class__ is not dict:
+        where = _field(ev_id, "data.upload")
+        raise EventError(where, None, f"expected an object, got {_kind(upload)}")
+    count = upload.get("file_count")
+    if count is not None and (count.__class__ is not int or count < 0):
+        where = f"{_field(ev_id, 'data.upload')}.file_count"
+        raise EventError(where, None, "must be a non-negative integer")
 
 
 def _checked_envelope(

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 from engine.errors import EventError
 from engine.events import Event
-from engine.vocabulary import StateEffect
+from engine.vocabulary import Cause, StateEffect
 
 FileRecord = dict[str, Any]
 
@@ -27,6 +27,17 @@ _FILE_DEFAULTS: dict[str, Any] = {
 
 
 @dataclass(slots=True)
+class Uploads:
+    """A dataset's upload transactions (SPEC §4.2): while any is open, its dataset triggers wait,
+    and the causes of its events are remembered, in arrival order without repeats, for the
+    completion that closes the last one."""
+
+    open: dict[str, str] = field(default_factory=dict)  # transaction id -> the event that opened it
+    closed: set[str] = field(default_factory=set)  # never reopened
+    causes: list[Cause] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class DatasetState:
     dataset_id: str
     org_id: str
@@ -34,6 +45,7 @@ class DatasetState:
     files: dict[str, FileRecord] = field(default_factory=dict)
     fired: set[str] = field(default_factory=set)
     exists: bool = True
+    uploads: Uploads = field(default_factory=Uploads)
 
     def current_files(self, *, ingested_only: bool = False) -> list[FileRecord]:
         files = self.files.values()
@@ -68,7 +80,20 @@ class FiredMarked(NamedTuple):
     key: str  # a `fired_key`
 
 
-Change = DatasetWritten | FileWritten | FileRemoved | FiredMarked
+class UploadsWritten(NamedTuple):
+    """The dataset's open uploads (transaction id, opening event id) and remembered causes."""
+
+    dataset_id: str
+    open: tuple[tuple[str, str], ...]
+    causes: tuple[Cause, ...]
+
+
+class UploadClosed(NamedTuple):
+    dataset_id: str
+    transaction_id: str
+
+
+Change = DatasetWritten | FileWritten | FileRemoved | FiredMarked | UploadsWritten | UploadClosed
 
 
 def fired_key(trigger_id: str, file_id: str | None) -> str:
@@ -91,6 +116,9 @@ class StateStore:
     def __init__(self) -> None:
         self._datasets: dict[str, DatasetState] = {}
         self._changes: list[Change] = []
+        # The remembered causes the last `apply` released by closing its dataset's last open
+        # upload: the causes of the evaluation point it makes (SPEC §4.2).
+        self.released: tuple[Cause, ...] = ()
 
     def __len__(self) -> int:
         return len(self._datasets)
@@ -113,9 +141,16 @@ class StateStore:
                 f"dataset {event.dataset_id!r} belongs to org {ds.org_id!r}, "
                 f"not to the event's org {event.org_id!r}",
             )
+        self.released = ()
         effect = event.kind.effect
         file_record = self._merged_file(ds, event, effect) if event.file is not None else None
         created = ds is None
+        completion = effect is StateEffect.CLOSE_UPLOAD
+        if completion and event.dataset is None and (ds is None or not ds.exists):
+            # Nothing to close and no snapshot: the completion changes nothing.
+            return ds or DatasetState(
+                event.dataset_id, event.org_id, _empty_record(event.dataset_id, event.org_id)
+            )
         if ds is None:
             ds = DatasetState(
                 event.dataset_id, event.org_id, _empty_record(event.dataset_id, event.org_id)
@@ -124,7 +159,7 @@ class StateStore:
         if effect is StateEffect.DELETE_DATASET:
             self._delete_dataset(ds)
             return ds
-        if created or not ds.exists or event.dataset is not None:
+        if created or (not ds.exists and not completion) or event.dataset is not None:
             ds.exists = True
             if event.dataset is not None:
                 ds.record = event.dataset
@@ -136,6 +171,10 @@ class StateStore:
             else:
                 ds.files[file_record["file_id"]] = file_record
                 self._changes.append(FileWritten(ds.dataset_id, file_record))
+        if completion:
+            self._close_upload(ds, event.transaction_id)
+        else:
+            self._join_upload(ds, event)
         return ds
 
     def mark_fired(self, ds: DatasetState, key: str) -> None:
@@ -163,6 +202,11 @@ class StateStore:
                 ds.files.pop(file_id, None)
             case FiredMarked(_, key):
                 ds.fired.add(key)
+            case UploadsWritten(_, open_uploads, causes):
+                ds.uploads.open = dict(open_uploads)
+                ds.uploads.causes = list(causes)
+            case UploadClosed(_, transaction_id):
+                ds.uploads.closed.add(transaction_id)
 
     def _merged_file(
         self, ds: DatasetState | None, event: Event, effect: StateEffect
@@ -187,6 +231,53 @@ class StateStore:
         ds.files.clear()
         ds.exists = False
         self._dataset_written(ds)
+        uploads = ds.uploads
+        for transaction_id in uploads.open:  # discarded with their remembered causes
+            self._closed(ds, transaction_id)
+        if uploads.open or uploads.causes:
+            uploads.open.clear()
+            uploads.causes.clear()
+            self._uploads_written(ds)
+
+    def _join_upload(self, ds: DatasetState, event: Event) -> None:
+        """Open the event's upload if it is new; remember its cause while any upload is open."""
+        uploads = ds.uploads
+        transaction_id = event.transaction_id
+        changed = False
+        if (
+            transaction_id is not None
+            and transaction_id not in uploads.open
+            and transaction_id not in uploads.closed
+        ):
+            uploads.open[transaction_id] = event.id
+            changed = True
+        cause = event.cause
+        if uploads.open and cause is not None and cause not in uploads.causes:
+            uploads.causes.append(cause)
+            changed = True
+        if changed:
+            self._uploads_written(ds)
+
+    def _close_upload(self, ds: DatasetState, transaction_id: str | None) -> None:
+        """Close an open upload; closing the last releases the remembered causes."""
+        uploads = ds.uploads
+        if transaction_id is None or transaction_id not in uploads.open:
+            return  # unknown or already closed: only the snapshot counts
+        del uploads.open[transaction_id]
+        self._closed(ds, transaction_id)
+        if not uploads.open:
+            self.released = tuple(uploads.causes)
+            uploads.causes.clear()
+        self._uploads_written(ds)
+
+    def _closed(self, ds: DatasetState, transaction_id: str) -> None:
+        ds.uploads.closed.add(transaction_id)
+        self._changes.append(UploadClosed(ds.dataset_id, transaction_id))
+
+    def _uploads_written(self, ds: DatasetState) -> None:
+        uploads = ds.uploads
+        written = UploadsWritten(ds.dataset_id, tuple(uploads.open.items()), tuple(uploads.causes))
+        self._changes.append(written)
 
     def _dataset_written(self, ds: DatasetState) -> None:
         record = ds.record

@@ -49,6 +49,7 @@ class StateEffect(Enum):
     INGEST_FILE = "update the file and mark it ingested"
     UPDATE_FILE = "update the file's fields"
     DELETE_FILE = "remove the file"
+    CLOSE_UPLOAD = "close the upload named by the event's transactionid"
 
 
 class EventType(StrEnum):
@@ -59,6 +60,7 @@ class EventType(StrEnum):
     FILE_INGESTED = "file.ingested"
     FILE_METADATA_UPDATED = "file.metadata_updated"
     FILE_DELETED = "file.deleted"
+    DATASET_UPLOAD_COMPLETED = "dataset.upload_completed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,12 @@ class EventKind:
         """The event describes the whole file (it needs its path), not a change to a known one."""
         return self.effect is StateEffect.PUT_FILE
 
+    @property
+    def in_upload(self) -> bool:
+        """The event may name an upload transaction (`transactionid`): file events and the
+        upload's completion, which must name one."""
+        return self.carries_file or self.effect is StateEffect.CLOSE_UPLOAD
+
 
 _E, _C = StateEffect, Cause
 EVENT_KINDS: Final[Mapping[EventType, EventKind]] = MappingProxyType(
@@ -91,6 +99,9 @@ EVENT_KINDS: Final[Mapping[EventType, EventKind]] = MappingProxyType(
             _E.UPDATE_FILE, _C.FILE_METADATA_UPDATE, False, True
         ),
         EventType.FILE_DELETED: EventKind(_E.DELETE_FILE, None, False, True),
+        # No cause of its own: closing a dataset's last open upload is the evaluation point of
+        # the causes remembered while it was open (`engine.state.Uploads`).
+        EventType.DATASET_UPLOAD_COMPLETED: EventKind(_E.CLOSE_UPLOAD, None, False, False),
     }
 )
 
@@ -107,6 +118,7 @@ class Reason(StrEnum):
     CONDITION_NOT_MET = "condition_not_met"
     NO_MATCHING_FILES = "no_matching_files"
     TRIGGER_DISABLED = "trigger_disabled"
+    UPLOAD_IN_PROGRESS = "upload_in_progress"  # a dataset trigger waits for the dataset's uploads
 
 
 class Status(StrEnum):

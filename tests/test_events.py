@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable
 
 import msgspec
@@ -33,6 +34,7 @@ def _event(**overrides: object) -> dict:
         "time": "2026-11-20T10:00:00Z",
         "orgid": "og_1",
         "datasetid": "ds_1",
+        "transactionid": "tx_1",
         "data": {
             "file": {"file_id": "fl_1", "relative_path": "a/b.jpg", "size": 3},
             "dataset": {"dataset_id": "ds_1", "org_id": "og_1", "tags": ["prod"], "metadata": {}},
@@ -305,6 +307,40 @@ def test_the_usual_events_are_decoded_by_the_schema() -> None:
     for event_type in EventType:
         raw = orjson.dumps(_event(type=event_type))
         assert _from_envelope(_decode_envelope(raw)) == _parse_checked(raw)
+
+
+def test_the_transaction_is_kept_on_file_events_and_completions_only() -> None:
+    assert parse_event(orjson.dumps(_event())).transaction_id == "tx_1"
+    completion = _event(type="dataset.upload_completed", data={"upload": {"file_count": 3}})
+    assert parse_event(orjson.dumps(completion)).transaction_id == "tx_1"
+    updated = _event(type="dataset.metadata_updated")
+    assert parse_event(orjson.dumps(updated)).transaction_id is None
+    without = {k: v for k, v in _event().items() if k != "transactionid"}
+    assert parse_event(orjson.dumps(without)).transaction_id is None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"type": "dataset.upload_completed", "transactionid": None},
+            "field 'transactionid': required for dataset.upload_completed",
+        ),
+        ({"transactionid": ""}, "field 'transactionid': must be a non-empty string"),
+        ({"transactionid": 7}, "field 'transactionid': must be a non-empty string"),
+        (
+            {"type": "dataset.upload_completed", "data": {"upload": {"file_count": -1}}},
+            "data.upload'.file_count: must be a non-negative integer",
+        ),
+        (
+            {"type": "dataset.upload_completed", "data": {"upload": [3]}},
+            "data.upload': expected an object, got a list",
+        ),
+    ],
+)
+def test_bad_transactions_and_uploads_are_named(overrides: dict, message: str) -> None:
+    with pytest.raises(EventError, match=re.escape(message)):
+        parse_event(orjson.dumps(_event(**overrides)))
 
 
 def test_integers_beyond_64_bits_are_integers_either_way() -> None:

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from engine.service.journal import Journal, decode, encode
-from engine.state import DatasetWritten, FileRemoved, FileWritten, FiredMarked
+from engine.state import (
+    DatasetWritten,
+    FileRemoved,
+    FileWritten,
+    FiredMarked,
+    UploadClosed,
+    UploadsWritten,
+)
+from engine.vocabulary import Cause
 
 FILE = {"file_id": "f1", "relative_path": "a/1.jpg", "size": None, "tags": [], "metadata": {}}
 CHANGES = [
@@ -11,6 +19,8 @@ CHANGES = [
     FileWritten("ds_1", FILE),
     FiredMarked("ds_1", "tr_1/f1"),
     FileRemoved("ds_1", "f1"),
+    UploadsWritten("ds_1", (("tx_1", "ev-3"),), (Cause.FILE_UPLOAD, Cause.FILE_INGEST)),
+    UploadClosed("ds_1", "tx_0"),
 ]
 
 
@@ -26,6 +36,11 @@ def test_each_change_is_one_record_keyed_by_the_fact_it_sets() -> None:
         ),
         (b'["ds_1","k","tr_1/f1"]', b"1"),
         (b'["ds_1","f","f1"]', None),
+        (
+            b'["ds_1","u",""]',
+            b'{"open":[["tx_1","ev-3"]],"causes":["file_upload","file_ingest"]}',
+        ),
+        (b'["ds_1","x","tx_0"]', b"1"),
     ]
 
 

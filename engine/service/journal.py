@@ -3,7 +3,9 @@
 Each `engine.state.Change` becomes one compacted-topic record, keyed so that a later change of
 the same fact replaces an earlier one: the dataset's record under `[dataset_id, "d", ""]`, a file
 under `[dataset_id, "f", file_id]` (a tombstone once removed), a fired key under
-`[dataset_id, "k", key]`. Keys are JSON lists, so no other changelog record shares them.
+`[dataset_id, "k", key]`, the open uploads and remembered causes under `[dataset_id, "u", ""]`, a
+closed upload under `[dataset_id, "x", transaction_id]`. Keys are JSON lists, so no other changelog
+record shares them.
 """
 
 from __future__ import annotations
@@ -12,10 +14,19 @@ from collections.abc import Iterable
 
 import orjson
 
-from engine.state import Change, DatasetWritten, FileRemoved, FileWritten, FiredMarked
+from engine.state import (
+    Change,
+    DatasetWritten,
+    FileRemoved,
+    FileWritten,
+    FiredMarked,
+    UploadClosed,
+    UploadsWritten,
+)
+from engine.vocabulary import Cause
 
 ChangelogRecord = tuple[bytes, bytes | None]
-_FIRED = b"1"
+_PRESENT = b"1"  # the value of a fact that is a key alone: a fired key, a closed upload
 
 
 class Journal:
@@ -39,7 +50,11 @@ def encode(change: Change) -> ChangelogRecord:
         case FileWritten(dataset_id, record):
             return _key(dataset_id, "f", record["file_id"]), orjson.dumps(record)
         case FiredMarked(dataset_id, key):
-            return _key(dataset_id, "k", key), _FIRED
+            return _key(dataset_id, "k", key), _PRESENT
+        case UploadsWritten(dataset_id, open_uploads, causes):
+            return _key(dataset_id, "u", ""), orjson.dumps({"open": open_uploads, "causes": causes})
+        case UploadClosed(dataset_id, transaction_id):
+            return _key(dataset_id, "x", transaction_id), _PRESENT
         case FileRemoved(dataset_id, file_id):
             return _key(dataset_id, "f", file_id), None
         case DatasetWritten(dataset_id, org_id, tags, metadata, exists):
@@ -50,7 +65,7 @@ def encode(change: Change) -> ChangelogRecord:
 
 def decode(key: bytes, value: bytes | None) -> Change | None:
     """The change a changelog record holds; None for a record this engine never writes (a
-    tombstone of a dataset record or of a fired key)."""
+    tombstone of anything but a file)."""
     dataset_id, kind, name = orjson.loads(key)
     if kind == "f":
         if value is None:
@@ -63,6 +78,12 @@ def decode(key: bytes, value: bytes | None) -> Change | None:
         return DatasetWritten(
             dataset_id, doc["org_id"], doc["tags"], doc["metadata"], doc["exists"]
         )
+    if kind == "u":
+        doc = orjson.loads(value)
+        opened = tuple((tid, ev) for tid, ev in doc["open"])
+        return UploadsWritten(dataset_id, opened, tuple(Cause(c) for c in doc["causes"]))
+    if kind == "x":
+        return UploadClosed(dataset_id, name)
     return FiredMarked(dataset_id, name)
 
 
