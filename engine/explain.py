@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine.compiled import CompiledTrigger
-from engine.evaluator import decide
+from engine.decide import decide
 from engine.memo import DatasetMemo
 from engine.state import DatasetState, fired_key
 from engine.vocabulary import Cause, ForEach, Outcome
