@@ -4,7 +4,7 @@ letters, live registry changes, a consumer group whose members come and go, HTTP
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 
 import orjson
@@ -36,6 +36,8 @@ from tests.kafka.helpers import (
     produce_events,
     read_all,
     read_committed_until,
+    restored_states,
+    upload_stream,
     values,
     wait_committed,
     wait_for,
@@ -83,6 +85,48 @@ async def test_output_is_file_replays_and_bad_events_are_dead_lettered(
     assert metrics.dead_letters.value() == 3
     assert metrics.invocations.value() == len(want.invocations)
     assert metrics.transactions.value(result="aborted") == 0
+
+
+async def test_uploads_give_file_replays_output_and_their_state_restores_from_the_changelog(
+    kafka_bootstrap: str,
+    kafka_admin: AIOKafkaAdminClient,
+    create_topics: CreateTopics,
+    unique_name: Callable[[str], str],
+) -> None:
+    """Upload transactions and their completions, in small transactions of the service: the same
+    outputs as file replay, byte for byte and in order per dataset; and the state rebuilt from
+    the changelog, as on assignment, is replay's, open uploads and remembered causes included."""
+    dep, triggers = await example_deployment(kafka_bootstrap, create_topics, unique_name)
+    produced = await produce_events(kafka_bootstrap, dep.events, upload_stream())
+
+    async with TriggerService(dep.settings(batch_max_records=7)):
+        await wait_committed(kafka_admin, dep.group, dep.events, ends_of(produced))
+    want = expected(produced, triggers)
+
+    invocations = values(await read_all(kafka_bootstrap, dep.invocations))
+    assert by_dataset(invocations) == by_dataset(want.invocations)
+    evaluations = values(await read_all(kafka_bootstrap, dep.evaluations))
+    assert by_dataset(evaluations) == by_dataset(want.evaluations)
+    reasons = Counter(orjson.loads(e)["reason"] for e in evaluations)
+    assert reasons["upload_in_progress"] > 0
+    dead = values(await read_all(kafka_bootstrap, dep.dlq))
+    assert dead == want.rejected and len(dead) == 1
+
+    restored = await restored_states(kafka_bootstrap, dep.state)
+    datasets: dict[int, set[str]] = defaultdict(set)
+    for event in produced:
+        datasets[event.partition].add(orjson.loads(event.line)["datasetid"])
+    assert sorted(restored) == sorted(want.states) == sorted(datasets)
+    for partition, state in want.states.items():
+        assert restored[partition].input_offset == ends_of(produced)[partition]
+        rebuilt = restored[partition].state
+        assert len(rebuilt) == len(state)
+        for dataset_id in sorted(datasets[partition]):
+            assert rebuilt.get(dataset_id) == state.get(dataset_id), dataset_id
+    [partition] = [p for p, names in datasets.items() if "ds_open" in names]
+    left_open = restored[partition].state.get("ds_open")
+    assert left_open is not None and list(left_open.uploads.open) == ["o2"]
+    assert left_open.uploads.causes == ["file_upload", "dataset_metadata_update"]
 
 
 def _evaluated(records: list[Record], event_id: str, trigger: str) -> bool:
