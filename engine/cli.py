@@ -17,7 +17,7 @@ from engine.compiled import DEFAULT_TIMEOUT_MINUTES, CompiledTrigger
 from engine.errors import ConfigError, EngineError
 from engine.evaluator import Evaluator
 from engine.events import DEFAULT_MAX_EVENT_BYTES
-from engine.explain import explain
+from engine.explain import TriggerHistory, explain
 from engine.progress import Progress
 from engine.registry import TriggerRegistry, load_registry
 from engine.replay import read_events, replay
@@ -117,18 +117,23 @@ def cmd_explain(args: argparse.Namespace) -> int:
     trigger = _find_trigger(registry, args.trigger, args.org)
     state = StateStore()
     evaluator = Evaluator(registry, state, record_evaluations=False)
+    history = TriggerHistory(trigger, args.dataset)
     for raw in read_events(args.events):
         try:
-            evaluator.process(raw.parse(args.max_event_bytes))
+            event = raw.parse(args.max_event_bytes)
+            result = evaluator.process(event)
         except EngineError:
             continue  # explain looks at the state valid events built; replay reports rejects
+        ds = state.get(event.dataset_id)
+        if ds is not None:
+            history.observe(event, ds, evaluator.memos.get(event.dataset_id), result)
     ds = state.get(args.dataset)
     if ds is None:
         raise ConfigError(f"dataset {args.dataset!r}", "the event log", "no event mentions it")
     default_cause = Cause.FILE_UPLOAD if args.file else Cause.DATASET_METADATA_UPDATE
     cause = Cause(args.cause) if args.cause else default_cause
     try:
-        lines = explain(trigger, ds, cause, args.file)
+        lines = explain(trigger, ds, cause, args.file, history)
     except KeyError as exc:
         raise ConfigError("explain", None, str(exc.args[0])) from None
     print("\n".join(lines))

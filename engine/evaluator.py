@@ -1,9 +1,11 @@
 """The evaluation core: event -> state -> candidate triggers -> conditions -> requests.
 
 It knows nothing of Kafka or files: replay and the service are thin drivers around `Evaluator`.
-`decide` is pure: it reads state and never changes it (it only memoizes what it derives from
-state: condition verdicts, path matches, input selections), so `explain` can ask it the same
-question.
+Each event is applied to state, then the triggers it evaluates (SPEC §4.1, §4.2) are decided with
+`engine.decide`: those its file matches, or, for a dataset-level cause, those selecting a current
+file (the decisions an event records); the ready dataset triggers (`engine.ready`) listening to
+its cause; or, at the completion of a dataset's last open upload, the dataset triggers listening
+to the causes remembered meanwhile.
 """
 
 from __future__ import annotations
@@ -14,17 +16,23 @@ from operator import attrgetter, itemgetter
 from typing import Any
 
 from engine.compiled import CompiledTrigger
+from engine.decide import DISABLED, decide, upload_in_progress
 from engine.decisions import Decision, EventResult
 from engine.events import Event
 from engine.index import TriggerIndex
 from engine.invocations import InvocationRequest
 from engine.memo import DatasetMemo, MemoStore
+from engine.ready import file_written, ready_triggers, selecting_triggers, settle
 from engine.registry import TriggerRegistry
 from engine.state import DatasetState, StateStore
-from engine.vocabulary import CAUSE_BITS, Cause, Outcome, Reason, Status
+from engine.vocabulary import CAUSE_BITS, Cause, Outcome, Status
 
 _by_path = itemgetter("relative_path")
 _by_name = attrgetter("name")
+
+
+def _by_name_of_trigger(decided: tuple[CompiledTrigger, Any, Decision, Cause]) -> str:
+    return decided[0].name
 
 
 @dataclass(slots=True)
@@ -45,88 +53,9 @@ class EvaluationStats:
         }
 
 
-def _skip(reason: Reason, detail: str) -> Decision:
-    return Decision(Outcome.SKIPPED, reason, Status.EVALUATED, detail, ())
-
-
-# The skips that say the same thing every time are made once.
-_DISABLED = _skip(Reason.TRIGGER_DISABLED, "trigger is disabled")
-_FILE_CONDITION_FALSE = _skip(
-    Reason.CONDITION_NOT_MET, "condition is false for this dataset and file"
-)
-_DATASET_CONDITION_FALSE = _skip(Reason.CONDITION_NOT_MET, "condition is false for this dataset")
-
-
-def condition_holds(
-    trigger: CompiledTrigger,
-    ds: DatasetState,
-    memo: DatasetMemo,
-    file: dict[str, Any] | None,
-    event: Event | None,
-) -> bool:
-    """The trigger's condition's verdict; one that reads only the dataset record is evaluated once
-    per record and condition (a remembered verdict is found without reading the condition: with
-    many triggers, every object read is likely a cache miss)."""
-    if trigger.dataset_condition:
-        verdicts = memo.verdicts
-        token = trigger.condition_token
-        verdict = verdicts.get(token)
-        if verdict is None:
-            verdict = verdicts[token] = trigger.condition.evaluate(ds.record, None, None)
-        return verdict
-    condition = trigger.condition
-    context = event.context() if event is not None and condition.references_event else None
-    return condition.evaluate(ds.record, file, context)
-
-
-def decide(
-    trigger: CompiledTrigger,
-    ds: DatasetState,
-    memo: DatasetMemo,
-    cause: Cause,
-    file: dict[str, Any] | None,
-    event: Event | None = None,
-    selected: list[dict[str, Any]] | None = None,
-) -> Decision:
-    """Would `trigger` fire for dataset `ds` (and `file`, for dataset_file triggers) now?
-
-    `selected`, when the caller already knows it (dataset_metadata_update), is every current file
-    of `ds` the trigger's inputs select, sorted by path.
-    """
-    if not trigger.enabled:
-        return _DISABLED
-    if trigger.template is None:
-        return Decision(Outcome.SKIPPED, None, Status.FAILED, trigger.failure, ())
-    if file is not None:
-        fired = trigger.fired_prefix + file["file_id"]
-        if fired in ds.fired:
-            return _skip(Reason.ALREADY_RUN, f"already invoked for file {file['file_id']}")
-        if not condition_holds(trigger, ds, memo, file, event):
-            return _FILE_CONDITION_FALSE
-        return Decision(Outcome.INVOKED, None, Status.EVALUATED, None, (file,), fired)
-    if trigger.trigger_id in ds.fired:
-        return _skip(Reason.ALREADY_RUN, f"already invoked for dataset {ds.dataset_id}")
-    if not condition_holds(trigger, ds, memo, None, event):
-        return _DATASET_CONDITION_FALSE
-    if selected is None:
-        ingested_only = cause == Cause.FILE_INGEST
-        selection = memo.selections.get(trigger.globs, ingested_only, ds.files)
-        if unsatisfied := selection.unsatisfied():
-            return _no_matching_files(unsatisfied)
-        files = selection.files(ds.files)
-        return Decision(Outcome.INVOKED, None, Status.EVALUATED, None, files, trigger.trigger_id)
-    if unsatisfied := trigger.globs.unsatisfied_by([f["relative_path"] for f in selected]):
-        return _no_matching_files(unsatisfied)
-    return Decision(Outcome.INVOKED, None, Status.EVALUATED, None, selected, trigger.trigger_id)
-
-
-def _no_matching_files(unsatisfied: list[str]) -> Decision:
-    listed = ", ".join(repr(p) for p in unsatisfied)
-    return _skip(Reason.NO_MATCHING_FILES, f"no current file matches required input {listed}")
-
-
-# (trigger, the file it was decided for (None: the dataset), decision)
-Decided = list[tuple[CompiledTrigger, dict[str, Any] | None, Decision]]
+# (trigger, the file it was decided for (None: the dataset), decision, the cause it was decided
+# under)
+Decided = list[tuple[CompiledTrigger, dict[str, Any] | None, Decision, Cause]]
 
 
 def file_decisions(
@@ -136,24 +65,69 @@ def file_decisions(
     event: Event,
     cause: Cause,
     file: dict[str, Any],
+    waiting: Decision | None = None,
 ) -> Decided:
-    """Every trigger a file event touches, with its decision; pure like `decide` (each trigger
-    reads only its own fired keys, so deciding all before marking any is the same)."""
+    """The decisions of the triggers the event's file matches (those an event records); pure like
+    `decide` (each trigger reads only its own fired keys, so deciding all before marking any is
+    the same). `waiting` is what dataset triggers record while uploads are open."""
     decided: Decided = []
     bit = CAUSE_BITS[cause]
     for trigger in index.file_matches(event.org_id, file, memo.matches):
         if not trigger.cause_bits & bit:
             continue
-        target = file if trigger.per_file else None
-        decided.append((trigger, target, decide(trigger, ds, memo, cause, target, event)))
+        if trigger.per_file:
+            decision = decide(trigger, ds, memo, cause, file, event)
+            decided.append((trigger, file, decision, cause))
+        else:
+            decision = (
+                decide(trigger, ds, memo, cause, None, event)
+                if waiting is None
+                else (waiting if trigger.enabled else DISABLED)
+            )
+            decided.append((trigger, None, decision, cause))
     return decided
 
 
-def dataset_decisions(
-    index: TriggerIndex, ds: DatasetState, memo: DatasetMemo, event: Event, cause: Cause
+def ready_decisions(
+    index: TriggerIndex,
+    ds: DatasetState,
+    memo: DatasetMemo,
+    event: Event,
+    cause: Cause,
+    decided: Decided,
 ) -> Decided:
-    """A dataset-level cause: like a file event's candidates, the triggers whose inputs select
-    some current file, each decided for the dataset or for each file it selects."""
+    """The ready dataset triggers listening to `cause` that `decided` does not hold yet, that
+    fire: a dataset trigger is evaluated at every event of its causes, whatever file the event
+    carries (SPEC §4.1). Their skips are not recorded, since their inputs do not match the
+    event's file."""
+    bit = CAUSE_BITS[cause]
+    listening = [t for t in ready_triggers(index, ds, memo) if t.cause_bits & bit]
+    if not listening:
+        return []
+    known = {trigger for trigger, _, _, _ in decided}
+    fired: Decided = []
+    for trigger in listening:
+        if trigger in known:
+            continue
+        decision = decide(trigger, ds, memo, cause, None, event)
+        if decision.outcome is Outcome.INVOKED:
+            fired.append((trigger, None, decision, cause))
+        else:
+            settle(memo, trigger, decision, cause)
+    return fired
+
+
+def dataset_decisions(
+    index: TriggerIndex,
+    ds: DatasetState,
+    memo: DatasetMemo,
+    event: Event,
+    cause: Cause,
+    waiting: Decision | None = None,
+) -> Decided:
+    """A dataset-level cause: the triggers whose inputs select some current file (every dataset
+    trigger that can fire among them), each decided for the dataset or for each file it
+    selects."""
     selections: dict[CompiledTrigger, list[dict[str, Any]]] = {}
     bit = CAUSE_BITS[cause]
     for file in sorted(ds.files.values(), key=_by_path):
@@ -163,11 +137,42 @@ def dataset_decisions(
     decided: Decided = []
     for trigger in sorted(selections, key=_by_name):
         selected = selections[trigger]
-        if not trigger.per_file:
+        if trigger.per_file:
+            decided.extend(
+                (trigger, f, decide(trigger, ds, memo, cause, f, event), cause) for f in selected
+            )
+        elif waiting is None:
             decision = decide(trigger, ds, memo, cause, None, event, selected)
-            decided.append((trigger, None, decision))
+            decided.append((trigger, None, decision, cause))
+        else:
+            decided.append((trigger, None, waiting if trigger.enabled else DISABLED, cause))
+    return decided
+
+
+def completion_decisions(
+    index: TriggerIndex,
+    ds: DatasetState,
+    memo: DatasetMemo,
+    event: Event,
+    released: tuple[Cause, ...],
+) -> Decided:
+    """The completion of a dataset's last open upload (SPEC §4.2): each dataset trigger listening
+    to a cause remembered meanwhile is evaluated once, and fires under the first such cause
+    (in arrival order) under which it is satisfied; else its skip is the first cause's."""
+    decided: Decided = []
+    for trigger in sorted(selecting_triggers(index, ds, memo), key=_by_name):
+        listened = [c for c in released if trigger.cause_bits & CAUSE_BITS[c]]
+        if not listened:
             continue
-        decided.extend((trigger, f, decide(trigger, ds, memo, cause, f, event)) for f in selected)
+        first = None
+        for cause in listened:
+            decision = decide(trigger, ds, memo, cause, None, event)
+            if first is None or decision.outcome is Outcome.INVOKED:
+                first = (trigger, None, decision, cause)
+            if decision.outcome is Outcome.INVOKED:
+                break
+        assert first is not None
+        decided.append(first)
     return decided
 
 
@@ -192,22 +197,59 @@ class Evaluator:
         The result holds the state changes the event made, fired keys last."""
         state = self.state
         ds = state.apply(event)
+        released = state.released
         changes = state.take_changes()
-        memo = self.memos.following(ds, changes)
-        stats = self.stats
-        stats.events += 1
+        self.stats.events += 1
         result = EventResult(changes=changes)
         cause = event.cause
-        if cause is None:
+        if cause is None and not released:
+            if changes:
+                self.memos.following(ds, changes)
             return result
+        memo = self.memos.following(ds, changes)
+        decided = self._decisions(ds, memo, event, cause, released)
+        self._conclude(result, decided, ds, memo, event)
+        return result
+
+    def _decisions(
+        self,
+        ds: DatasetState,
+        memo: DatasetMemo,
+        event: Event,
+        cause: Cause | None,
+        released: tuple[Cause, ...],
+    ) -> Decided:
         index = self.registry.index
-        if event.file is not None:
-            file = ds.files[event.file["file_id"]]
-            decided = file_decisions(index, ds, memo, event, cause, file)
-        else:
-            decided = dataset_decisions(index, ds, memo, event, cause)
+        if released:
+            return completion_decisions(index, ds, memo, event, released)
+        assert cause is not None
+        waiting = upload_in_progress(ds) if ds.uploads.open else None
+        if event.file is None:
+            return dataset_decisions(index, ds, memo, event, cause, waiting)
+        file = ds.files[event.file["file_id"]]
+        file_written(
+            memo, ds, index.file_matches(event.org_id, file, memo.matches), index.generation
+        )
+        decided = file_decisions(index, ds, memo, event, cause, file, waiting)
+        if waiting is None and (fired := ready_decisions(index, ds, memo, event, cause, decided)):
+            decided.extend(fired)
+            decided.sort(key=_by_name_of_trigger)
+        return decided
+
+    def _conclude(
+        self,
+        result: EventResult,
+        decided: Decided,
+        ds: DatasetState,
+        memo: DatasetMemo,
+        event: Event,
+    ) -> None:
+        """Make the invocations, mark their fired keys, count and record the decisions."""
+        stats = self.stats
         invocations = result.invocations
-        for trigger, target, decision in decided:
+        for trigger, target, decision, cause in decided:
+            if not trigger.per_file:
+                settle(memo, trigger, decision, cause)
             if decision.outcome is Outcome.INVOKED:
                 invocations.append(self._invoke(trigger, target, decision, ds, cause, event))
             elif decision.status is Status.FAILED:
@@ -217,13 +259,12 @@ class Evaluator:
         stats.evaluations += len(decided)
         stats.invocations += len(invocations)
         if invocations:
-            changes.extend(state.take_changes())
+            result.changes.extend(self.state.take_changes())
         if self.record_evaluations:
             result.evaluations = [
                 evaluation_record(trigger, target, decision, ds, cause, event)
-                for trigger, target, decision in decided
+                for trigger, target, decision, cause in decided
             ]
-        return result
 
     def _invoke(
         self,

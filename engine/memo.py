@@ -3,8 +3,9 @@
 A dataset's files and events ask the same questions again and again until the facts they read
 change: the verdicts of conditions that read only the dataset record, the triggers each file's
 path matches, and the dataset-level triggers' input selections. A `DatasetMemo` keeps those
-answers and follows the dataset's state changes (`engine.state.Change`) to drop what they make
-stale. Losing a memo loses nothing but time: it is rebuilt from the facts when asked.
+answers (and the ready set built from them, `engine.ready`) and follows the dataset's state
+changes (`engine.state.Change`) to drop what they make stale. Losing a memo loses nothing but
+time: it is rebuilt from the facts when asked.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ class DatasetMemo:
     verdicts: dict[object, bool] = field(default_factory=dict)  # by `CompiledCondition.token`
     matches: MatchMemo = field(default_factory=dict)
     selections: SelectionCache = field(default_factory=SelectionCache)
+    # The dataset triggers that may fire at the next evaluation point (`engine.ready`), as of
+    # index generation `ready_generation`; None until asked, and once the record changes.
+    ready: dict[CompiledTrigger, None] | None = None
+    ready_generation: int = -1
     _verdicts_of: dict[str, Any] | None = None  # the record `verdicts` were read from
 
     def follow(self, ds: DatasetState, changes: Iterable[Change]) -> None:
@@ -43,11 +48,13 @@ class DatasetMemo:
             elif change.__class__ is DatasetWritten and not change.exists:
                 self.matches.clear()
                 self.selections.reset()
+                self.ready = None
         record = ds.record
         if record is not self._verdicts_of:
             # File events often carry an unchanged snapshot: the verdicts still hold for it.
             if self._verdicts_of is None or not identical_json(record, self._verdicts_of):
                 self.verdicts.clear()
+                self.ready = None
             self._verdicts_of = record
 
 

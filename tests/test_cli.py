@@ -42,12 +42,23 @@ def _lines(data: bytes) -> list[dict]:
     return [json.loads(line) for line in data.splitlines()]
 
 
+def _example_events() -> list[dict]:
+    """The example events that are JSON objects (the bad lines left out)."""
+    events = []
+    for line in EVENTS.read_text().splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return events
+
+
 def test_replay_examples_is_byte_identical_twice(tmp_path: Path) -> None:
     first = _replay(tmp_path, str(EVENTS), name="a")
     second = _replay(tmp_path, str(EVENTS), name="b")
     assert first == second
     invocations = _lines(first[0])
-    assert len(invocations) == 12
+    assert len(invocations) == 22
     assert {(i["trigger"]["name"], i["data_source"]["data_source_id"]) for i in invocations} >= {
         ("front-cam-detect", "ds_run42"),
         ("run-summary", "ds_run42"),
@@ -62,7 +73,78 @@ def test_replay_examples_is_byte_identical_twice(tmp_path: Path) -> None:
         "condition_not_met",
         "no_matching_files",
         "trigger_disabled",
+        "upload_in_progress",
     }
+
+
+def test_the_readme_quotes_the_summary_of_the_examples_replay(tmp_path: Path, capsys) -> None:
+    _replay(tmp_path, str(EVENTS))
+    summary = next(
+        line for line in capsys.readouterr().err.splitlines() if line.startswith("replay summary:")
+    )
+    assert summary in (ROOT / "README.md").read_text()
+
+
+def test_an_upload_fires_its_dataset_trigger_once_at_its_completion_with_every_file(
+    tmp_path: Path,
+) -> None:
+    out, evaluations, _ = _replay(tmp_path, str(EVENTS))
+    events = _example_events()
+    completion = next(e for e in events if e["type"] == "dataset.upload_completed")
+    dataset, upload = completion["datasetid"], completion["transactionid"]
+    uploaded = [e for e in events if e.get("transactionid") == upload and e is not completion]
+    assert len(uploaded) == completion["data"]["upload"]["file_count"]
+    paths = sorted(e["data"]["file"]["relative_path"] for e in uploaded)
+    frames = [e for e in uploaded if "/cam_front/" in e["data"]["file"]["relative_path"]]
+    assert frames and len(frames) < len(uploaded)  # frames and bags
+
+    invocations = [i for i in _lines(out) if i["data_source"]["data_source_id"] == dataset]
+    summaries = [i for i in invocations if i["trigger"]["name"] == "run-summary"]
+    assert [(i["event_id"], i["cause"]) for i in summaries] == [(completion["id"], "file_upload")]
+    assert [f["relative_path"] for f in summaries[0]["input_data"]["files"]] == paths
+    # Per-file triggers are never deferred: each frame is detected at its own upload.
+    detections = [
+        (i["event_id"], i["input_data"]["files"][0]["file_id"])
+        for i in invocations
+        if i["trigger"]["name"] == "front-cam-detect"
+    ]
+    assert detections == [(e["id"], e["data"]["file"]["file_id"]) for e in frames]
+
+    waits = [
+        r["event_id"]
+        for r in _lines(evaluations)
+        if r["dataset_id"] == dataset and r["trigger_name"] == "run-summary"
+    ]
+    assert waits == [e["id"] for e in uploaded] + [completion["id"]]
+    assert {
+        r["reason"]
+        for r in _lines(evaluations)
+        if r["dataset_id"] == dataset and r["event_id"] != completion["id"] and r["file_id"] is None
+    } == {"upload_in_progress"}
+
+
+def test_a_dataset_snapshot_on_a_file_event_completes_a_dataset_trigger(tmp_path: Path) -> None:
+    out, evaluations, _ = _replay(tmp_path, str(EVENTS))
+    notes = next(
+        e
+        for e in _example_events()
+        if e["type"] == "file.uploaded" and e["data"]["file"]["relative_path"] == "notes.txt"
+    )
+    assert notes["data"]["dataset"]["metadata"]["robot"] == "arm_2"
+    fired = [
+        i
+        for i in _lines(out)
+        if i["trigger"]["name"] == "arm-episodes-to-mcap"
+        and i["data_source"]["data_source_id"] == notes["datasetid"]
+    ]
+    assert [(i["event_id"], i["cause"]) for i in fired] == [(notes["id"], "file_upload")]
+    assert [f["relative_path"] for f in fired[0]["input_data"]["files"]] == ["episodes/ep_001.bag"]
+    before = [
+        r["reason"]
+        for r in _lines(evaluations)
+        if r["trigger_name"] == "arm-episodes-to-mcap" and r["event_id"] != notes["id"]
+    ]
+    assert before == ["condition_not_met"]  # the bag alone: no robot named yet
 
 
 def test_replay_writes_rejects_with_place_and_reason(tmp_path: Path) -> None:
@@ -88,7 +170,7 @@ def test_replay_reads_gzip_and_stdin_the_same(tmp_path: Path) -> None:
     )
     assert result.stdout == expected
     summary = result.stderr.decode()
-    assert '"rejected":3' in summary and '"invocations":12' in summary
+    assert '"rejected":3' in summary and '"invocations":22' in summary
     assert "pass --rejects FILE" in summary
 
 
@@ -132,7 +214,7 @@ def test_replay_missing_events_file_is_a_clear_error(tmp_path: Path, capsys) -> 
 
 def test_validate_reports_every_invalid_trigger(tmp_path: Path, capsys) -> None:
     assert main(["validate", *ENGINE]) == 0
-    assert "8 valid triggers, 0 invalid" in capsys.readouterr().out
+    assert "9 valid triggers, 0 invalid" in capsys.readouterr().out
     triggers = tmp_path / "t.yaml"
     triggers.write_text(
         "- {name: a, org_id: og_acme, action: nope, required_inputs: ['*']}\n"
@@ -167,7 +249,7 @@ def test_explain_shows_inputs_condition_and_outcome(capsys) -> None:
     )
     assert code == 0
     out = capsys.readouterr().out
-    assert "'**/*.bag' -> (no file)" in out  # the dataset was deleted at the end of the log
+    assert "'**/*.bag' -> (no file)" in out  # the dataset was deleted later in the log
     assert "already fired: yes" in out
     assert "outcome: skipped (evaluated), reason already_run" in out
     code = main(

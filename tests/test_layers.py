@@ -27,6 +27,8 @@ CORE = (
     "engine.compiled",
     "engine.registry",
     "engine.decisions",
+    "engine.decide",
+    "engine.ready",
     "engine.evaluator",
     "engine.invocations",
 )

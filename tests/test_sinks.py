@@ -60,7 +60,7 @@ def _replay_examples(sink: Sink) -> None:
     summary = replay(
         read_events([str(EXAMPLES / "events.jsonl")]), Evaluator(registry, StateStore()), sink
     )
-    assert (summary.lines, summary.rejected) == (32, 3)
+    assert (summary.lines, summary.rejected) == (47, 3)
 
 
 def test_memory_and_jsonl_sinks_take_the_same_replay_of_the_examples() -> None:
@@ -69,7 +69,7 @@ def test_memory_and_jsonl_sinks_take_the_same_replay_of_the_examples() -> None:
     memory = MemorySink()
     _replay_examples(memory)
 
-    assert len(memory.invocations) == 12
+    assert len(memory.invocations) == 22
     assert invocations.getvalue() == b"".join(i.to_json() + b"\n" for i in memory.invocations)
     assert evaluations.getvalue() == b"".join(orjson.dumps(e) + b"\n" for e in memory.evaluations)
     assert [orjson.loads(line) for line in rejects.getvalue().splitlines()] == [

@@ -249,7 +249,7 @@ async def test_health_readiness_and_metrics_over_http(
         assert "# TYPE trigger_engine_events_total counter" in lines
         assert f"trigger_engine_events_total {len(produced)}" in lines
         assert "trigger_engine_dead_letters_total 3" in lines
-        assert "trigger_engine_triggers 8" in lines
+        assert "trigger_engine_triggers 9" in lines
         assert "trigger_engine_assigned_partitions 3" in lines
         assert "trigger_engine_ready 1" in lines
         for reason in ("already_run", "condition_not_met", "no_matching_files"):
