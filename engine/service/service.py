@@ -79,7 +79,9 @@ class TriggerService:
             settings.kafka,
             settings.triggers_topic,
             None if actions else settings.actions_topic,
-            on_reject=lambda topic: self.metrics.registry_rejects.inc(topic=topic),
+            on_reject=lambda topic, reason: self.metrics.registry_rejects.inc(
+                topic=topic, reason=reason
+            ),
         )
         self._http = HttpServer(
             settings.http_host,
