@@ -5,6 +5,7 @@ effect."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -13,9 +14,15 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from engine.evaluator import Evaluator
+from engine.replay import replay
 from engine.service.changelog import OFFSET_KEY
+from engine.service.kafka_replay import kafka_range_events
 from engine.service.registry_topic import RejectReason, publish_trigger
 from engine.service.service import TriggerService
+from engine.service.settings import KafkaSettings
+from engine.sinks import MemorySink
+from engine.state import StateStore
 from engine.trigger_files import trigger_to_dict
 from tests.kafka.conftest import CreateTopics
 from tests.kafka.helpers import (
@@ -23,6 +30,7 @@ from tests.kafka.helpers import (
     dataset_events,
     ends_of,
     example_deployment,
+    example_registry,
     expected,
     produce_events,
     read_all,
@@ -88,6 +96,18 @@ async def test_an_event_keyed_otherwise_than_by_its_dataset_is_a_dead_letter(
     assert {orjson.loads(r.key)[0] for r in changes} == set(home)
     for record in changes:
         assert record.partition == home[orjson.loads(record.key)[0]], record.key
+
+    # replay --from-kafka takes them for bad input too
+    replayed = MemorySink()
+    events = kafka_range_events(
+        KafkaSettings(bootstrap_servers=kafka_bootstrap), dep.events, None, None
+    )
+    evaluator = Evaluator(example_registry(triggers), StateStore())
+    await asyncio.to_thread(replay, events, evaluator, replayed)
+    assert [(o.stream, o.position, e.reason) for o, e in replayed.rejects] == [
+        (f"{dep.events}/{elsewhere}", d.offset, reason.split(": ", 1)[1])
+        for d, reason in zip(dead, reasons, strict=True)
+    ]
 
 
 def _upload(number: int) -> bytes:

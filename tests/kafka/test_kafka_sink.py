@@ -21,6 +21,7 @@ from tests.kafka.conftest import CreateTopics
 from tests.kafka.helpers import (
     PARTITIONS,
     Produced,
+    dataset_key,
     example_lines,
     example_registry,
     example_triggers,
@@ -45,7 +46,7 @@ async def test_a_replay_into_one_transaction_writes_what_a_jsonl_replay_writes(
     # Keyed by dataset as a producer must; lines without a datasetid get a key of their own, so
     # that a dead letter is seen to keep the key it came with.
     origins = [
-        Origin(events, offset, line, partition=1, key=_dataset_key(line) or b"key-%d" % offset)
+        Origin(events, offset, line, partition=1, key=dataset_key(line) or b"key-%d" % offset)
         for offset, line in enumerate(lines)
     ]
     producer = AIOKafkaProducer(
@@ -108,8 +109,3 @@ async def test_a_replay_into_one_transaction_writes_what_a_jsonl_replay_writes(
             original.files,
             original.fired,
         )
-
-
-def _dataset_key(line: bytes) -> bytes | None:
-    found = DATASET_ID.search(line)
-    return None if found is None else found.group(1)
