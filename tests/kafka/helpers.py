@@ -140,7 +140,8 @@ def example_lines() -> list[bytes]:
     return [line.strip() for line in EXAMPLE_EVENTS.read_bytes().splitlines() if line.strip()]
 
 
-def _key(line: bytes) -> bytes | None:
+def dataset_key(line: bytes) -> bytes | None:
+    """The Kafka key of an event: its `datasetid` (None when the line has none)."""
     try:
         event = orjson.loads(line)
     except orjson.JSONDecodeError:
@@ -161,7 +162,7 @@ class Produced:
 async def produce_events(bootstrap: str, topic: str, lines: Iterable[bytes]) -> list[Produced]:
     """Events keyed by dataset id (unparseable ones unkeyed), in order, acknowledged."""
     async with AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all") as producer:
-        sent = [await producer.send(topic, line, _key(line)) for line in lines]
+        sent = [await producer.send(topic, line, dataset_key(line)) for line in lines]
         delivered = await asyncio.gather(*sent)
     return [
         Produced(meta.partition, meta.offset, line)

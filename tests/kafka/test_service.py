@@ -181,7 +181,8 @@ async def test_registry_topics_apply_live(
         async with TriggerService(dep.settings(actions=None)) as service:
             await wait_for(lambda: service.ready, "the service to be ready")
             assert [t.name for t in service.registry] == ["front-cam-detect"]
-            assert service.metrics.registry_rejects.value(topic=dep.triggers) == 1
+            rejects = service.metrics.registry_rejects
+            assert rejects.value(topic=dep.triggers, reason="invalid_json") == 1
 
             await put_trigger(producer, "run-summary")
             await wait_for(lambda: loaded("og_acme", "run-summary"), "run-summary to load")
@@ -196,7 +197,7 @@ async def test_registry_topics_apply_live(
 
             await put_trigger(producer, "mag-check")  # its action is not there yet
             await wait_for(
-                lambda: service.metrics.registry_rejects.value(topic=dep.triggers) == 2,
+                lambda: rejects.value(topic=dep.triggers, reason="compile_error") == 1,
                 "mag-check to be rejected",
             )
             assert not loaded("og_skyops", "mag-check")
@@ -368,7 +369,8 @@ async def test_a_fenced_instance_stops_writing_its_partition_until_the_group_han
     unique_name: Callable[[str], str],
 ) -> None:
     """Another producer initialises partition 0's transactional id (as a new owner would): the
-    old owner's next transaction on it fails, and it goes on with its other partitions only. After
+    old owner's next transaction on it fails, the group cannot confirm that it still holds the
+    partition (nothing was committed for it), and it goes on with its other partitions only. After
     the next rebalance partition 0 is processed again, by a member with a fresh producer, and every
     event still counts exactly once."""
     dep, triggers = await example_deployment(kafka_bootstrap, create_topics, unique_name)
@@ -382,7 +384,8 @@ async def test_a_fenced_instance_stops_writing_its_partition_until_the_group_han
     async def produce(partition: int, dataset: str) -> None:
         async with AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all") as producer:
             for line in dataset_events(dataset):
-                meta = await producer.send_and_wait(dep.events, line, b"", partition=partition)
+                key = dataset.encode()
+                meta = await producer.send_and_wait(dep.events, line, key, partition=partition)
                 produced.append(Produced(partition, meta.offset, line))
 
     try:
