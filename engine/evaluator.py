@@ -59,7 +59,7 @@ Decided = list[tuple[CompiledTrigger, dict[str, Any] | None, Decision, Cause]]
 
 
 def file_decisions(
-    index: TriggerIndex,
+    matching: tuple[CompiledTrigger, ...],
     ds: DatasetState,
     memo: DatasetMemo,
     event: Event,
@@ -67,12 +67,13 @@ def file_decisions(
     file: dict[str, Any],
     waiting: Decision | None = None,
 ) -> Decided:
-    """The decisions of the triggers the event's file matches (those an event records); pure like
-    `decide` (each trigger reads only its own fired keys, so deciding all before marking any is
-    the same). `waiting` is what dataset triggers record while uploads are open."""
+    """The decisions of the triggers the event's file matches (`matching`: those an event
+    records); pure like `decide` (each trigger reads only its own fired keys, so deciding all
+    before marking any is the same). `waiting` is what dataset triggers record while uploads are
+    open."""
     decided: Decided = []
     bit = CAUSE_BITS[cause]
-    for trigger in index.file_matches(event.org_id, file, memo.matches):
+    for trigger in matching:
         if not trigger.cause_bits & bit:
             continue
         if trigger.per_file:
@@ -227,10 +228,10 @@ class Evaluator:
         if event.file is None:
             return dataset_decisions(index, ds, memo, event, cause, waiting)
         file = ds.files[event.file["file_id"]]
-        file_written(
-            memo, ds, index.file_matches(event.org_id, file, memo.matches), index.generation
-        )
-        decided = file_decisions(index, ds, memo, event, cause, file, waiting)
+        matching = index.file_matches(event.org_id, file, memo.matches)
+        decided_bits = 0 if waiting is not None else CAUSE_BITS[cause]
+        file_written(memo, ds, matching, index.generation, decided_bits)
+        decided = file_decisions(matching, ds, memo, event, cause, file, waiting)
         if waiting is None and (fired := ready_decisions(index, ds, memo, event, cause, decided)):
             decided.extend(fired)
             decided.sort(key=_by_name_of_trigger)

@@ -7,8 +7,9 @@ not fired for the dataset, its condition holds on the record and each positive i
 selects a current file. So each dataset keeps, in its memo, the triggers for which none of that is
 disproved — a superset of the satisfied, unfired ones, never missing one:
 
-- a file written can only satisfy the triggers its path matches: those are added (if not
-  disproved), at the cost of the lookup the file's own decisions make anyway;
+- a file written can only satisfy the triggers its path matches: those decided at its event are
+  added unless their decision disproves them, the others unless `may_fire` does, at the cost of
+  the lookup the file's own decisions make anyway;
 - a record change can satisfy any trigger that selects a current file: the set is rebuilt from
   those, which the memo also keeps (a registry change rebuilds both, one remembered path lookup
   per file);
@@ -69,10 +70,15 @@ def may_fire(trigger: CompiledTrigger, ds: DatasetState, memo: DatasetMemo) -> b
 
 
 def file_written(
-    memo: DatasetMemo, ds: DatasetState, matching: Iterable[CompiledTrigger], generation: int
+    memo: DatasetMemo,
+    ds: DatasetState,
+    matching: Iterable[CompiledTrigger],
+    generation: int,
+    decided_bits: int,
 ) -> None:
     """A file was written whose path the `matching` triggers select: they select a file now, and
-    the ready set gains those it may satisfy."""
+    the ready set gains those it may satisfy. Those listening to `decided_bits` are decided at
+    this event, and `settle` follows their decisions instead."""
     selecting, ready = memo.selecting, memo.ready
     if selecting is None or memo.generation != generation:
         return  # rebuilt when next asked
@@ -80,16 +86,22 @@ def file_written(
         if trigger.per_file:
             continue
         selecting[trigger] = None
-        if ready is not None and trigger not in ready and may_fire(trigger, ds, memo):
+        if trigger.cause_bits & decided_bits or ready is None or trigger in ready:
+            continue
+        if may_fire(trigger, ds, memo):
             ready[trigger] = None
 
 
 def settle(memo: DatasetMemo, trigger: CompiledTrigger, decision: Decision, cause: Cause) -> None:
-    """Drop a dataset trigger from the ready set if its decision disproved it for good."""
+    """Follow a dataset trigger's decision: drop it from the ready set if the decision disproved
+    it for good, else hold it there (it may fire at a later event)."""
     ready = memo.ready
-    if ready is None or trigger not in ready or not _disproves(trigger, decision, cause):
+    if ready is None or decision.reason is Reason.UPLOAD_IN_PROGRESS:  # not evaluated
         return
-    del ready[trigger]
+    if _disproves(trigger, decision, cause):
+        ready.pop(trigger, None)
+    else:
+        ready[trigger] = None
 
 
 def _disproves(trigger: CompiledTrigger, decision: Decision, cause: Cause) -> bool:
