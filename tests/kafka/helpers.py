@@ -157,10 +157,20 @@ class Produced:
     line: bytes
 
 
-async def produce_events(bootstrap: str, topic: str, lines: Iterable[bytes]) -> list[Produced]:
-    """Events keyed by dataset id (unparseable ones unkeyed), in order, acknowledged."""
-    async with AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all") as producer:
-        sent = [await producer.send(topic, line, _key(line)) for line in lines]
+async def produce_events(
+    bootstrap: str,
+    topic: str,
+    lines: Iterable[bytes],
+    *,
+    key: bytes | None = None,
+    max_request_size: int = 1 << 20,
+) -> list[Produced]:
+    """Events keyed by dataset id (unparseable ones unkeyed), or all by `key`, in order,
+    acknowledged."""
+    async with AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", max_request_size=max_request_size
+    ) as producer:
+        sent = [await producer.send(topic, line, key or _key(line)) for line in lines]
         delivered = await asyncio.gather(*sent)
     return [
         Produced(meta.partition, meta.offset, line)
@@ -345,31 +355,34 @@ def workload(datasets: int = 20, seed: int = 7) -> list[bytes]:
 def dataset_events(dataset: str) -> list[bytes]:
     """The life of one dataset: created, camera frames, a bag, an MCAP, metadata updates."""
     meta = {"robot": "r2d2", "speed": 3}
-    events: list[dict[str, Any]] = [_event(dataset, "dataset.created", dataset=(["prod"], meta))]
+    events: list[dict[str, Any]] = [
+        event_dict(dataset, "dataset.created", dataset=(["prod"], meta))
+    ]
     for frame in range(1, 7):
         path = f"run/cam_front/{frame:04d}.jpg"
-        events.append(_event(dataset, "file.uploaded", file=(f"fl_{frame}", path)))
-    events.append(_event(dataset, "file.uploaded", file=("fl_bag", "run/log.bag")))
-    events.append(_event(dataset, "file.uploaded", file=("fl_mcap", "log.mcap")))
-    events.append(_event(dataset, "file.ingested", file=("fl_mcap", None)))
+        events.append(event_dict(dataset, "file.uploaded", file=(f"fl_{frame}", path)))
+    events.append(event_dict(dataset, "file.uploaded", file=("fl_bag", "run/log.bag")))
+    events.append(event_dict(dataset, "file.uploaded", file=("fl_mcap", "log.mcap")))
+    events.append(event_dict(dataset, "file.ingested", file=("fl_mcap", None)))
     gpu = {**meta, "needs_gpu": True}
-    events.append(_event(dataset, "dataset.metadata_updated", dataset=(["prod"], gpu)))
-    events.append(_event(dataset, "file.uploaded", file=("fl_1", "run/cam_front/0001.jpg")))
-    events.append(_event(dataset, "dataset.metadata_updated", dataset=(["prod", "x"], gpu)))
-    events.append(_event(dataset, "file.ingested", file=("fl_mcap", None)))
-    events.append(_event(dataset, "file.uploaded", file=("fl_7", "run/cam_front/0007.jpg")))
+    events.append(event_dict(dataset, "dataset.metadata_updated", dataset=(["prod"], gpu)))
+    events.append(event_dict(dataset, "file.uploaded", file=("fl_1", "run/cam_front/0001.jpg")))
+    events.append(event_dict(dataset, "dataset.metadata_updated", dataset=(["prod", "x"], gpu)))
+    events.append(event_dict(dataset, "file.ingested", file=("fl_mcap", None)))
+    events.append(event_dict(dataset, "file.uploaded", file=("fl_7", "run/cam_front/0007.jpg")))
     for number, event in enumerate(events):
         event["id"] = f"{dataset}-{number:02d}"
     return [orjson.dumps(event) for event in events]
 
 
-def _event(
+def event_dict(
     dataset_id: str,
     kind: str,
     *,
     dataset: tuple[list[str], dict[str, Any]] | None = None,
     file: tuple[str, str | None] | None = None,
 ) -> dict[str, Any]:
+    """An event of org og_acme on `dataset_id`, without an `id`."""
     data: dict[str, Any] = {}
     if dataset is not None:
         tags, metadata = dataset
