@@ -1,19 +1,26 @@
-"""The hot path: matching + conditions per file event, indexed engine against the naive baseline.
+"""The hot path: whole-event evaluation, the indexed engine against the naive literal reference.
 
-Both sides see each file event against the same dataset state, the state as of that event (events
-are applied in stream order, outside the timed region). The engine side is the engine's own
-`file_decisions` (the index's candidates, then `decide` for each); the baseline side loops over
-every trigger of the event's org. Neither marks anything as fired, so both decide on the same
-state and every decision is a full evaluation (never a cheap `already_run`).
+Engine side: `Evaluator.process` (no evaluation records) on every event of the workload, in stream
+order, from a fresh state each pass, so that state, open uploads and fired keys evolve as in
+replay. Each call is timed, applying the event to state included, and parsing the event
+(`event_from_dict`) not; the latencies count the evaluated events (`workload.EVALUATED_EVENTS`:
+every event with a cause, and every upload completion), while creations and deletions, which only
+change state, are processed all the same, untimed.
+
+Baseline side (the first pass only): a `NaiveEngine`, fresh, sees every event too and keeps its own
+state. On an evenly spaced sample of the evaluated events, sized to a time budget (the result says
+how many), its `process` is timed, applying the event and looping over every trigger of the org,
+and its invocations must equal the engine's for that event exactly (trigger, dataset, file, files,
+cause, event id, in order), or the run fails with `Disagreement`. On every other event it `adopt`s,
+untimed: it applies the event to its own state (files, record, open uploads, remembered causes) and
+takes the engine's invocations for that event as fired. So at a sampled event both sides decide
+from the same fired keys, and the comparison there is exact; the engine's decisions on the events
+in between are not checked here (the differential tests check every event).
 
 Each pass runs under the collector policy of the engine's replay (`engine.collector.long_lived`):
 the cyclic garbage collector does not walk the dataset state that the events build (acyclic, and
 long-lived). Left on, its full collections over that growing state, cold with many triggers,
-land inside the timed calls, and none of that is matching or conditions.
-
-The baseline is slow at large trigger counts by design: it runs on an evenly spaced sample of the
-file events, sized to a time budget, and the result says how many it ran. On every sampled event
-the two sides must decide exactly the same invocations, or the run fails.
+land inside the timed calls, and none of that is evaluation.
 """
 
 from __future__ import annotations
@@ -21,26 +28,26 @@ from __future__ import annotations
 import gc
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmarks.naive import Invocation, NaiveEngine, event_context
-from benchmarks.workload import EVALUATED_FILE_EVENTS, Workload
+from benchmarks.naive import Invocation, NaiveEngine
+from benchmarks.workload import EVALUATED_EVENTS, Workload
 from engine.actions import ActionCatalog
 from engine.collector import long_lived
-from engine.evaluator import Decided, file_decisions
-from engine.events import Event, event_from_dict
+from engine.decisions import EventResult
+from engine.evaluator import Evaluator
+from engine.events import event_from_dict
 from engine.index import TriggerIndex
-from engine.memo import DatasetMemo, MemoStore
 from engine.models import Action, Trigger
 from engine.registry import TriggerRegistry, load_registry
-from engine.state import DatasetState, StateStore
-from engine.vocabulary import Cause, Outcome
+from engine.state import StateStore
 
-# What one naive trigger test costs with the workload's conditions, for sizing the baseline's
-# sample before running it (an estimate: the sample only has to fit its time budget roughly).
-NAIVE_US_PER_TRIGGER = 1.5
+# What the baseline costs per trigger of the event's org and evaluated event, with the workload's
+# conditions and datasets, for sizing its sample before running it (an estimate: the sample only
+# has to fit its time budget roughly).
+NAIVE_US_PER_TRIGGER = 3.5
 MIN_BASELINE_EVENTS = 20
 INCREMENTAL_SAMPLES = 25
 
@@ -90,7 +97,7 @@ def nearest_rank(ordered: Sequence[float], quantile: float) -> float:
 class HotPathResult:
     engine: Latencies
     baseline: Latencies
-    candidates_per_event: float
+    evaluations_per_event: float  # the engine's decisions (invocations and skips) per event
     invocations_per_event: float
 
     @property
@@ -144,48 +151,9 @@ def _incremental_costs(registry: TriggerRegistry, workload: Workload) -> tuple[f
     return nearest_rank(sorted(adds), 0.5) / 1e3, nearest_rank(sorted(removes), 0.5) / 1e3
 
 
-@dataclass(slots=True)
-class _FileEvent:
-    raw: dict[str, Any]
-    event: Event
-    cause: Cause
-    ds: DatasetState
-    memo: DatasetMemo
-    file: dict[str, Any]
-
-
-def _file_events(workload: Workload) -> Iterator[_FileEvent]:
-    """Every evaluated file event with the state as of that event, and the dataset's memo
-    following it (both applied here, untimed)."""
-    state = StateStore()
-    memos = MemoStore()
-    for raw in workload.events:
-        event = event_from_dict(raw)
-        ds = state.apply(event)
-        memo = memos.following(ds, state.take_changes())
-        cause = event.cause
-        if event.file is not None and cause is not None:
-            yield _FileEvent(raw, event, cause, ds, memo, ds.files[event.file["file_id"]])
-
-
-def invocations_of(item: _FileEvent, decisions: Decided) -> list[Invocation]:
-    """The comparison keys of the engine's invocations (built outside the timed region)."""
-    return [
-        Invocation(
-            item.event.org_id,
-            trigger.name,
-            item.ds.dataset_id,
-            None if file is None else file["file_id"],
-            tuple(f["file_id"] for f in decision.files),
-        )
-        for trigger, file, decision in decisions
-        if decision.outcome is Outcome.INVOKED
-    ]
-
-
 def baseline_stride(workload: Workload, naive: NaiveEngine, budget_s: float) -> int:
-    """Every how many file events the baseline runs, to stay within about `budget_s`."""
-    orgs = [e["orgid"] for e in workload.events if e["type"] in EVALUATED_FILE_EVENTS]
+    """Every how many evaluated events the baseline runs, to stay within about `budget_s`."""
+    orgs = [e["orgid"] for e in workload.events if e["type"] in EVALUATED_EVENTS]
     estimate_s = sum(naive.triggers_of(org) for org in orgs) * NAIVE_US_PER_TRIGGER / 1e6
     wanted = max(MIN_BASELINE_EVENTS, int(len(orgs) * budget_s / max(estimate_s, 1e-9)))
     return max(1, len(orgs) // wanted)
@@ -200,15 +168,15 @@ def run_hot_path(
     rounds: int = 1,
     tick: Callable[[int], None] | None = None,
 ) -> HotPathResult:
-    """Time the engine on every file event and the baseline on a sample; check they agree.
+    """Time the engine on every evaluated event and the baseline on a sample; check they agree.
 
     The engine runs `rounds` passes over the events (a fresh state each time) and its median
     pass, by total time, is reported, which damps interference from other processes; the
-    baseline runs in the first pass only.
+    baseline (fresh: it has seen no event yet) runs in the first pass only.
     """
     stride = baseline_stride(workload, naive, baseline_budget_s)
     passes = [
-        _pass(workload, registry.index, naive if number == 0 else None, stride, tick, number)
+        _pass(workload, registry, naive if number == 0 else None, stride, tick, number)
         for number in range(rounds)
     ]
     first = passes[0]
@@ -217,15 +185,16 @@ def run_hot_path(
     return HotPathResult(
         Latencies.of(median.engine_ns),
         Latencies.of(first.baseline_ns),
-        first.candidates / events,
+        first.evaluations / events,
         first.invocations / events,
     )
 
 
 def alternating_means(
-    sides: Sequence[tuple[Workload, TriggerIndex]], pairs: int
+    sides: Sequence[tuple[Workload, TriggerRegistry]], pairs: int
 ) -> list[list[float]]:
-    """Mean us per file event of each side's engine passes, the sides timed in turn, `pairs` times.
+    """Mean us per evaluated event of each side's engine passes, the sides timed in turn, `pairs`
+    times.
 
     The order turns around every pair (first to last, then last to first), so that a steady drift
     in the machine's speed weighs on every side alike. Each row holds one pair's means, in the
@@ -236,8 +205,8 @@ def alternating_means(
         row = [0.0] * len(sides)
         order = range(len(sides)) if number % 2 == 0 else reversed(range(len(sides)))
         for side in order:
-            workload, index = sides[side]
-            timed = _pass(workload, index, None, 1, None, 0).engine_ns
+            workload, registry = sides[side]
+            timed = _pass(workload, registry, None, 1, None, 0).engine_ns
             row[side] = sum(timed) / max(1, len(timed)) / 1e3
         rows.append(row)
     return rows
@@ -245,52 +214,59 @@ def alternating_means(
 
 @dataclass(slots=True)
 class _Pass:
-    engine_ns: list[int] = field(default_factory=list)
-    baseline_ns: list[int] = field(default_factory=list)
-    candidates: int = 0
+    engine_ns: list[int] = field(default_factory=list)  # per evaluated event
+    baseline_ns: list[int] = field(default_factory=list)  # per sampled event
+    evaluations: int = 0
     invocations: int = 0
 
 
 def _pass(
     workload: Workload,
-    index: TriggerIndex,
+    registry: TriggerRegistry,
     naive: NaiveEngine | None,
     stride: int,
     tick: Callable[[int], None] | None,
     number: int,
 ) -> _Pass:
-    """One pass over the file events: the engine on each, the baseline (if any) every `stride`."""
+    """One pass over the events: the engine on each, the baseline (if any) timed every `stride`
+    evaluated events and following along on the others (see the module docstring)."""
     done = _Pass()
-    ticked = number * workload.file_events  # progress counts over all passes
-    forget_directories(index)  # this pass's directories are new to it, as in a live stream
+    ticked = number * workload.evaluated_events  # progress counts over all passes
+    evaluator = Evaluator(registry, StateStore(), record_evaluations=False)
+    process = evaluator.process
+    forget_directories(registry.index)  # this pass's directories are new to it, as in a live stream
     gc.collect()
     with long_lived():  # the collector policy replay runs under: see the module docstring
-        for n, item in enumerate(_file_events(workload)):
+        for raw in workload.events:
+            event = event_from_dict(raw)
             start = time.perf_counter_ns()
-            decisions = file_decisions(index, item.ds, item.memo, item.event, item.cause, item.file)
-            done.engine_ns.append(time.perf_counter_ns() - start)
-            decided = invocations_of(item, decisions)
-            done.candidates += len(decisions)
-            done.invocations += len(decided)
-            if naive is not None and n % stride == 0:
-                done.baseline_ns.append(_time_baseline(naive, item, decided))
-            if tick is not None:
+            result = process(event)
+            elapsed = time.perf_counter_ns() - start
+            done.invocations += len(result.invocations)
+            evaluated = raw["type"] in EVALUATED_EVENTS
+            n = len(done.engine_ns)
+            if evaluated:
+                done.engine_ns.append(elapsed)
+            if naive is not None:
+                sampled = evaluated and n % stride == 0
+                _follow(naive, raw, result, done.baseline_ns if sampled else None)
+            if evaluated and tick is not None:
                 tick(ticked + n + 1)
+    done.evaluations = evaluator.stats.evaluations
     return done
 
 
-def _time_baseline(naive: NaiveEngine, item: _FileEvent, engine_decided: list[Invocation]) -> int:
-    ds = item.ds
+def _follow(
+    naive: NaiveEngine, raw: dict[str, Any], result: EventResult, timings: list[int] | None
+) -> None:
+    """The baseline's turn at an event: timed and compared (`timings` given), else adopting the
+    engine's invocations untimed."""
+    by_engine = [Invocation.from_request(request) for request in result.invocations]
+    if timings is None:
+        naive.adopt(raw, by_engine)
+        return
     start = time.perf_counter_ns()
-    decided = naive.file_event(
-        item.event.org_id,
-        item.cause,
-        ds.record,
-        ds.files.values(),
-        item.file,
-        event_context(item.raw),
-    )
-    elapsed = time.perf_counter_ns() - start
-    if decided != engine_decided:
-        raise Disagreement(f"event {item.event.id}: engine {engine_decided} != baseline {decided}")
-    return elapsed
+    by_naive = naive.process(raw)
+    timings.append(time.perf_counter_ns() - start)
+    if by_naive != by_engine:
+        raise Disagreement(f"event {raw['id']}: engine {by_engine} != baseline {by_naive}")

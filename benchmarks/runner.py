@@ -109,11 +109,11 @@ class ScenarioResult:
             "p50_us": engine.p50_us,
             "p99_us": engine.p99_us,
             "mean_us": round(engine.mean_us, 3),
-            "file_events": engine.events,
+            "evaluated_events": engine.events,
             "baseline_sampled_events": baseline.events,
             "baseline_p50_us": baseline.p50_us,
             "baseline_p99_us": baseline.p99_us,
-            "candidates_per_event": round(self.hot.candidates_per_event, 3),
+            "evaluations_per_event": round(self.hot.evaluations_per_event, 3),
             "invocations_per_event": round(self.hot.invocations_per_event, 3),
             "events": self.events,
             "distinct_patterns": self.distinct_patterns,
@@ -243,7 +243,7 @@ def run_flatness(scenario: str, settings: Settings, prefix: str) -> FlatnessResu
         workload = generate(spec)
         _freeze()
         registry, _ = build_registry(workload)
-        sides.append((workload, registry.index))
+        sides.append((workload, registry))
     pairs = settings.flatness_pairs
     say(
         f"{prefix}: {pairs} pairs of passes, {settings.flatness[0]:,} and "
@@ -263,7 +263,7 @@ def _hot_path(
     prefix: str,
 ) -> HotPathResult:
     label = f"{prefix}: hot path ({settings.rounds} engine passes)"
-    progress = Progress.for_terminal(label, total=workload.file_events * settings.rounds)
+    progress = Progress.for_terminal(label, total=workload.evaluated_events * settings.rounds)
     if progress is None:
         say(label)
     tick = progress.tick if progress is not None else None

@@ -10,22 +10,41 @@ Orgs get a Zipf-skewed share of the triggers, and datasets are opened in the sam
 
 Conditions come in both dialects (Roboto conditions and groups, the `required_tag` /
 `required_metadata` shorthands, JsonLogic rules) over values that exercise the coercion rules:
-numbers stored as strings, `"true"` against booleans, zoned timestamps, missing keys.
+numbers stored as strings, `"true"` against booleans, zoned timestamps, missing keys. Trigger
+causes vary, so that some triggers miss some of the changes that make them satisfied.
+
+The event stream exercises the level-triggered rule and uploads: some datasets are created bare and
+get their record from a later file event's `dataset` snapshot (which may complete a dataset trigger
+whose inputs that file does not match), and file events, ingestions and completions sometimes carry
+a changed snapshot. Half the sessions upload their files in transactions (`transactionid` on the
+file events, closed by `dataset.upload_completed`): some pairs of them overlap, some are never
+completed, some completions come twice or name no open upload, and a deleted dataset discards the
+uploads still open. None of this depends on the trigger count, so the per-event hit rate does not
+either.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from engine.vocabulary import EVENT_KINDS
+from engine.vocabulary import EVENT_KINDS, StateEffect
 
 TRIGGERS_PER_ROBOT = 24
 OPEN_DATASETS = 32  # recording sessions uploading at the same time
+# Shares of sessions and events (probabilities per session, transaction or event).
+BARE_DATASETS = 0.2  # created without tags or metadata, which come with one of their files
+UPLOAD_SESSIONS = 0.5  # files uploaded in transactions
+OVERLAPPING = 0.3  # a segment of the files shared by two transactions open at once
+LEFT_OPEN = 0.05  # a transaction never completed
+COMPLETED_TWICE = 0.05  # the second completion finds its transaction closed
+STRAY_COMPLETION = 0.05  # a completion naming a transaction never opened
+DELETED_DATASETS = 0.05  # deleted at the end, before its last uploads are completed
 ZIPF_EXPONENT = 1.0
 SENSORS: tuple[tuple[str, str], ...] = (
     ("cam_front", "jpg"),
@@ -43,8 +62,11 @@ WEATHER = ("clear", "rain", "fog")
 SITES = ("lab-1", "lab-2", "field-7", "harbour")
 OPERATORS = ("op_anna", "op_bob", "op-carl", "opal")
 DATASET_TAGS = ("prod", "calibrated", "night", "test")
-EVALUATED_FILE_EVENTS = frozenset(
-    str(type_) for type_, kind in EVENT_KINDS.items() if kind.carries_file and kind.cause
+# Events that are evaluation points: a cause of their own, or an upload's completion.
+EVALUATED_EVENTS = frozenset(
+    str(type_)
+    for type_, kind in EVENT_KINDS.items()
+    if kind.cause is not None or kind.effect is StateEffect.CLOSE_UPLOAD
 )
 EPOCH = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 PLUS_TWO = timezone(timedelta(hours=2))
@@ -74,9 +96,9 @@ class Workload:
     triggers_per_org: dict[str, int] = field(default_factory=dict)
 
     @property
-    def file_events(self) -> int:
-        """File events that are evaluated (a deletion only changes state)."""
-        return sum(1 for event in self.events if event["type"] in EVALUATED_FILE_EVENTS)
+    def evaluated_events(self) -> int:
+        """Events that are evaluation points (creations and deletions only change state)."""
+        return sum(1 for event in self.events if event["type"] in EVALUATED_EVENTS)
 
 
 def generate(spec: WorkloadSpec) -> Workload:
@@ -160,7 +182,7 @@ def _trigger(
         "action": "index-logs" if name.endswith("flight-logs") else rng.choice(ACTIONS),
         "required_inputs": required_inputs,
         "for_each": for_each,
-        "causes": _causes(rng, for_each),
+        "causes": _causes(rng),
     }
     trigger.update(_condition(rng, for_each == "dataset_file", robot))
     if rng.random() < 0.02:
@@ -168,14 +190,19 @@ def _trigger(
     return trigger
 
 
-def _causes(rng: random.Random, for_each: str) -> list[str]:
+def _causes(rng: random.Random) -> list[str]:
+    """Mostly the default; some triggers listen to one kind of change only."""
     roll = rng.random()
-    if for_each == "dataset" or roll < 0.6:
+    if roll < 0.6:
         return ["file_upload", "dataset_metadata_update"]
-    if roll < 0.8:
+    if roll < 0.75:
         return ["file_upload", "file_ingest", "dataset_metadata_update"]
-    if roll < 0.9:
+    if roll < 0.85:
         return ["file_ingest"]
+    if roll < 0.9:
+        return ["dataset_metadata_update"]
+    if roll < 0.95:
+        return ["file_metadata_update"]
     return ["file_upload", "file_metadata_update"]
 
 
@@ -333,45 +360,25 @@ class _EventStream:
         robot = rng.choice(self._robots[org])
         self._datasets += 1
         dataset_id = f"ds_{self._datasets:07d}"
-        snapshot = _dataset_snapshot(rng, org, dataset_id, robot)
-        envelope = _Envelope(org, dataset_id)
-        # Events get copies: the session's snapshot changes with later metadata updates.
-        pending = [envelope.event("dataset.created", {"dataset": dict(snapshot)})]
-        uploaded: list[Json] = []
-        for path in self._session_paths(robot):
+        paths = self._session_paths(robot)
+        bare = rng.random() < BARE_DATASETS
+        recording = _Recording(rng, _Envelope(org, dataset_id), robot, bare=bare)
+        described_at = rng.randrange(len(paths)) if bare else None  # the file bringing the record
+        plan = _UploadPlan.draw(rng, dataset_id, len(paths))
+        deleted = rng.random() < DELETED_DATASETS
+        last = len(paths) - 1
+        for position, path in enumerate(paths):
             self._files += 1
             file = _file_record(rng, f"fl_{self._files:08d}", path)
-            data: Json = {"file": file}
-            if rng.random() < 0.05:  # uploaders sometimes send the dataset along
-                data["dataset"] = dict(snapshot)
-            pending.append(envelope.event("file.uploaded", data))
-            uploaded.append(file)
-            pending.extend(self._follow_ups(envelope, uploaded, snapshot))
-        if rng.random() < 0.03:
-            pending.append(envelope.event("dataset.deleted", {}))
-        return _Session(pending)
-
-    def _follow_ups(self, envelope: _Envelope, uploaded: list[Json], snapshot: Json) -> list[Json]:
-        """Events that may follow an upload: ingestion, file and dataset metadata changes."""
-        rng = self._rng
-        events: list[Json] = []
-        if uploaded and rng.random() < 0.3:
-            file = rng.choice(uploaded)
-            events.append(envelope.event("file.ingested", {"file": {"file_id": file["file_id"]}}))
-        if uploaded and rng.random() < 0.05:
-            file = rng.choice(uploaded)
-            changed = {"file_id": file["file_id"], **_file_labels(rng)}
-            events.append(envelope.event("file.metadata_updated", {"file": changed}))
-        if uploaded and rng.random() < 0.01:
-            # Later follow-ups pick among the files still there: an event about a deleted file
-            # that carries no path is a reject, not a benchmark event.
-            file = uploaded.pop(rng.randrange(len(uploaded)))
-            events.append(envelope.event("file.deleted", {"file": {"file_id": file["file_id"]}}))
-        if rng.random() < 0.02:
-            robot = snapshot["metadata"].get("robot")
-            snapshot.update(_dataset_snapshot(rng, envelope.org, envelope.dataset_id, robot))
-            events.append(envelope.event("dataset.metadata_updated", {"dataset": dict(snapshot)}))
-        return events
+            transaction = plan.transactions[position]
+            recording.upload(file, transaction, described=position == described_at)
+            recording.follow_ups()
+            if not (deleted and position == last):
+                recording.complete(plan.completions.get(position, ()))
+        if deleted:
+            recording.delete()
+            recording.complete(plan.completions.get(last, ()))  # the deletion discarded them
+        return _Session(recording.events)
 
     def _session_paths(self, robot: str) -> list[str]:
         rng = self._rng
@@ -393,13 +400,148 @@ class _EventStream:
         return paths
 
 
+@dataclass(slots=True)
+class _UploadPlan:
+    """The upload transaction each file of a session comes in (None: none), and the completions
+    sent after each file's events."""
+
+    transactions: list[str | None]
+    completions: dict[int, list[str]]
+
+    @classmethod
+    def draw(cls, rng: random.Random, dataset_id: str, files: int) -> _UploadPlan:
+        plan = cls([None] * files, {})
+        if rng.random() >= UPLOAD_SESSIONS:
+            return plan
+        names = (f"tx_{dataset_id}_{n}" for n in itertools.count())
+        start = 0
+        while start < files:
+            end = min(files, start + rng.randint(1, max(1, files // 2)))
+            plan._segment(rng, range(start, end), names)
+            start = end
+        if rng.random() < STRAY_COMPLETION:
+            plan._complete(rng.randrange(files), f"tx_{dataset_id}_stray")
+        return plan
+
+    def _segment(self, rng: random.Random, positions: range, names: Iterator[str]) -> None:
+        """Files uploaded plainly, in one transaction, or shared at random by two."""
+        roll = rng.random()
+        if roll < 0.2:
+            return
+        shared = roll >= 1 - OVERLAPPING and len(positions) > 1
+        taken = [next(names) for _ in range(2 if shared else 1)]
+        last: dict[str, int] = {}
+        for position in positions:
+            name = self.transactions[position] = rng.choice(taken)
+            last[name] = position
+        # Each completes after its own last file: of two, the first closes while the other is open.
+        for name, position in last.items():
+            roll = rng.random()
+            if roll < LEFT_OPEN:
+                continue
+            self._complete(position, name)
+            if roll >= 1 - COMPLETED_TWICE:
+                self._complete(positions[-1], name)
+
+    def _complete(self, position: int, name: str) -> None:
+        self.completions.setdefault(position, []).append(name)
+
+
+class _Recording:
+    """The events of one session, in order, and what writing them needs to know of it."""
+
+    def __init__(self, rng: random.Random, envelope: _Envelope, robot: str, *, bare: bool) -> None:
+        self._rng = rng
+        self._envelope = envelope
+        self._robot = robot
+        self._record = _dataset_snapshot(rng, envelope.org, envelope.dataset_id, robot)
+        self._described = not bare
+        self._uploaded: list[Json] = []
+        self._transaction_of: dict[str, str | None] = {}  # file id -> the upload it came in
+        self._files_in: dict[str, int] = {}  # transaction id -> files uploaded in it
+        self.events: list[Json] = []
+        self._emit("dataset.created", {"dataset": self._snapshot()})
+
+    def upload(self, file: Json, transaction: str | None, *, described: bool) -> None:
+        data: Json = {"file": file}
+        roll = self._rng.random()
+        if described:
+            self._described = True
+            data["dataset"] = self._snapshot()
+        elif roll < 0.03:
+            data["dataset"] = self._changed()
+        elif roll < 0.08:  # uploaders sometimes send the dataset along
+            data["dataset"] = self._snapshot()
+        self._emit("file.uploaded", data, transaction)
+        self._uploaded.append(file)
+        self._transaction_of[file["file_id"]] = transaction
+        if transaction is not None:
+            self._files_in[transaction] = self._files_in.get(transaction, 0) + 1
+
+    def follow_ups(self) -> None:
+        """Events that may follow an upload: ingestion, file and dataset metadata changes."""
+        rng = self._rng
+        uploaded = self._uploaded
+        if uploaded and rng.random() < 0.3:
+            data: Json = {"file": {"file_id": rng.choice(uploaded)["file_id"]}}
+            if rng.random() < 0.05:
+                data["dataset"] = self._changed()
+            self._emit_about("file.ingested", data)
+        if uploaded and rng.random() < 0.05:
+            changed = {"file_id": rng.choice(uploaded)["file_id"], **_file_labels(rng)}
+            self._emit_about("file.metadata_updated", {"file": changed})
+        if uploaded and rng.random() < 0.01:
+            # Later follow-ups pick among the files still there: an event about a deleted file
+            # that carries no path is a reject, not a benchmark event.
+            file = uploaded.pop(rng.randrange(len(uploaded)))
+            self._emit_about("file.deleted", {"file": {"file_id": file["file_id"]}})
+        if rng.random() < 0.02:
+            self._emit("dataset.metadata_updated", {"dataset": self._changed()})
+
+    def complete(self, transactions: Iterable[str]) -> None:
+        for transaction in transactions:
+            data: Json = {"upload": {"file_count": self._files_in.get(transaction, 0)}}
+            roll = self._rng.random()
+            if roll < 0.15:
+                data["dataset"] = self._changed()
+            elif roll < 0.3:
+                data["dataset"] = self._snapshot()
+            self._emit("dataset.upload_completed", data, transaction)
+
+    def delete(self) -> None:
+        self._emit("dataset.deleted", {})
+
+    def _snapshot(self) -> Json:
+        if self._described:
+            return dict(self._record)
+        return {**self._record, "tags": [], "metadata": {}}
+
+    def _changed(self) -> Json:
+        """A new record for the dataset (the robot stays), as a snapshot."""
+        envelope = self._envelope
+        self._record = _dataset_snapshot(self._rng, envelope.org, envelope.dataset_id, self._robot)
+        self._described = True
+        return self._snapshot()
+
+    def _emit_about(self, event_type: str, data: Json) -> None:
+        """A file's later event: it names the file's upload half the time (after the upload
+        closed, that changes nothing)."""
+        transaction = None
+        if self._rng.random() < 0.5:
+            transaction = self._transaction_of[data["file"]["file_id"]]
+        self._emit(event_type, data, transaction)
+
+    def _emit(self, event_type: str, data: Json, transaction: str | None = None) -> None:
+        self.events.append(self._envelope.event(event_type, data, transaction))
+
+
 @dataclass(frozen=True, slots=True)
 class _Envelope:
     org: str
     dataset_id: str
 
-    def event(self, event_type: str, data: Json) -> Json:
-        return {
+    def event(self, event_type: str, data: Json, transaction: str | None = None) -> Json:
+        event: Json = {
             "specversion": "1.0",
             "id": "",
             "type": event_type,
@@ -409,6 +551,9 @@ class _Envelope:
             "datasetid": self.dataset_id,
             "data": data,
         }
+        if transaction is not None:
+            event["transactionid"] = transaction
+        return event
 
 
 def _dataset_snapshot(rng: random.Random, org: str, dataset_id: str, robot: str | None) -> Json:

@@ -1,4 +1,4 @@
-"""`trigger-engine` command line: replay, validate, explain, triggers, run."""
+"""`trigger-engine` command line: replay, validate, explain, triggers, run, admin."""
 
 from __future__ import annotations
 
@@ -21,7 +21,12 @@ from engine.explain import TriggerHistory, explain
 from engine.progress import Progress
 from engine.registry import TriggerRegistry, load_registry
 from engine.replay import read_events, replay
-from engine.service.cli import add_replay_kafka_options, add_run_parser, replay_events
+from engine.service.cli import (
+    add_admin_parser,
+    add_replay_kafka_options,
+    add_run_parser,
+    replay_events,
+)
 from engine.sinks import JsonlSink
 from engine.state import StateStore
 from engine.trigger_commands import add_triggers_parser
@@ -190,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_triggers_parser(sub)
     add_run_parser(sub)
+    add_admin_parser(sub)
     return parser
 
 

@@ -162,8 +162,8 @@ def completion_decisions(
     decided: Decided = []
     for trigger in sorted(selecting_triggers(index, ds, memo), key=_by_name):
         listened = [c for c in released if trigger.cause_bits & CAUSE_BITS[c]]
-        if not listened:
-            continue
+        if not listened or not memo.selections.get(trigger.globs, False, ds.files).entries:
+            continue  # it listens to none of the causes, or selects no current file
         first = None
         for cause in listened:
             decision = decide(trigger, ds, memo, cause, None, event)

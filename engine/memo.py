@@ -31,10 +31,12 @@ class DatasetMemo:
     verdicts: dict[object, bool] = field(default_factory=dict)  # by `CompiledCondition.token`
     matches: MatchMemo = field(default_factory=dict)
     selections: SelectionCache = field(default_factory=SelectionCache)
-    # The dataset triggers that may fire at the next evaluation point (`engine.ready`), as of
-    # index generation `ready_generation`; None until asked, and once the record changes.
+    # `engine.ready`, as of index generation `generation`: the dataset triggers selecting some
+    # file the dataset has had (None until asked), and those of them that may fire at the next
+    # evaluation point (None until asked, and once the record changes).
+    selecting: dict[CompiledTrigger, None] | None = None
     ready: dict[CompiledTrigger, None] | None = None
-    ready_generation: int = -1
+    generation: int = -1
     _verdicts_of: dict[str, Any] | None = None  # the record `verdicts` were read from
 
     def follow(self, ds: DatasetState, changes: Iterable[Change]) -> None:
@@ -48,7 +50,7 @@ class DatasetMemo:
             elif change.__class__ is DatasetWritten and not change.exists:
                 self.matches.clear()
                 self.selections.reset()
-                self.ready = None
+                self.selecting = self.ready = None
         record = ds.record
         if record is not self._verdicts_of:
             # File events often carry an unchanged snapshot: the verdicts still hold for it.

@@ -9,8 +9,9 @@ disproved — a superset of the satisfied, unfired ones, never missing one:
 
 - a file written can only satisfy the triggers its path matches: those are added (if not
   disproved), at the cost of the lookup the file's own decisions make anyway;
-- a record change (or a registry change) can satisfy any trigger that selects a current file:
-  the set is rebuilt from those, one remembered path lookup per file;
+- a record change can satisfy any trigger that selects a current file: the set is rebuilt from
+  those, which the memo also keeps (a registry change rebuilds both, one remembered path lookup
+  per file);
 - a file removed, a fire or a record change can only disprove: members are dropped when a
   decision shows it, or at the rebuild.
 
@@ -36,22 +37,26 @@ Ready = dict[CompiledTrigger, None]  # insertion-ordered set
 
 def ready_triggers(index: TriggerIndex, ds: DatasetState, memo: DatasetMemo) -> Ready:
     """The dataset's ready set, rebuilt if the record or the registry changed since it was."""
+    selecting = selecting_triggers(index, ds, memo)
     ready = memo.ready
-    if ready is None or memo.ready_generation != index.generation:
-        candidates = selecting_triggers(index, ds, memo)
-        ready = memo.ready = {t: None for t in candidates if may_fire(t, ds, memo)}
-        memo.ready_generation = index.generation
+    if ready is None:
+        ready = memo.ready = {t: None for t in selecting if may_fire(t, ds, memo)}
     return ready
 
 
 def selecting_triggers(index: TriggerIndex, ds: DatasetState, memo: DatasetMemo) -> Ready:
-    """The dataset triggers whose inputs select some current file of the dataset."""
-    found: Ready = {}
-    for file in ds.files.values():
-        for trigger in index.file_matches(ds.org_id, file, memo.matches):
-            if not trigger.per_file:
-                found[trigger] = None
-    return found
+    """The dataset triggers whose inputs select some current file of the dataset, and perhaps
+    some that selected a file since removed (a superset: removals are not followed)."""
+    selecting = memo.selecting
+    if selecting is None or memo.generation != index.generation:
+        selecting = memo.selecting = {}
+        for file in ds.files.values():
+            for trigger in index.file_matches(ds.org_id, file, memo.matches):
+                if not trigger.per_file:
+                    selecting[trigger] = None
+        memo.generation = index.generation
+        memo.ready = None
+    return selecting
 
 
 def may_fire(trigger: CompiledTrigger, ds: DatasetState, memo: DatasetMemo) -> bool:
@@ -66,12 +71,16 @@ def may_fire(trigger: CompiledTrigger, ds: DatasetState, memo: DatasetMemo) -> b
 def file_written(
     memo: DatasetMemo, ds: DatasetState, matching: Iterable[CompiledTrigger], generation: int
 ) -> None:
-    """A file was written whose path the `matching` triggers select: add those it may satisfy."""
-    ready = memo.ready
-    if ready is None or memo.ready_generation != generation:
+    """A file was written whose path the `matching` triggers select: they select a file now, and
+    the ready set gains those it may satisfy."""
+    selecting, ready = memo.selecting, memo.ready
+    if selecting is None or memo.generation != generation:
         return  # rebuilt when next asked
     for trigger in matching:
-        if not trigger.per_file and trigger not in ready and may_fire(trigger, ds, memo):
+        if trigger.per_file:
+            continue
+        selecting[trigger] = None
+        if ready is not None and trigger not in ready and may_fire(trigger, ds, memo):
             ready[trigger] = None
 
 

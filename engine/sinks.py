@@ -35,10 +35,21 @@ class Origin(msgspec.Struct, gc=False):  # made in C, like `Event`: one per even
         return self.source if self.partition is None else f"{self.source}/{self.partition}"
 
     def parse(self, max_bytes: int) -> Event:
-        """The event, parsed and validated; `EventError` names what is wrong."""
+        """The event, parsed and validated; `EventError` names what is wrong. A Kafka record must
+        be keyed by its event's `datasetid`: the key chooses the partition, and a dataset's state
+        lives in one partition only, so an event keyed otherwise would start a second state."""
         if self.data is None:
             raise EventError("event", None, "the record has no value")
-        return parse_event(self.data, max_bytes=max_bytes)
+        event = parse_event(self.data, max_bytes=max_bytes)
+        if self.partition is not None and self.key != event.dataset_id.encode():
+            raise EventError(f"event {event.id!r} record key", None, self._key_problem(event))
+        return event
+
+    def _key_problem(self, event: Event) -> str:
+        expected = f"its datasetid {event.dataset_id!r}"
+        if self.key is None:
+            return f"the record has no key; it must be {expected}"
+        return f"{self.key.decode(errors='replace')!r} is not {expected}"
 
 
 @runtime_checkable

@@ -12,7 +12,13 @@ import pytest
 
 from benchmarks import calibrate, report
 from benchmarks.__main__ import main
-from benchmarks.hotpath import Disagreement, build_registry, nearest_rank, run_hot_path
+from benchmarks.hotpath import (
+    Disagreement,
+    baseline_stride,
+    build_registry,
+    nearest_rank,
+    run_hot_path,
+)
 from benchmarks.interpreters import jsonlogic_holds, roboto_holds
 from benchmarks.kafka_bench import BOOTSTRAP_ENV, prometheus_samples, resolve_bootstrap
 from benchmarks.naive import Invocation, NaiveEngine
@@ -53,55 +59,6 @@ def test_skewed_counts_split_the_total_zipf_like() -> None:
     assert counts[0] > 10 * counts[99]
     with pytest.raises(ValueError, match="cannot spread"):
         skewed_counts(3, 4)
-
-
-def _event(n: int, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "specversion": "1.0",
-        "id": f"ev-{n}",
-        "type": event_type,
-        "source": "/orgs/og_1",
-        "orgid": "og_1",
-        "datasetid": "ds_1",
-        "data": data,
-    }
-
-
-def _upload(n: int, path: str) -> dict[str, Any]:
-    return _event(n, "file.uploaded", {"file": {"file_id": f"fl_{n}", "relative_path": path}})
-
-
-def test_naive_engine_decides_per_file_and_per_dataset_invocations() -> None:
-    naive = NaiveEngine(
-        [
-            {
-                "org_id": "og_1",
-                "name": "front",
-                "action": "detect",
-                "required_inputs": ["**/cam_front/*.jpg", "!**/tmp/**"],
-                "for_each": "dataset_file",
-                "required_tag": ["prod"],
-            },
-            {
-                "org_id": "og_1",
-                "name": "summary",
-                "action": "detect",
-                "required_inputs": ["*.mcap", "metadata.json"],
-            },
-        ]
-    )
-    dataset = {"dataset_id": "ds_1", "org_id": "og_1", "tags": ["prod"], "metadata": {}}
-
-    assert naive.process(_event(0, "dataset.created", {"dataset": dataset})) == []
-    assert naive.process(_upload(1, "r1/cam_front/1.jpg")) == [
-        Invocation("og_1", "front", "ds_1", "fl_1", ("fl_1",))
-    ]
-    assert naive.process(_upload(2, "r1/tmp/cam_front/2.jpg")) == []
-    assert naive.process(_upload(3, "r1/run.mcap")) == []  # metadata.json is still missing
-    assert naive.process(_upload(4, "r1/metadata.json")) == [
-        Invocation("og_1", "summary", "ds_1", None, ("fl_4", "fl_3"))  # in path order
-    ]
-    assert naive.process(_event(5, "dataset.metadata_updated", {"dataset": dataset})) == []
 
 
 @pytest.mark.parametrize(
@@ -156,12 +113,54 @@ def test_hot_path_runs_engine_and_whole_baseline_and_they_agree() -> None:
     registry, build = build_registry(workload)
     result = run_hot_path(workload, registry, NaiveEngine(workload.triggers), baseline_budget_s=60)
 
-    assert result.engine.events == result.baseline.events == workload.file_events
+    assert result.engine.events == result.baseline.events == workload.evaluated_events
+    assert workload.evaluated_events < len(workload.events)  # creations and deletions: untimed
     assert 0 < result.engine.p50_us <= result.engine.p99_us
-    assert result.candidates_per_event > 0 and result.invocations_per_event > 0
+    assert result.evaluations_per_event > 0 and result.invocations_per_event > 0
     assert result.speedup > 0
     assert build.registry_build_s > 0 and build.add_one_us > 0 and build.remove_one_us > 0
     assert len(registry) == len(workload.triggers)  # the incremental probes left nothing behind
+
+
+def test_hot_path_samples_the_baseline_and_it_follows_the_engine_in_between() -> None:
+    workload = generate(TINY)
+    registry, _ = build_registry(workload)
+    naive = NaiveEngine(workload.triggers)
+    stride = baseline_stride(workload, naive, budget_s=0)
+
+    result = run_hot_path(workload, registry, naive, baseline_budget_s=0, rounds=2)
+
+    assert stride > 1
+    assert result.baseline.events == len(range(0, workload.evaluated_events, stride))
+    assert result.engine.events == workload.evaluated_events
+
+
+def test_a_naive_engine_that_adopts_an_event_applies_it_without_evaluating_it() -> None:
+    naive = NaiveEngine(
+        [
+            {"org_id": "og_1", "name": name, "action": "detect", "required_inputs": inputs}
+            for name, inputs in (("bags", ["*.bag"]), ("bags-2", ["*.bag"]))
+        ]
+    )
+
+    def upload(n: int, path: str) -> dict[str, Any]:
+        file = {"file_id": f"fl_{n}", "relative_path": path}
+        return {
+            "specversion": "1.0",
+            "id": f"ev-{n}",
+            "type": "file.uploaded",
+            "orgid": "og_1",
+            "datasetid": "ds_1",
+            "data": {"file": file},
+        }
+
+    decided_elsewhere = Invocation("og_1", "bags", "ds_1", None, ("fl_1",), "file_upload", "ev-1")
+    naive.adopt(upload(1, "a.bag"), [decided_elsewhere])
+
+    # `bags` counts as fired; `bags-2` was not evaluated at ev-1, and is satisfied now.
+    assert naive.process(upload(2, "notes.txt")) == [
+        Invocation("og_1", "bags-2", "ds_1", None, ("fl_1",), "file_upload", "ev-2")
+    ]
 
 
 def test_hot_path_fails_when_the_baseline_disagrees() -> None:

@@ -132,3 +132,26 @@ def test_an_origin_parses_its_event_or_names_what_is_wrong() -> None:
         Origin("events", 0, None, partition=0).parse(1 << 10)
     with pytest.raises(EventError, match="exceeds the limit of 8 bytes"):
         Origin("log", 1, LINE).parse(8)
+
+
+def test_a_kafka_record_must_be_keyed_by_its_datasetid() -> None:
+    assert Origin("events", 0, LINE, partition=0, key=b"ds_1").parse(1 << 10).dataset_id == "ds_1"
+    with pytest.raises(EventError, match="record key: 'ds_2' is not its datasetid 'ds_1'"):
+        Origin("events", 0, LINE, partition=0, key=b"ds_2").parse(1 << 10)
+    with pytest.raises(EventError, match="the record has no key; it must be its datasetid 'ds_1'"):
+        Origin("events", 0, LINE, partition=0).parse(1 << 10)
+    assert Origin("log", 1, LINE).parse(1 << 10).dataset_id == "ds_1"  # a line has no key
+
+
+def test_replay_rejects_a_wrongly_keyed_record_like_any_bad_event() -> None:
+    rejects = io.BytesIO()
+    origins = [
+        Origin("events", 7, LINE, partition=2, key=b"ds_1"),
+        Origin("events", 8, LINE.replace(b"ev-1", b"ev-2"), partition=2, key=b"other"),
+    ]
+    registry = build_registry(EXAMPLES / "triggers.yaml", EXAMPLES / "actions")
+    summary = replay(origins, Evaluator(registry, StateStore()), JsonlSink(rejects=rejects))
+    assert (summary.lines, summary.rejected) == (2, 1)
+    reject = orjson.loads(rejects.getvalue())
+    assert (reject["source"], reject["line"]) == ("events/2", 8)
+    assert "'other' is not its datasetid 'ds_1'" in reject["reason"]

@@ -1,4 +1,4 @@
-"""`trigger-engine run` and the Kafka side of `trigger-engine replay`.
+"""`trigger-engine run`, `trigger-engine admin` and the Kafka side of `trigger-engine replay`.
 
 Every flag can also be set by `TRIGGER_ENGINE_<FLAG>` (`--batch-max-records` ->
 `TRIGGER_ENGINE_BATCH_MAX_RECORDS`); a flag beats its variable, and an empty variable counts as
@@ -75,6 +75,12 @@ _RUN_FLAGS = {
     "--http-host": "address of /healthz, /readyz and /metrics",
     "--http-port": "port of /healthz, /readyz and /metrics (0: any free port)",
     "--shutdown-timeout": "seconds from SIGTERM to exit",
+}
+# What names a deployment's partitions, their changelog and their transactional ids: `admin`
+# commands must be given the values the service runs with (the same variables do).
+_DEPLOYMENT_FLAGS = {
+    flag: _RUN_FLAGS[flag]
+    for flag in ("--group-id", "--events-topic", "--state-topic", "--transactional-id-prefix")
 }
 
 
@@ -194,6 +200,43 @@ async def run_service(settings: ServiceSettings) -> int:
     finally:
         clean = await service.stop()
     return 0 if clean and service.failure is None else 1
+
+
+def add_admin_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("admin", help="operator commands on a deployment's Kafka state")
+    commands = parser.add_subparsers(dest="admin_command", required=True, metavar="COMMAND")
+    seek = commands.add_parser(
+        "seek",
+        help="move an input partition's position (e.g. past a record that blocks it)",
+        description="Make the engine resume input partition PARTITION at OFFSET: the records "
+        "before OFFSET that were not processed yet never will be. Fences the partition's running "
+        "owner, which reopens it at OFFSET; a stopped engine starts there.",
+    )
+    seek.add_argument("--partition", type=int, required=True, help="input partition")
+    seek.add_argument("--offset", type=int, required=True, help="next offset to process")
+    _add_env_flags(seek, _DEPLOYMENT_FLAGS, ServiceSettings)
+    _add_env_flags(seek.add_argument_group("Kafka connection"), _CONNECTION_FLAGS, KafkaSettings)
+    seek.set_defaults(func=cmd_seek)
+
+
+def cmd_seek(args: argparse.Namespace) -> int:
+    from aiokafka.errors import KafkaError
+
+    from engine.service.admin import seek
+
+    values = {**_values(args, _DEPLOYMENT_FLAGS), "kafka": kafka_settings(args)}
+    settings = validated(ServiceSettings, values, _PLACE)
+    try:
+        done = asyncio.run(seek(settings, args.partition, args.offset))
+    except (KafkaError, OSError) as exc:
+        sys.stderr.write(
+            f"trigger-engine: error: cannot seek (brokers {settings.kafka.bootstrap_servers}): "
+            f"{exc!r}\n"
+        )
+        return 1
+    was = "had no committed offset" if done.previous is None else f"was at {done.previous}"
+    print(f"{done.tp.topic}/{done.tp.partition} resumes at offset {done.offset} (the group {was})")
+    return 0
 
 
 def add_replay_kafka_options(parser: argparse.ArgumentParser) -> None:

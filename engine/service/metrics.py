@@ -164,7 +164,8 @@ class ServiceMetrics:
             "trigger_engine_rebalances_total", "partition assignments received"
         )
         self.registry_rejects = Counter(
-            "trigger_engine_registry_rejected_total", "invalid trigger or action records, by topic"
+            "trigger_engine_registry_rejected_total",
+            "invalid trigger or action records, by topic and reason",
         )
         self.batch_duration = Histogram(
             "trigger_engine_batch_duration_seconds",

@@ -43,16 +43,18 @@ class BatchOutcome:
 
 
 async def open_producer(
-    settings: ServiceSettings, partition: int, limits: WriteLimits
+    settings: ServiceSettings, partition: int, limits: WriteLimits | None = None
 ) -> AIOKafkaProducer:
     """A started transactional producer whose init_transactions has completed: any earlier
-    producer of this partition is fenced and its open transaction completed or aborted."""
+    producer of this partition is fenced and its open transaction completed or aborted. Its
+    batches fit the topics of `limits` (None: for a few small records)."""
+    batch_bytes = settings.producer_batch_bytes
     producer = AIOKafkaProducer(
         **settings.kafka.client_options(),
         transactional_id=settings.transactional_id(partition),
         enable_idempotence=True,
         acks="all",
-        max_batch_size=limits.producer_batch_bytes(settings.producer_batch_bytes),
+        max_batch_size=batch_bytes if limits is None else limits.producer_batch_bytes(batch_bytes),
         max_request_size=settings.producer_max_request_bytes,
     )
     try:

@@ -1,10 +1,11 @@
 """The registry as compacted topics: key `org_id/name`, value the JSON of a trigger (as
 `trigger_to_dict`) or of an action (as in action files), no value = deleted.
 
-The latest record of a key defines it. A record that does not load (bad JSON, unknown field, an
-action that does not resolve...) is logged and counted, and the key is then absent from the
-registry; a trigger or action that failed only because of another action is tried again whenever
-the actions change, so the order in which records arrive does not matter.
+The latest valid record of a key defines it, and a tombstone deletes it. A record that does not
+load (bad JSON, unknown field, an action that does not resolve...) is logged with the reason and
+counted by kind of problem, and changes nothing: the last valid version of that trigger or action,
+if any, stays in effect. A trigger or action that failed only because of another action is tried
+again whenever the actions change, so the order in which records arrive does not matter.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any
 
 import orjson
@@ -29,6 +31,23 @@ from engine.trigger_files import trigger_from_dict, trigger_to_dict
 log = logging.getLogger(__name__)
 
 _FOLLOW_TIMEOUT_MS = 1000
+
+
+class RejectReason(StrEnum):
+    """What is wrong with a registry record that does not load (a metric label)."""
+
+    INVALID_KEY = "invalid_key"  # not `org_id/name`, or not the org and name of the value
+    INVALID_JSON = "invalid_json"  # not JSON, or not a JSON object
+    INVALID_DEFINITION = "invalid_definition"  # not a valid trigger or action
+    COMPILE_ERROR = "compile_error"  # valid alone, but its condition or action does not resolve
+
+
+class RegistryRecordError(ConfigError):
+    """A registry record that does not load, and what kind of problem it has."""
+
+    def __init__(self, kind: RejectReason, thing: str, place: str | None, reason: str) -> None:
+        super().__init__(thing, place, reason)
+        self.kind = kind
 
 
 async def publish_trigger(
@@ -91,35 +110,57 @@ def _split_key(record: Record) -> tuple[str, str]:
     key = record.key.decode("utf-8", errors="replace") if record.key is not None else ""
     org_id, slash, name = key.partition("/")
     if not slash or not org_id or not name:
-        raise ConfigError(f"registry key {key!r}", _place(record), "expected org_id/name")
+        thing = f"registry key {key!r}"
+        raise RegistryRecordError(
+            RejectReason.INVALID_KEY, thing, _place(record), "expected org_id/name"
+        )
     return org_id, name
+
+
+def _invalid(kind: RejectReason, record: Record, reason: str) -> RegistryRecordError:
+    return RegistryRecordError(kind, "registry record", _place(record), reason)
 
 
 def _document(record: Record) -> dict[str, Any]:
     try:
         data = orjson.loads(record.value)
     except orjson.JSONDecodeError as exc:
-        raise ConfigError("registry record", _place(record), f"not valid JSON ({exc})") from None
+        raise _invalid(RejectReason.INVALID_JSON, record, f"not valid JSON ({exc})") from None
     if not isinstance(data, dict):
-        raise ConfigError("registry record", _place(record), "expected a JSON object")
+        raise _invalid(RejectReason.INVALID_JSON, record, "expected a JSON object")
     return data
 
 
 def _check_key(found: tuple[str, str], key: tuple[str, str], record: Record) -> None:
     if found != key:
         reason = f"the record defines {'/'.join(found)!r}, not its key {'/'.join(key)!r}"
-        raise ConfigError("registry record", _place(record), reason)
+        raise _invalid(RejectReason.INVALID_KEY, record, reason)
+
+
+def _invalid_definition(error: ConfigError) -> RegistryRecordError:
+    return RegistryRecordError(
+        RejectReason.INVALID_DEFINITION, error.thing, error.place, error.reason
+    )
 
 
 def decode_trigger(record: Record) -> Trigger:
-    """The trigger of a (non-tombstone) triggers-topic record; `ConfigError` if it is invalid."""
-    trigger = trigger_from_dict(_document(record), _place(record))
+    """The trigger of a (non-tombstone) triggers-topic record; `RegistryRecordError` if it is
+    invalid."""
+    document = _document(record)
+    try:
+        trigger = trigger_from_dict(document, _place(record))
+    except ConfigError as exc:
+        raise _invalid_definition(exc) from None
     _check_key((trigger.org_id, trigger.name), _split_key(record), record)
     return trigger
 
 
 def decode_action(record: Record) -> Action:
-    action = validate_item(Action, _document(record), _place(record))
+    document = _document(record)
+    try:
+        action = validate_item(Action, document, _place(record))
+    except ConfigError as exc:
+        raise _invalid_definition(exc) from None
     _check_key((action.org_id, action.name), _split_key(record), record)
     return action
 
@@ -134,7 +175,7 @@ class RegistryFollower:
         settings: KafkaSettings,
         triggers_topic: str,
         actions_topic: str | None,  # None: the actions come from files
-        on_reject: Callable[[str], None],
+        on_reject: Callable[[str, RejectReason], None],  # the topic, and what was wrong
     ) -> None:
         self.registry = registry
         self._settings = settings
@@ -170,8 +211,8 @@ class RegistryFollower:
     def apply(self, record: Record) -> None:
         try:
             key = _split_key(record)
-        except ConfigError as exc:
-            self._reject(record, exc)
+        except RegistryRecordError as exc:
+            self._reject(record, exc, exc.kind)
             return
         if record.topic == self._triggers_topic:
             self._apply_trigger(key, record)
@@ -179,38 +220,41 @@ class RegistryFollower:
             self._apply_action(key, record)
 
     def _apply_trigger(self, key: tuple[str, str], record: Record) -> None:
+        """A later record supersedes one waiting for its action, valid or not; only a valid one
+        or a tombstone changes what the registry holds."""
         self._pending_triggers.pop(key, None)
-        self.registry.delete(*key)
         if record.value is None:
+            self.registry.delete(*key)
             return
         try:
             trigger = decode_trigger(record)
-        except ConfigError as exc:
-            self._reject(record, exc)
+        except RegistryRecordError as exc:
+            self._reject(record, exc, exc.kind)
             return
         try:
-            self.registry.put(trigger, place=_place(record))
+            self.registry.put(trigger, place=_place(record))  # unchanged when it raises
         except ConfigError as exc:
-            self._reject(record, exc)
+            self._reject(record, exc, RejectReason.COMPILE_ERROR)
             self._pending_triggers[key] = (trigger, _place(record))
 
     def _apply_action(self, key: tuple[str, str], record: Record) -> None:
         self._pending_actions.pop(key, None)
-        self.registry.remove_action(*key)
-        if record.value is not None:
+        if record.value is None:
+            self.registry.remove_action(*key)
+        else:
             try:
                 action = decode_action(record)
-            except ConfigError as exc:
-                self._reject(record, exc)
+            except RegistryRecordError as exc:
+                self._reject(record, exc, exc.kind)
             else:
                 self._put_action(action, record)
         self._retry_pending()
 
     def _put_action(self, action: Action, record: Record) -> None:
         try:
-            self.registry.put_action(action)
+            self.registry.put_action(action)  # the catalog is unchanged when it raises
         except ConfigError as exc:
-            self._reject(record, exc)
+            self._reject(record, exc, RejectReason.COMPILE_ERROR)
             self._pending_actions[(action.org_id, action.name)] = action
 
     def _retry_pending(self) -> None:
@@ -233,9 +277,14 @@ class RegistryFollower:
             del self._pending_triggers[key]
             log.info("trigger %s loaded now that its action resolves", "/".join(key))
 
-    def _reject(self, record: Record, error: ConfigError) -> None:
-        log.warning("ignoring %s record: %s", record.topic, error)
-        self._on_reject(record.topic)
+    def _reject(self, record: Record, error: ConfigError, kind: RejectReason) -> None:
+        log.warning(
+            "ignoring %s record (%s): %s; the key's last valid version, if any, stays in effect",
+            record.topic,
+            kind,
+            error,
+        )
+        self._on_reject(record.topic, kind)
 
 
 class TopicTriggerStore:

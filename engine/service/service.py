@@ -53,6 +53,8 @@ from engine.vocabulary import Outcome
 
 log = logging.getLogger(__name__)
 
+_OWNERSHIP_CHECK_S = 10.0
+
 Fetched = list[tuple[PartitionWorker, list[Record]]]
 
 
@@ -109,7 +111,9 @@ class TriggerService:
             settings.kafka,
             settings.triggers_topic,
             None if actions else settings.actions_topic,
-            on_reject=lambda topic: self.metrics.registry_rejects.inc(topic=topic),
+            on_reject=lambda topic, reason: self.metrics.registry_rejects.inc(
+                topic=topic, reason=reason
+            ),
         )
         self._http = HttpServer(
             settings.http_host,
@@ -445,15 +449,39 @@ class TriggerService:
             metrics.evaluations.inc(count, outcome=Outcome.SKIPPED, reason=reason)
 
     async def _fenced(self, worker: PartitionWorker) -> None:
-        """Another instance initialised this partition's transactional id: this one is a zombie
-        for it. Stop touching it until the group assigns it again."""
+        """Someone initialised this partition's transactional id: a new owner (the group gave the
+        partition to another member, and this one has not noticed yet), or an operator's
+        `admin seek`, which changed the partition's position in its changelog. While the group
+        still gives the partition to this member, it is the latter: reopen the partition, at the
+        state and position of the changelog. Else stop touching it until it is assigned again."""
+        if await self._still_assigned(worker.tp):
+            log.warning(
+                "%s was fenced from outside the group (admin seek?); reopening it", worker.tp
+            )
+            await self._reopen(worker)
+            return
         log.error("%s is fenced: another instance owns it now; pausing it", worker.tp)
         assert self._consumer is not None
         del self._workers[worker.tp]
         self._consumer.pause(worker.tp)
         await worker.close()
 
-    async def _reopen(self, worker: PartitionWorker, delay: float) -> None:
+    async def _still_assigned(self, tp: TopicPartition) -> bool:
+        """Whether the group coordinator confirms that this member still holds `tp`. An offset
+        commit is checked against the member's generation and fails once the group has moved on;
+        this one commits the offset the group holds already (a seek commits one)."""
+        assert self._consumer is not None
+        try:
+            async with asyncio.timeout(_OWNERSHIP_CHECK_S):
+                offset = await self._consumer.committed(tp)
+                if offset is None:  # nothing to commit again: no way to ask, leave it to the group
+                    return False
+                await self._consumer.commit({tp: offset})
+        except (KafkaError, TimeoutError):
+            return False
+        return True
+
+    async def _reopen(self, worker: PartitionWorker, delay: float = 0.0) -> None:
         """After an aborted transaction: a new producer and the committed state, `delay` seconds
         from now; the consumer pauses the partition meanwhile."""
         assert self._consumer is not None

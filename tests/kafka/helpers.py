@@ -10,7 +10,7 @@ import asyncio
 import inspect
 import io
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +25,7 @@ from engine.evaluator import Evaluator
 from engine.models import Trigger
 from engine.registry import TriggerRegistry
 from engine.replay import replay
+from engine.service.changelog import PartitionState, restore
 from engine.service.registry_topic import publish_trigger
 from engine.service.settings import KafkaSettings, ServiceSettings
 from engine.sinks import JsonlSink, Origin
@@ -139,7 +140,8 @@ def example_lines() -> list[bytes]:
     return [line.strip() for line in EXAMPLE_EVENTS.read_bytes().splitlines() if line.strip()]
 
 
-def _key(line: bytes) -> bytes | None:
+def dataset_key(line: bytes) -> bytes | None:
+    """The Kafka key of an event: its `datasetid` (None when the line has none)."""
     try:
         event = orjson.loads(line)
     except orjson.JSONDecodeError:
@@ -170,7 +172,7 @@ async def produce_events(
     async with AIOKafkaProducer(
         bootstrap_servers=bootstrap, acks="all", max_request_size=max_request_size
     ) as producer:
-        sent = [await producer.send(topic, line, key or _key(line)) for line in lines]
+        sent = [await producer.send(topic, line, key or dataset_key(line)) for line in lines]
         delivered = await asyncio.gather(*sent)
     return [
         Produced(meta.partition, meta.offset, line)
@@ -191,6 +193,7 @@ class Expected:
     invocations: list[bytes]
     evaluations: list[bytes]
     rejected: list[bytes]
+    states: dict[int, StateStore]  # each partition's state after its events
 
 
 def expected(produced: Iterable[Produced], triggers: Iterable[Trigger]) -> Expected:
@@ -201,21 +204,24 @@ def expected(produced: Iterable[Produced], triggers: Iterable[Trigger]) -> Expec
         by_partition[event.partition].append(event)
     invocations, evaluations, rejects = io.BytesIO(), io.BytesIO(), io.BytesIO()
     triggers = list(triggers)
+    states: dict[int, StateStore] = {}
     for partition in sorted(by_partition):
         registry = example_registry(triggers)
         events = [
             Origin(str(partition), e.offset, e.line)
             for e in sorted(by_partition[partition], key=lambda e: e.offset)
         ]
+        states[partition] = StateStore()
         replay(
             events,
-            Evaluator(registry, StateStore()),
+            Evaluator(registry, states[partition]),
             JsonlSink(invocations, evaluations=evaluations, rejects=rejects),
         )
     return Expected(
         invocations.getvalue().splitlines(),
         evaluations.getvalue().splitlines(),
         [orjson.loads(r)["event"].encode() for r in rejects.getvalue().splitlines()],
+        states,
     )
 
 
@@ -277,6 +283,14 @@ def _consumer(bootstrap: str, isolation_level: str) -> AIOKafkaConsumer:
     )
 
 
+async def restored_states(bootstrap: str, topic: str) -> dict[int, PartitionState]:
+    """Each partition's state as the service restores it on assignment, from the changelog
+    `topic` (its writers have stopped)."""
+    partitions = [tp.partition for tp in await _partitions(bootstrap, topic)]
+    async with _consumer(bootstrap, "read_committed") as consumer:
+        return await restore(consumer, topic, partitions, {})
+
+
 async def _partitions(bootstrap: str, topic: str) -> list[TopicPartition]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -330,10 +344,12 @@ def values(records: Iterable[Record]) -> list[bytes]:
 
 
 def by_dataset(payloads: Iterable[bytes]) -> dict[str, list[bytes]]:
-    """Invocation payloads per dataset, in order."""
+    """Invocation requests or evaluation records per dataset, in order."""
     grouped: dict[str, list[bytes]] = defaultdict(list)
     for payload in payloads:
-        grouped[orjson.loads(payload)["data_source"]["data_source_id"]].append(payload)
+        doc = orjson.loads(payload)
+        dataset = doc["dataset_id"] if "dataset_id" in doc else doc["data_source"]["data_source_id"]
+        grouped[dataset].append(payload)
     return dict(grouped)
 
 
@@ -341,48 +357,231 @@ def workload(datasets: int = 20, seed: int = 7) -> list[bytes]:
     """A few hundred events over `datasets` datasets of org og_acme that fire the example
     triggers, then re-evaluate them (metadata updates, re-uploads) so that forgotten fired keys
     would show as duplicates. Each dataset's events keep their order; datasets interleave."""
+    return interleaved([dataset_events(f"ds_w{i:02d}") for i in range(datasets)], seed)
+
+
+def interleaved(streams: Iterable[list[bytes]], seed: int) -> list[bytes]:
+    """One log of the events of `streams`: each stream keeps its order, the streams interleave at
+    random (the same seed, the same log)."""
     rng = random.Random(seed)
-    streams = [dataset_events(f"ds_w{i:02d}") for i in range(datasets)]
+    pending = [list(stream) for stream in streams if stream]
     lines: list[bytes] = []
-    while streams:
-        stream = rng.choice(streams)
+    while pending:
+        stream = rng.choice(pending)
         lines.append(stream.pop(0))
         if not stream:
-            streams.remove(stream)
+            pending.remove(stream)
     return lines
+
+
+# A fast run of robot r2d2: with the tag prod, what run-summary's condition asks of a dataset.
+RUN_METADATA: dict[str, Any] = {"robot": "r2d2", "speed": 3}
+GPU_METADATA: dict[str, Any] = {**RUN_METADATA, "needs_gpu": True}  # and run-summary-gpu's
 
 
 def dataset_events(dataset: str) -> list[bytes]:
     """The life of one dataset: created, camera frames, a bag, an MCAP, metadata updates."""
-    meta = {"robot": "r2d2", "speed": 3}
-    events: list[dict[str, Any]] = [
-        event_dict(dataset, "dataset.created", dataset=(["prod"], meta))
-    ]
+    meta = RUN_METADATA
+    events: list[dict[str, Any]] = [_event(dataset, "dataset.created", dataset=(["prod"], meta))]
     for frame in range(1, 7):
         path = f"run/cam_front/{frame:04d}.jpg"
-        events.append(event_dict(dataset, "file.uploaded", file=(f"fl_{frame}", path)))
-    events.append(event_dict(dataset, "file.uploaded", file=("fl_bag", "run/log.bag")))
-    events.append(event_dict(dataset, "file.uploaded", file=("fl_mcap", "log.mcap")))
-    events.append(event_dict(dataset, "file.ingested", file=("fl_mcap", None)))
-    gpu = {**meta, "needs_gpu": True}
-    events.append(event_dict(dataset, "dataset.metadata_updated", dataset=(["prod"], gpu)))
-    events.append(event_dict(dataset, "file.uploaded", file=("fl_1", "run/cam_front/0001.jpg")))
-    events.append(event_dict(dataset, "dataset.metadata_updated", dataset=(["prod", "x"], gpu)))
-    events.append(event_dict(dataset, "file.ingested", file=("fl_mcap", None)))
-    events.append(event_dict(dataset, "file.uploaded", file=("fl_7", "run/cam_front/0007.jpg")))
+        events.append(_event(dataset, "file.uploaded", file=(f"fl_{frame}", path)))
+    events.append(_event(dataset, "file.uploaded", file=("fl_bag", "run/log.bag")))
+    events.append(_event(dataset, "file.uploaded", file=("fl_mcap", "log.mcap")))
+    events.append(_event(dataset, "file.ingested", file=("fl_mcap", None)))
+    gpu = GPU_METADATA
+    events.append(_event(dataset, "dataset.metadata_updated", dataset=(["prod"], gpu)))
+    events.append(_event(dataset, "file.uploaded", file=("fl_1", "run/cam_front/0001.jpg")))
+    events.append(_event(dataset, "dataset.metadata_updated", dataset=(["prod", "x"], gpu)))
+    events.append(_event(dataset, "file.ingested", file=("fl_mcap", None)))
+    events.append(_event(dataset, "file.uploaded", file=("fl_7", "run/cam_front/0007.jpg")))
+    return _numbered(dataset, events)
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """One dataset's upload as a client makes it: the events while its transactions are open,
+    then (`after`) their completions and a file without a transaction. The dataset triggers wait
+    for the completion that closes the last transaction and fire there, once, with the whole
+    upload."""
+
+    dataset: str
+    during: list[bytes]
+    after: list[bytes]
+    completed_by: str  # the id of the completion that closes the last transaction
+    frames_and_bags: list[str]  # the paths run-summary's inputs select then, sorted
+    bags: list[str]  # the paths run-summary-gpu's inputs select then, sorted
+
+
+def upload(dataset: str, *, overlapping: bool, snapshot: bool) -> Upload:
+    """Transaction `a` brings camera frames, a bag and an MCAP, ingested meanwhile (mcap-index is
+    per file: never deferred); with `overlapping`, transaction `b` opens before `a` completes and
+    brings a frame and a bag of its own. Meanwhile the dataset comes to need a GPU (a cause the
+    dataset triggers remember) and a file comes without a transaction. `a` completes first and
+    without a snapshot; the last completion carries one when `snapshot` is set."""
+    transactions = [f"{dataset}-a", f"{dataset}-b"] if overlapping else [f"{dataset}-a"]
+    first, last = transactions[0], transactions[-1]
+    files_in: Counter[str] = Counter()
+
+    def put(file_id: str, path: str, transaction: str | None) -> dict[str, Any]:
+        if transaction is not None:
+            files_in[transaction] += 1
+        return _event(dataset, "file.uploaded", file=(file_id, path), transaction=transaction)
+
+    frames = [f"run/cam_front/{n:04d}.jpg" for n in range(1, 5 if overlapping else 4)]
+    bags = ["run/a.bag", "run/b.bag"] if overlapping else ["run/a.bag"]
+    events = [_event(dataset, "dataset.created", dataset=(["prod"], RUN_METADATA))]
+    events += [put(f"fl_{n}", path, first) for n, path in enumerate(frames[:3], 1)]
+    if overlapping:
+        events += [put("fl_4", frames[3], last), put("fl_a", bags[0], first)]
+        events.append(put("fl_b", bags[1], last))
+    else:
+        events.append(put("fl_a", bags[0], first))
+    events += [
+        put("fl_mcap", "log.mcap", first),
+        _event(dataset, "file.ingested", file=("fl_mcap", None), transaction=first),
+        _event(dataset, "dataset.metadata_updated", dataset=(["prod"], GPU_METADATA)),
+        put("fl_notes", "notes.txt", None),
+    ]
+    open_until = len(events)
+    for transaction in transactions:
+        record = (["prod"], {**GPU_METADATA, "site": "lab"}) if snapshot else None
+        events.append(
+            _event(
+                dataset,
+                "dataset.upload_completed",
+                dataset=record if transaction == last else None,
+                transaction=transaction,
+                file_count=files_in[transaction],
+            )
+        )
+    completion = events[-1]
+    events.append(put("fl_9", "run/cam_front/0009.jpg", None))
+    lines = _numbered(dataset, events)
+    return Upload(
+        dataset,
+        lines[:open_until],
+        lines[open_until:],
+        completion["id"],
+        sorted(frames + bags),
+        bags,
+    )
+
+
+def upload_stream() -> list[bytes]:
+    """Uploads of several datasets (overlapping transactions, completions with and without
+    snapshots) and the cases around them, interleaved: an upload left open at the end, a dataset
+    deleted during its upload, a closed transaction named again, completions of an unknown
+    transaction and of none (bad input), and a snapshot on a file no dataset trigger selects that
+    completes one, with and without an upload."""
+    uploads = [upload(f"ds_u{i}", overlapping=i % 2 == 0, snapshot=i % 3 == 0) for i in range(6)]
+    streams = [u.during + u.after for u in uploads]
+    streams += [
+        _left_open("ds_open"),
+        _deleted_during_upload("ds_gone"),
+        _named_again("ds_again"),
+        _completed_by_a_snapshot("ds_snap", None),
+        _completed_by_a_snapshot("ds_snap_up", "snap-1"),
+    ]
+    return interleaved(streams, seed=5)
+
+
+def _left_open(dataset: str) -> list[bytes]:
+    """Two transactions; the first completes (with a snapshot), the second never does."""
+    return _numbered(
+        dataset,
+        [
+            _event(dataset, "dataset.created", dataset=(["prod"], RUN_METADATA)),
+            _event(dataset, "file.uploaded", file=("fl_1", "a/cam_front/1.jpg"), transaction="o1"),
+            _event(dataset, "file.uploaded", file=("fl_a", "a/1.bag"), transaction="o2"),
+            _event(
+                dataset,
+                "dataset.upload_completed",
+                dataset=(["prod"], GPU_METADATA),
+                transaction="o1",
+            ),
+            _event(dataset, "file.uploaded", file=("fl_2", "a/cam_front/2.jpg")),
+            _event(dataset, "dataset.metadata_updated", dataset=(["prod", "x"], GPU_METADATA)),
+        ],
+    )
+
+
+def _deleted_during_upload(dataset: str) -> list[bytes]:
+    """The deletion discards the upload: its completion comes too late to evaluate anything, and
+    the files uploaded afterwards, without a transaction, fire at once."""
+    return _numbered(
+        dataset,
+        [
+            _event(dataset, "dataset.created", dataset=(["prod"], RUN_METADATA)),
+            _event(dataset, "file.uploaded", file=("fl_1", "a/cam_front/1.jpg"), transaction="g1"),
+            _event(dataset, "file.uploaded", file=("fl_a", "a/1.bag"), transaction="g1"),
+            _event(dataset, "dataset.deleted"),
+            _event(
+                dataset,
+                "dataset.upload_completed",
+                dataset=(["prod"], RUN_METADATA),
+                transaction="g1",
+            ),
+            _event(dataset, "file.uploaded", file=("fl_2", "a/cam_front/2.jpg")),
+            _event(dataset, "file.uploaded", file=("fl_b", "a/2.bag")),
+        ],
+    )
+
+
+def _named_again(dataset: str) -> list[bytes]:
+    """A transaction completes before the run is whole; a file naming it afterwards behaves as one
+    without a transaction. Completions of an unknown transaction and of none come between."""
+    return _numbered(
+        dataset,
+        [
+            _event(dataset, "dataset.created", dataset=(["prod"], RUN_METADATA)),
+            _event(dataset, "file.uploaded", file=("fl_1", "a/cam_front/1.jpg"), transaction="n1"),
+            _event(dataset, "dataset.upload_completed", transaction="n1", file_count=1),
+            _event(dataset, "dataset.upload_completed", transaction="n-unknown"),
+            _event(dataset, "dataset.upload_completed"),  # no transactionid: bad input
+            _event(dataset, "file.uploaded", file=("fl_a", "a/1.bag"), transaction="n1"),
+        ],
+    )
+
+
+def _completed_by_a_snapshot(dataset: str, transaction: str | None) -> list[bytes]:
+    """The run is whole but its robot does not qualify, until a snapshot on a text file says it
+    does: the dataset trigger fires there, or at the completion when it is part of an upload."""
+    events = [
+        _event(dataset, "dataset.created", dataset=(["prod"], {**RUN_METADATA, "robot": "c3po"})),
+        _event(
+            dataset, "file.uploaded", file=("fl_1", "a/cam_front/1.jpg"), transaction=transaction
+        ),
+        _event(dataset, "file.uploaded", file=("fl_a", "a/1.bag"), transaction=transaction),
+        _event(
+            dataset,
+            "file.uploaded",
+            file=("fl_notes", "notes.txt"),
+            dataset=(["prod"], RUN_METADATA),
+            transaction=transaction,
+        ),
+    ]
+    if transaction is not None:
+        events.append(_event(dataset, "dataset.upload_completed", transaction=transaction))
+    return _numbered(dataset, events)
+
+
+def _numbered(dataset: str, events: list[dict[str, Any]]) -> list[bytes]:
+    """The events as lines, their ids numbered in order within the dataset."""
     for number, event in enumerate(events):
         event["id"] = f"{dataset}-{number:02d}"
     return [orjson.dumps(event) for event in events]
 
 
-def event_dict(
+def _event(
     dataset_id: str,
     kind: str,
     *,
     dataset: tuple[list[str], dict[str, Any]] | None = None,
     file: tuple[str, str | None] | None = None,
+    transaction: str | None = None,
+    file_count: int | None = None,
 ) -> dict[str, Any]:
-    """An event of org og_acme on `dataset_id`, without an `id`."""
     data: dict[str, Any] = {}
     if dataset is not None:
         tags, metadata = dataset
@@ -390,7 +589,9 @@ def event_dict(
     if file is not None:
         file_id, path = file
         data["file"] = {"file_id": file_id, **({"relative_path": path} if path else {})}
-    return {
+    if file_count is not None:
+        data["upload"] = {"file_count": file_count}
+    event = {
         "specversion": "1.0",
         "type": kind,
         "source": "/orgs/og_acme",
@@ -399,3 +600,6 @@ def event_dict(
         "datasetid": dataset_id,
         "data": data,
     }
+    if transaction is not None:
+        event["transactionid"] = transaction
+    return event

@@ -22,6 +22,7 @@ from tests.kafka.conftest import CreateTopics
 from tests.kafka.helpers import (
     PARTITIONS,
     Produced,
+    dataset_key,
     example_lines,
     example_registry,
     example_triggers,
@@ -43,8 +44,10 @@ async def test_a_replay_into_one_transaction_writes_what_a_jsonl_replay_writes(
         {invocations: PARTITIONS, evaluations: PARTITIONS, dlq: PARTITIONS, changelog: PARTITIONS}
     )
     lines, triggers = example_lines(), example_triggers()
+    # Keyed by dataset as a producer must; lines without a datasetid get a key of their own, so
+    # that a dead letter is seen to keep the key it came with.
     origins = [
-        Origin(events, offset, line, partition=1, key=b"key-%d" % offset)
+        Origin(events, offset, line, partition=1, key=dataset_key(line) or b"key-%d" % offset)
         for offset, line in enumerate(lines)
     ]
     producer = AIOKafkaProducer(

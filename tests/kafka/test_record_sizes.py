@@ -18,12 +18,14 @@ from engine.service.limits import DEFAULT_MAX_MESSAGE_BYTES
 from engine.service.service import TriggerService
 from tests.kafka.conftest import CreateTopics
 from tests.kafka.helpers import (
+    RUN_METADATA,
     Deployment,
     Produced,
     Record,
+    _event,
+    _numbered,
     dataset_events,
     ends_of,
-    event_dict,
     example_deployment,
     expected,
     produce_events,
@@ -63,22 +65,23 @@ async def _set_max_message_bytes(
     await wait_for(applied, f"max.message.bytes {limit} on {topics}")
 
 
-def _numbered(dataset: str, events: Iterable[dict[str, Any]]) -> list[bytes]:
-    return [orjson.dumps({**event, "id": f"{dataset}-{n:05d}"}) for n, event in enumerate(events)]
-
-
 def _upload(dataset: str, frames: int) -> list[dict[str, Any]]:
     """A dataset created outside production, `frames` front-camera frames and a bag in one
     upload, and the upload's completion making it a fast production run of robot r2d2: run-summary
     fires once, at the completion, with every frame and the bag."""
-    meta = {"robot": "r2d2", "speed": 3}
-    upload = {"transactionid": f"tx-{dataset}"}
+    upload = f"tx-{dataset}"
     files = [(f"fl_{n:06d}", f"run/cam_front/{n:06d}.jpg") for n in range(frames)]
-    events = [event_dict(dataset, "dataset.created", dataset=([], meta))]
+    events = [_event(dataset, "dataset.created", dataset=([], RUN_METADATA))]
     for file in [*files, ("fl_bag", "run/log.bag")]:
-        events.append({**event_dict(dataset, "file.uploaded", file=file), **upload})
-    completed = event_dict(dataset, "dataset.upload_completed", dataset=(["prod"], meta))
-    events.append({**completed, **upload})
+        events.append(_event(dataset, "file.uploaded", file=file, transaction=upload))
+    events.append(
+        _event(
+            dataset,
+            "dataset.upload_completed",
+            dataset=(["prod"], RUN_METADATA),
+            transaction=upload,
+        )
+    )
     return events
 
 
@@ -159,8 +162,8 @@ async def test_a_two_mib_event_with_topics_raised_to_four_mib_is_dead_lettered_w
     dep, triggers = await example_deployment(kafka_bootstrap, create_topics, unique_name)
     await _set_max_message_bytes(kafka_admin, [dep.events, dep.dlq], 4 * MIB)
     dataset = "ds_after_two_mib"
-    blank = len(orjson.dumps({**event_dict(dataset, "dataset.created"), "padding": ""}))
-    event = {**event_dict(dataset, "dataset.created"), "padding": "y" * (2 * MIB - blank)}
+    blank = len(orjson.dumps({**_event(dataset, "dataset.created"), "padding": ""}))
+    event = {**_event(dataset, "dataset.created"), "padding": "y" * (2 * MIB - blank)}
     big = orjson.dumps(event)
     assert len(big) == 2 * MIB
     produced = await produce_events(
@@ -217,8 +220,8 @@ async def test_an_output_or_state_change_too_large_to_write_is_set_aside_with_it
     processed one by one to find it; a later frame still fires."""
     dep, triggers = await example_deployment(kafka_bootstrap, create_topics, unique_name)
     dataset, limit = "ds_small_limits", 16 * 1024
-    huge = event_dict(dataset, "dataset.metadata_updated", dataset=([], {"notes": "z" * limit}))
-    later = event_dict(dataset, "file.uploaded", file=("fl_later", "run/cam_front/later.jpg"))
+    huge = _event(dataset, "dataset.metadata_updated", dataset=([], {"notes": "z" * limit}))
+    later = _event(dataset, "file.uploaded", file=("fl_later", "run/cam_front/later.jpg"))
     lines = _numbered(dataset, [*_upload(dataset, 400), huge, later])
     produced = await produce_events(kafka_bootstrap, dep.events, lines)
     culprit = produced[-2]
@@ -275,12 +278,12 @@ async def test_a_batch_the_broker_keeps_refusing_is_retried_a_bounded_number_of_
     transaction, and the firing one is set aside with the broker's error; the events after it
     are processed, and once the topic is restored a new firing is written."""
     dep, triggers = await example_deployment(kafka_bootstrap, create_topics, unique_name)
-    dataset, meta = "ds_refused", {"robot": "r2d2", "speed": 3}
-    created = event_dict(dataset, "dataset.created", dataset=(["prod"], meta))
+    dataset = "ds_refused"
+    created = _event(dataset, "dataset.created", dataset=(["prod"], RUN_METADATA))
 
     def frame(camera: str, number: int) -> dict[str, Any]:
         path = f"run/{camera}/{number:04d}.jpg"
-        return event_dict(dataset, "file.uploaded", file=(f"fl_{camera}_{number}", path))
+        return _event(dataset, "file.uploaded", file=(f"fl_{camera}_{number}", path))
 
     lines = _numbered(
         dataset, [created, frame("cam_rear", 1), frame("cam_front", 1), frame("cam_rear", 2)]

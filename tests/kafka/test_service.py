@@ -4,7 +4,7 @@ letters, live registry changes, a consumer group whose members come and go, HTTP
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 
 import orjson
@@ -36,6 +36,8 @@ from tests.kafka.helpers import (
     produce_events,
     read_all,
     read_committed_until,
+    restored_states,
+    upload_stream,
     values,
     wait_committed,
     wait_for,
@@ -83,6 +85,48 @@ async def test_output_is_file_replays_and_bad_events_are_dead_lettered(
     assert metrics.dead_letters.value() == 3
     assert metrics.invocations.value() == len(want.invocations)
     assert metrics.transactions.value(result="aborted") == 0
+
+
+async def test_uploads_give_file_replays_output_and_their_state_restores_from_the_changelog(
+    kafka_bootstrap: str,
+    kafka_admin: AIOKafkaAdminClient,
+    create_topics: CreateTopics,
+    unique_name: Callable[[str], str],
+) -> None:
+    """Upload transactions and their completions, in small transactions of the service: the same
+    outputs as file replay, byte for byte and in order per dataset; and the state rebuilt from
+    the changelog, as on assignment, is replay's, open uploads and remembered causes included."""
+    dep, triggers = await example_deployment(kafka_bootstrap, create_topics, unique_name)
+    produced = await produce_events(kafka_bootstrap, dep.events, upload_stream())
+
+    async with TriggerService(dep.settings(batch_max_records=7)):
+        await wait_committed(kafka_admin, dep.group, dep.events, ends_of(produced))
+    want = expected(produced, triggers)
+
+    invocations = values(await read_all(kafka_bootstrap, dep.invocations))
+    assert by_dataset(invocations) == by_dataset(want.invocations)
+    evaluations = values(await read_all(kafka_bootstrap, dep.evaluations))
+    assert by_dataset(evaluations) == by_dataset(want.evaluations)
+    reasons = Counter(orjson.loads(e)["reason"] for e in evaluations)
+    assert reasons["upload_in_progress"] > 0
+    dead = values(await read_all(kafka_bootstrap, dep.dlq))
+    assert dead == want.rejected and len(dead) == 1
+
+    restored = await restored_states(kafka_bootstrap, dep.state)
+    datasets: dict[int, set[str]] = defaultdict(set)
+    for event in produced:
+        datasets[event.partition].add(orjson.loads(event.line)["datasetid"])
+    assert sorted(restored) == sorted(want.states) == sorted(datasets)
+    for partition, state in want.states.items():
+        assert restored[partition].input_offset == ends_of(produced)[partition]
+        rebuilt = restored[partition].state
+        assert len(rebuilt) == len(state)
+        for dataset_id in sorted(datasets[partition]):
+            assert rebuilt.get(dataset_id) == state.get(dataset_id), dataset_id
+    [partition] = [p for p, names in datasets.items() if "ds_open" in names]
+    left_open = restored[partition].state.get("ds_open")
+    assert left_open is not None and list(left_open.uploads.open) == ["o2"]
+    assert left_open.uploads.causes == ["file_upload", "dataset_metadata_update"]
 
 
 def _evaluated(records: list[Record], event_id: str, trigger: str) -> bool:
@@ -137,7 +181,8 @@ async def test_registry_topics_apply_live(
         async with TriggerService(dep.settings(actions=None)) as service:
             await wait_for(lambda: service.ready, "the service to be ready")
             assert [t.name for t in service.registry] == ["front-cam-detect"]
-            assert service.metrics.registry_rejects.value(topic=dep.triggers) == 1
+            rejects = service.metrics.registry_rejects
+            assert rejects.value(topic=dep.triggers, reason="invalid_json") == 1
 
             await put_trigger(producer, "run-summary")
             await wait_for(lambda: loaded("og_acme", "run-summary"), "run-summary to load")
@@ -152,7 +197,7 @@ async def test_registry_topics_apply_live(
 
             await put_trigger(producer, "mag-check")  # its action is not there yet
             await wait_for(
-                lambda: service.metrics.registry_rejects.value(topic=dep.triggers) == 2,
+                lambda: rejects.value(topic=dep.triggers, reason="compile_error") == 1,
                 "mag-check to be rejected",
             )
             assert not loaded("og_skyops", "mag-check")
@@ -324,7 +369,8 @@ async def test_a_fenced_instance_stops_writing_its_partition_until_the_group_han
     unique_name: Callable[[str], str],
 ) -> None:
     """Another producer initialises partition 0's transactional id (as a new owner would): the
-    old owner's next transaction on it fails, and it goes on with its other partitions only. After
+    old owner's next transaction on it fails, the group cannot confirm that it still holds the
+    partition (nothing was committed for it), and it goes on with its other partitions only. After
     the next rebalance partition 0 is processed again, by a member with a fresh producer, and every
     event still counts exactly once."""
     dep, triggers = await example_deployment(kafka_bootstrap, create_topics, unique_name)
@@ -338,7 +384,8 @@ async def test_a_fenced_instance_stops_writing_its_partition_until_the_group_han
     async def produce(partition: int, dataset: str) -> None:
         async with AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all") as producer:
             for line in dataset_events(dataset):
-                meta = await producer.send_and_wait(dep.events, line, b"", partition=partition)
+                key = dataset.encode()
+                meta = await producer.send_and_wait(dep.events, line, key, partition=partition)
                 produced.append(Produced(partition, meta.offset, line))
 
     try:

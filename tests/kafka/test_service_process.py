@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
+import orjson
 from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.kafka.conftest import CreateTopics
@@ -22,12 +23,15 @@ from tests.kafka.helpers import (
     WAIT_S,
     Deployment,
     Produced,
+    by_dataset,
     committed,
     ends_of,
     example_deployment,
     expected,
+    interleaved,
     produce_events,
     read_all,
+    upload,
     values,
     wait_committed,
     wait_for,
@@ -61,6 +65,11 @@ class Engine:
                 stderr=stream,
             )
         return cls(process, log)
+
+    async def kill(self) -> None:
+        """SIGKILL: the process ends at once, in the middle of whatever it was doing."""
+        self.process.kill()
+        assert await self.exit_code(WAIT_S) == -9
 
     async def exit_code(self, within: float) -> int:
         try:
@@ -99,8 +108,7 @@ async def test_kill_9_at_several_points_loses_and_repeats_nothing(
             produce_events(kafka_bootstrap, dep.events, lines[start : start + 75])
         )
         await _progress(kafka_admin, dep, done)
-        engine.process.kill()
-        assert await engine.exit_code(WAIT_S) == -9
+        await engine.kill()
         produced += await producing
 
     engine = await Engine.start(dep, log)
@@ -114,6 +122,70 @@ async def test_kill_9_at_several_points_loses_and_repeats_nothing(
     assert Counter(invocations) == Counter(want.invocations), engine.tail()
     evaluations = values(await read_all(kafka_bootstrap, dep.evaluations))
     assert Counter(evaluations) == Counter(want.evaluations)
+
+
+async def test_kill_9_while_uploads_are_open_fires_each_dataset_trigger_once_at_its_completion(
+    kafka_bootstrap: str,
+    kafka_admin: AIOKafkaAdminClient,
+    create_topics: CreateTopics,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    """Uploads of a dozen datasets (half of them in two overlapping transactions) are open while
+    the service is killed: among their file events, then once it has committed all of them, so
+    that the open uploads and the causes they remember live only in the changelog. Their
+    completions go to the restarted service, killed once more among them. Each dataset trigger
+    fires exactly once per dataset, at the completion of its last transaction, with every file of
+    the upload; and all the output is what replay gives for the same events."""
+    dep, triggers = await example_deployment(kafka_bootstrap, create_topics, unique_name)
+    uploads = [
+        upload(f"ds_u{i:02d}", overlapping=i % 2 == 0, snapshot=i % 3 == 0) for i in range(12)
+    ]
+    during = interleaved([u.during for u in uploads], seed=11)
+    after = interleaved([u.after for u in uploads], seed=13)
+    log, half = tmp_path / "engine.log", len(during) // 2
+
+    engine = await Engine.start(dep, log)
+    producing = asyncio.ensure_future(produce_events(kafka_bootstrap, dep.events, during[:half]))
+    await _progress(kafka_admin, dep, 0)
+    await engine.kill()
+    produced = await producing
+
+    engine = await Engine.start(dep, log)
+    produced += await produce_events(kafka_bootstrap, dep.events, during[half:])
+    await wait_committed(kafka_admin, dep.group, dep.events, ends_of(produced))
+    await engine.kill()
+
+    engine = await Engine.start(dep, log)
+    producing = asyncio.ensure_future(produce_events(kafka_bootstrap, dep.events, after))
+    await _progress(kafka_admin, dep, len(during))
+    await engine.kill()
+    produced += await producing
+
+    engine = await Engine.start(dep, log)
+    await wait_committed(kafka_admin, dep.group, dep.events, ends_of(produced))
+    engine.process.terminate()
+    assert await engine.exit_code(SHUTDOWN_TIMEOUT_S + 5) == 0, engine.tail()
+
+    invocations = values(await read_all(kafka_bootstrap, dep.invocations))
+    fired: dict[str, list[tuple[str, str, list[str]]]] = defaultdict(list)
+    for payload in invocations:
+        request = orjson.loads(payload)
+        if request["for_each"] == "dataset":
+            files = [f["relative_path"] for f in request["input_data"]["files"]]
+            dataset = request["data_source"]["data_source_id"]
+            fired[dataset].append((request["trigger"]["name"], request["event_id"], files))
+    assert fired == {
+        u.dataset: [
+            ("run-summary", u.completed_by, u.frames_and_bags),
+            ("run-summary-gpu", u.completed_by, u.bags),
+        ]
+        for u in uploads
+    }, engine.tail()
+    want = expected(produced, triggers)
+    assert by_dataset(invocations) == by_dataset(want.invocations)
+    evaluations = values(await read_all(kafka_bootstrap, dep.evaluations))
+    assert by_dataset(evaluations) == by_dataset(want.evaluations)
 
 
 async def test_sigterm_commits_the_batch_and_leaves_the_group_in_time(

@@ -15,7 +15,13 @@ from engine.cli import main
 from engine.service.registry_topic import TopicTriggerStore
 from engine.trigger_files import trigger_to_dict
 from tests.kafka.conftest import CreateTopics
-from tests.kafka.helpers import EXAMPLE_ACTIONS, EXAMPLE_TRIGGERS, example_lines, example_triggers
+from tests.kafka.helpers import (
+    EXAMPLE_ACTIONS,
+    EXAMPLE_TRIGGERS,
+    dataset_key,
+    example_lines,
+    example_triggers,
+)
 
 BASE_MS = 1_790_000_000_000
 
@@ -50,7 +56,8 @@ async def test_a_time_range_of_a_topic_replays_like_the_same_events_from_a_file(
     lines = example_lines()
     async with AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all") as producer:
         for number, line in enumerate(lines):
-            await producer.send_and_wait(topic, line, timestamp_ms=BASE_MS + number * 1000)
+            millis = BASE_MS + number * 1000
+            await producer.send_and_wait(topic, line, dataset_key(line), timestamp_ms=millis)
     (tmp_path / "range.jsonl").write_bytes(b"\n".join(lines[5:30]) + b"\n")
 
     code, from_kafka = await asyncio.to_thread(
