@@ -60,8 +60,16 @@ _RUN_FLAGS = {
     "--transactional-id-prefix": "prefix of the per-input-partition transactional ids",
     "--batch-max-records": "most events per transaction",
     "--batch-timeout-ms": "longest wait to fill a batch",
-    "--producer-batch-bytes": "largest record batch written to one output partition; at most "
-    "the brokers' message.max.bytes",
+    "--producer-batch-bytes": "largest record batch of small records written to one output "
+    "partition; capped by the topics' limits",
+    "--producer-max-request-bytes": "largest record batch written, as sent; a topic's "
+    "max.message.bytes caps it further",
+    "--large-record-compression": "compression of a record too large for its topic uncompressed "
+    "(snappy, lz4, zstd: with cramjam installed)",
+    "--batch-attempts": "failures of a batch before its records go one per transaction, and of "
+    "a record alone before it is set aside (dead-lettered)",
+    "--batch-retry-backoff-ms": "wait before retrying a failed transaction, doubling per failure",
+    "--batch-retry-backoff-max-ms": "longest wait before retrying a failed transaction",
     "--max-event-bytes": "larger events are dead-lettered",
     "--default-timeout": "invocation timeout (minutes) when neither trigger nor action sets one",
     "--http-host": "address of /healthz, /readyz and /metrics",

@@ -135,6 +135,18 @@ class ServiceMetrics:
         self.dead_letters = Counter(
             "trigger_engine_dead_letters_total", "events written to the dead-letter topic"
         )
+        self.dead_letters_truncated = Counter(
+            "trigger_engine_dead_letters_truncated_total",
+            "dead letters cut to fit the dead-letter topic",
+        )
+        self.records_set_aside = Counter(
+            "trigger_engine_records_set_aside_total",
+            "events dead-lettered unprocessed because their transactions kept failing, by error",
+        )
+        self.outputs_too_large = Counter(
+            "trigger_engine_outputs_too_large_total",
+            "invocation requests and evaluation records too large to write, by output",
+        )
         self.evaluations = Counter(
             "trigger_engine_evaluations_total", "evaluations by outcome and skip reason"
         )
@@ -176,6 +188,9 @@ class ServiceMetrics:
             [
                 self.events,
                 self.dead_letters,
+                self.dead_letters_truncated,
+                self.records_set_aside,
+                self.outputs_too_large,
                 self.evaluations,
                 self.invocations,
                 self.evaluation_failures,

@@ -2,7 +2,8 @@
 
 Every batch of the partition is one transaction: invocation requests, evaluation records, dead
 letters, the partition's state changes, the next input offset (in the changelog and as the group's
-consumed offset) are committed together or not at all.
+consumed offset) are committed together or not at all. A record whose transactions keep failing is
+set aside the same way: its dead letter and the next offset, in one transaction.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer, TopicPartition
@@ -19,6 +22,7 @@ from engine.evaluator import EvaluationStats, Evaluator
 from engine.registry import TriggerRegistry
 from engine.service.changelog import PartitionState, offset_record
 from engine.service.kafka_sink import KafkaTransactionSink
+from engine.service.limits import WriteLimits
 from engine.service.settings import ServiceSettings
 from engine.service.topic_reader import Record
 from engine.sinks import Origin, Sink
@@ -34,17 +38,24 @@ class BatchOutcome:
     dead_letters: int = 0
     stats: EvaluationStats = field(default_factory=EvaluationStats)
     commit_seconds: float = 0.0
+    too_large: Counter[str] = field(default_factory=Counter)  # outputs not written, by kind
+    truncated: int = 0  # dead letters cut to fit
 
 
-async def open_producer(settings: ServiceSettings, partition: int) -> AIOKafkaProducer:
+async def open_producer(
+    settings: ServiceSettings, partition: int, limits: WriteLimits | None = None
+) -> AIOKafkaProducer:
     """A started transactional producer whose init_transactions has completed: any earlier
-    producer of this partition is fenced and its open transaction completed or aborted."""
+    producer of this partition is fenced and its open transaction completed or aborted. Its
+    batches fit the topics of `limits` (None: for a few small records)."""
+    batch_bytes = settings.producer_batch_bytes
     producer = AIOKafkaProducer(
         **settings.kafka.client_options(),
         transactional_id=settings.transactional_id(partition),
         enable_idempotence=True,
         acks="all",
-        max_batch_size=settings.producer_batch_bytes,
+        max_batch_size=batch_bytes if limits is None else limits.producer_batch_bytes(batch_bytes),
+        max_request_size=settings.producer_max_request_bytes,
     )
     try:
         await producer.start()
@@ -66,12 +77,14 @@ class PartitionWorker:
         next_offset: int,
         registry: TriggerRegistry,
         settings: ServiceSettings,
+        limits: WriteLimits,
     ) -> None:
         self.tp = tp
         self.producer = producer
         self.restored = restored
         self.next_offset = next_offset  # records below it are processed and committed
         self._settings = settings
+        self._limits = limits
         self._evaluator = Evaluator(
             registry, restored.state, record_evaluations=bool(settings.evaluations_topic)
         )
@@ -102,6 +115,32 @@ class PartitionWorker:
         holds changes that were never committed, so the caller must discard this worker."""
         outcome = BatchOutcome()
         self._evaluator.stats = outcome.stats
+
+        def fill(sink: KafkaTransactionSink) -> None:
+            for record in records:
+                self._process_record(record, outcome, sink)
+            sink.flush()  # the events' state changes, before the offset record closes them
+
+        await self._transaction(records[-1].offset + 1, fill, outcome)
+        return outcome
+
+    async def set_aside(self, record: Record, reason: str) -> BatchOutcome:
+        """Commit `record` as a dead letter with `reason`, unprocessed: for a record whose
+        transactions keep failing. The state is left as it is."""
+        outcome = BatchOutcome(events=1, dead_letters=1)
+        error = EventError("event", None, reason)
+        await self._transaction(
+            record.offset + 1, lambda sink: sink.reject(_origin(record), error), outcome
+        )
+        return outcome
+
+    async def _transaction(
+        self,
+        next_offset: int,
+        fill: Callable[[KafkaTransactionSink], None],
+        outcome: BatchOutcome,
+    ) -> None:
+        """One transaction: what `fill` adds to the sink, then the input offset `next_offset`."""
         settings = self._settings
         await self.producer.begin_transaction()
         changelog = TopicPartition(settings.state_topic, self.tp.partition)
@@ -112,11 +151,9 @@ class PartitionWorker:
                 evaluations_topic=settings.evaluations_topic,
                 dead_letter_topic=settings.dlq_topic,
                 changelog=changelog,
+                limits=self._limits,
             )
-            for record in records:
-                self._process_record(record, outcome, sink)
-            sink.flush()  # the events' state changes, before the offset record closes them
-            next_offset = records[-1].offset + 1
+            fill(sink)
             sink.add(changelog, *offset_record(next_offset))
             await sink.send()
             ends = await sink.delivered()
@@ -126,6 +163,7 @@ class PartitionWorker:
             )
             await self.producer.commit_transaction()
             outcome.commit_seconds = time.perf_counter() - started
+            outcome.too_large, outcome.truncated = sink.too_large, sink.truncated
         except asyncio.CancelledError:
             raise  # shutdown deadline: the partition's next init_transactions aborts it
         except BaseException:
@@ -137,14 +175,13 @@ class PartitionWorker:
         # the partition's transactional id. So this is the partition's end offset from now until
         # someone else writes to it, which is what a parked state is checked against.
         self.restored.changelog_end = ends[changelog] + 1
-        return outcome
 
     async def close(self) -> None:
         await self.producer.stop()
 
     def _process_record(self, record: Record, outcome: BatchOutcome, sink: Sink) -> None:
         outcome.events += 1
-        origin = Origin(record.topic, record.offset, record.value, record.partition, record.key)
+        origin = _origin(record)
         try:
             event = origin.parse(self._settings.max_event_bytes)
             result = self._evaluator.process(event)
@@ -162,3 +199,7 @@ class PartitionWorker:
                 await asyncio.shield(self.producer.abort_transaction())
         except Exception as exc:  # any failure here leaves the abort to the next owner
             log.warning("aborting the transaction of %s failed: %r", self.tp, exc)
+
+
+def _origin(record: Record) -> Origin:
+    return Origin(record.topic, record.offset, record.value, record.partition, record.key)

@@ -9,6 +9,13 @@ before (Kafka Streams' first exactly-once mode). Each batch of p is one transact
 Fetching goes on while a round of transactions (one per partition with records) commits; what it
 brings waits in its worker's queue for the next round.
 
+A transaction that fails is aborted and its partition reopened (a new producer, the committed
+state) after a backoff, while the consumer pauses it. Failures that may be the records' fault are
+bounded: a batch that fails `batch_attempts` times is retried one record per transaction, and a
+record that fails that often alone is set aside: dead-lettered with the reason, unprocessed. The
+broker being unreachable or busy is no record's fault: that is retried, backing off, as long as
+it lasts.
+
 Rebalances: on assignment, the new partitions are paused, and a background task (the group's
 heartbeats must go on meanwhile) opens their producers, restores their state and resumes them. On
 revocation, the open batch finishes (batches and ownership changes take one lock), producers are
@@ -22,23 +29,26 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from http import HTTPStatus
 from types import TracebackType
 from typing import Self, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError, ProducerFenced
+from aiokafka.errors import KafkaError, KafkaTimeoutError, ProducerFenced
 
 from engine.actions import ActionCatalog, load_actions
 from engine.registry import TriggerRegistry
 from engine.service.changelog import PartitionState, restore
 from engine.service.http import HttpServer, Response
+from engine.service.kafka_sink import RecordTooLarge
+from engine.service.limits import WriteLimits
 from engine.service.metrics import CONTENT_TYPE, Gauge, Labels, ServiceMetrics, single
 from engine.service.partition import BatchOutcome, PartitionWorker, open_producer
 from engine.service.registry_topic import RegistryFollower
 from engine.service.settings import ServiceSettings
 from engine.service.topic_reader import Record
-from engine.service.topics import prepare_topics
+from engine.service.topics import max_message_bytes, prepare_topics
 from engine.vocabulary import Outcome
 
 log = logging.getLogger(__name__)
@@ -46,6 +56,22 @@ log = logging.getLogger(__name__)
 _OWNERSHIP_CHECK_S = 10.0
 
 Fetched = list[tuple[PartitionWorker, list[Record]]]
+
+
+@dataclass(slots=True)
+class _Failing:
+    """A partition whose transactions fail: at which record, how often, and up to where its
+    records go one per transaction."""
+
+    offset: int  # the first record of the failed transactions
+    alone_until: int  # records below it are processed one per transaction
+    tries: int = 0  # failed transactions from `offset`
+    attempts: int = 0  # those of them that may be the records' fault
+    error: BaseException | None = None  # the last failure
+
+    def exhausted(self, offset: int, bound: int) -> bool:
+        """Whether the record at `offset` has failed alone as often as it may."""
+        return offset == self.offset and self.attempts >= bound
 
 
 class _Listener(ConsumerRebalanceListener):
@@ -76,6 +102,10 @@ class TriggerService:
         )
         self.metrics = ServiceMetrics(self._gauges())
         self.failure: BaseException | None = None
+        # The topics' limits are read at start; until then, Kafka's defaults.
+        self.limits = WriteLimits(
+            settings.producer_max_request_bytes, {}, settings.large_record_compression
+        )
         self._follower = RegistryFollower(
             self.registry,
             settings.kafka,
@@ -94,6 +124,8 @@ class TriggerService:
         self._restorer: AIOKafkaConsumer | None = None  # reads changelog partitions, no group
         self._workers: dict[TopicPartition, PartitionWorker] = {}
         self._parked: dict[int, PartitionState] = {}
+        self._failing: dict[TopicPartition, _Failing] = {}
+        self._reopening: dict[TopicPartition, asyncio.Future[None]] = {}
         self._restoring: set[TopicPartition] = set()
         self._opening: asyncio.Future[None] | None = None
         self._lock = asyncio.Lock()  # batches, assignment and revocation, one at a time
@@ -140,6 +172,11 @@ class TriggerService:
         try:
             await self._http.start()
             await prepare_topics(self.settings)
+            self.limits = WriteLimits(
+                self.settings.producer_max_request_bytes,
+                await max_message_bytes(self.settings),
+                self.settings.large_record_compression,
+            )
             await self._follower.load()
             self._registry_loaded = True
             log.info("registry loaded: %d triggers", len(self.registry))
@@ -179,6 +216,8 @@ class TriggerService:
             for task in (self._opening, self._consuming, self._following):
                 if task is not None:
                     task.cancel()
+            for task in self._reopening.values():
+                task.cancel()
             return False
         finally:
             await self._http.stop()
@@ -187,6 +226,7 @@ class TriggerService:
     async def _drain(self) -> None:
         if self._opening is not None:
             await _cancelled(self._opening)
+        await self._cancel_reopening()
         if self._consuming is not None:
             await asyncio.wait([self._consuming])  # it stops after the batch in flight
         if self._following is not None:
@@ -301,25 +341,95 @@ class TriggerService:
         """One transaction per partition with queued records, all partitions at once."""
         async with self._lock, asyncio.TaskGroup() as group:
             for worker in self._workers.values():
-                records = worker.take(self.settings.batch_max_records)
+                records = worker.take(self._batch_limit(worker))
                 if records:
                     group.create_task(self._run_batch(worker, records))
 
+    def _batch_limit(self, worker: PartitionWorker) -> int:
+        failing = self._failing.get(worker.tp)
+        offset = worker.next_offset
+        if failing is not None and (
+            offset < failing.alone_until or failing.exhausted(offset, self.settings.batch_attempts)
+        ):
+            return 1
+        return self.settings.batch_max_records
+
     async def _run_batch(self, worker: PartitionWorker, records: list[Record]) -> None:
         tp = worker.tp
+        failing = self._failing.get(tp)
         started = time.perf_counter()
         try:
-            outcome = await worker.process(records)
+            if failing is not None and failing.exhausted(
+                records[0].offset, self.settings.batch_attempts
+            ):
+                outcome = await self._set_aside(worker, records[0], failing)
+            else:
+                outcome = await worker.process(records)
         except ProducerFenced:
             self.metrics.transactions.inc(result="aborted")
             await self._fenced(worker)
             return
-        except KafkaError as exc:
+        except Exception as exc:  # whatever failed, the records must not stop the partition
             self.metrics.transactions.inc(result="aborted")
-            log.warning("transaction of %s aborted (%r); reopening the partition", tp, exc)
-            await self._reopen(worker)
+            delay = self._failed(tp, records, exc)
+            log.warning(
+                "transaction of %s from offset %d aborted (%r); reopening the partition in %g s",
+                tp,
+                records[0].offset,
+                exc,
+                delay,
+                exc_info=None if isinstance(exc, KafkaError | RecordTooLarge) else exc,
+            )
+            await self._reopen(worker, delay)
             return
+        self._succeeded(tp, worker.next_offset)
         self._count(outcome, time.perf_counter() - started)
+
+    async def _set_aside(
+        self, worker: PartitionWorker, record: Record, failing: _Failing
+    ) -> BatchOutcome:
+        reason = (
+            f"set aside unprocessed: {failing.tries} transactions from it failed, "
+            f"the last with {failing.error!r}"
+        )
+        outcome = await worker.set_aside(record, reason)
+        self.metrics.records_set_aside.inc(error=type(failing.error).__name__)
+        log.error("%s: the record at offset %d is %s", worker.tp, record.offset, reason)
+        return outcome
+
+    def _failed(self, tp: TopicPartition, records: list[Record], error: Exception) -> float:
+        """Count a failed transaction of `records`; the seconds to wait before the next."""
+        settings, first = self.settings, records[0].offset
+        failing = self._failing.get(tp)
+        if failing is None or failing.offset != first:
+            alone_until = 0 if failing is None else failing.alone_until
+            failing = self._failing[tp] = _Failing(first, alone_until)
+        failing.tries += 1
+        failing.error = error
+        if isinstance(error, RecordTooLarge):  # no retry writes it: at once to the bound
+            failing.attempts = settings.batch_attempts
+        elif _about_the_records(error):
+            failing.attempts += 1
+        if failing.attempts >= settings.batch_attempts and len(records) > 1:
+            failing.alone_until = max(failing.alone_until, records[-1].offset + 1)
+            failing.attempts = 0
+            log.warning(
+                "%s: records %d to %d go one per transaction, to find those that fail",
+                tp,
+                first,
+                records[-1].offset,
+            )
+        backoff = settings.batch_retry_backoff_ms * 2 ** min(failing.tries - 1, 30)
+        return min(backoff, settings.batch_retry_backoff_max_ms) / 1000
+
+    def _succeeded(self, tp: TopicPartition, next_offset: int) -> None:
+        failing = self._failing.get(tp)
+        if failing is None:
+            return
+        if next_offset >= failing.alone_until:
+            del self._failing[tp]
+        else:
+            self._failing[tp] = _Failing(next_offset, failing.alone_until)
 
     def _count(self, outcome: BatchOutcome, seconds: float) -> None:
         metrics, stats = self.metrics, outcome.stats
@@ -328,7 +438,10 @@ class TriggerService:
         metrics.commit_duration.observe(outcome.commit_seconds)
         metrics.events.inc(outcome.events)
         metrics.dead_letters.inc(outcome.dead_letters)
-        metrics.invocations.inc(stats.invocations)
+        metrics.dead_letters_truncated.inc(outcome.truncated)
+        for output, count in outcome.too_large.items():
+            metrics.outputs_too_large.inc(count, output=output)
+        metrics.invocations.inc(stats.invocations - outcome.too_large["invocation"])
         metrics.evaluation_failures.inc(stats.failed)
         if stats.invocations:
             metrics.evaluations.inc(stats.invocations, outcome=Outcome.INVOKED, reason="")
@@ -368,12 +481,28 @@ class TriggerService:
             return False
         return True
 
-    async def _reopen(self, worker: PartitionWorker) -> None:
-        """After an aborted transaction: a new producer and the committed state."""
+    async def _reopen(self, worker: PartitionWorker, delay: float = 0.0) -> None:
+        """After an aborted transaction: a new producer and the committed state, `delay` seconds
+        from now; the consumer pauses the partition meanwhile."""
+        assert self._consumer is not None
         del self._workers[worker.tp]
+        self._consumer.pause(worker.tp)
         await worker.close()
-        [fresh] = await self._open_workers([worker.tp], parked={})
-        await self._install(fresh)
+        self._reopening[worker.tp] = self._spawn(self._reopen_later(worker.tp, delay))
+
+    async def _reopen_later(self, tp: TopicPartition, delay: float) -> None:
+        assert self._consumer is not None
+        await asyncio.sleep(delay)
+        async with self._lock:
+            [fresh] = await self._open_workers([tp], parked={})
+            await self._install(fresh)
+        del self._reopening[tp]
+        self._consumer.resume(tp)
+
+    async def _cancel_reopening(self) -> None:
+        for task in list(self._reopening.values()):
+            await _cancelled(task)
+        self._reopening.clear()
 
     # rebalancing
 
@@ -403,6 +532,9 @@ class TriggerService:
         try:
             if self._opening is not None:
                 await _cancelled(self._opening)
+            await self._cancel_reopening()
+            for tp in revoked:
+                self._failing.pop(tp, None)
             async with self._lock:  # the batch in flight, if any, is committed first
                 workers = list(self._workers.values())
                 self._workers.clear()
@@ -440,7 +572,9 @@ class TriggerService:
                 state = states[tp.partition]
                 next_offset = await self._start_offset(tp, state)
                 workers.append(
-                    PartitionWorker(tp, producer, state, next_offset, self.registry, self.settings)
+                    PartitionWorker(
+                        tp, producer, state, next_offset, self.registry, self.settings, self.limits
+                    )
                 )
             return workers
         except BaseException:
@@ -449,7 +583,7 @@ class TriggerService:
 
     async def _timed_producer(self, partition: int) -> AIOKafkaProducer:
         started = time.perf_counter()
-        producer = await open_producer(self.settings, partition)
+        producer = await open_producer(self.settings, partition, self.limits)
         self.metrics.producer_init.observe(time.perf_counter() - started)
         return producer
 
@@ -520,6 +654,14 @@ class TriggerService:
 
     def _ready_value(self) -> dict[Labels, float]:
         return single(1 if self.ready else 0)
+
+
+def _about_the_records(error: Exception) -> bool:
+    """Whether a failed transaction may be its records' fault: not when the broker could not be
+    reached or was busy (its retriable errors, a timeout), which only waiting cures."""
+    if isinstance(error, KafkaError):
+        return not (error.retriable or isinstance(error, KafkaTimeoutError))
+    return True
 
 
 def _probe(ok: bool, text: str) -> Response:

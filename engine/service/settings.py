@@ -15,6 +15,7 @@ SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 SECURITY_PROTOCOLS: tuple[str, ...] = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS: tuple[str, ...] = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+Compression = Literal["none", "gzip", "snappy", "lz4", "zstd"]
 
 
 class _Settings(BaseModel):
@@ -90,6 +91,17 @@ class ServiceSettings(_Settings):
     # One record batch per output partition and produce request: a transaction's outputs in a
     # request or two. Brokers refuse batches above message.max.bytes (1 MiB by default).
     producer_batch_bytes: int = Field(default=512 * 1024, ge=1024)
+    # The largest record batch written (as sent); a topic's max.message.bytes caps it further.
+    producer_max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=8192)
+    # Batches go uncompressed (compressing every batch costs more than it saves here); a record
+    # too large for its topic as it is goes compressed. gzip needs no extra package, and shrinks
+    # the file list of a large invocation many times over.
+    large_record_compression: Compression = "gzip"
+    # A batch that fails for its records (not for the broker's availability) is retried this many
+    # times, then its records one per transaction, and one that still fails is set aside.
+    batch_attempts: int = Field(default=3, ge=1)
+    batch_retry_backoff_ms: int = Field(default=200, ge=0)
+    batch_retry_backoff_max_ms: int = Field(default=10_000, ge=0)
     max_event_bytes: int = Field(default=DEFAULT_MAX_EVENT_BYTES, ge=1)
     default_timeout: int = Field(default=DEFAULT_TIMEOUT_MINUTES, ge=1)
     http_host: str = "0.0.0.0"
@@ -114,6 +126,19 @@ class ServiceSettings(_Settings):
             if topic and topic in seen:
                 raise ValueError(f"{flag} and {seen[topic]} name the same topic {topic!r}")
             seen[topic] = flag
+        return self
+
+    @model_validator(mode="after")
+    def _codec_installed(self) -> Self:
+        from aiokafka import codec  # no Kafka client: only which compression libraries import
+
+        installed = {"snappy": codec.has_snappy, "lz4": codec.has_lz4, "zstd": codec.has_zstd}
+        check = installed.get(self.large_record_compression)
+        if check is not None and not check():
+            raise ValueError(
+                f"--large-record-compression {self.large_record_compression} needs the cramjam "
+                "package"
+            )
         return self
 
     def transactional_id(self, partition: int) -> str:

@@ -3,7 +3,9 @@
 The plan follows deploy/topics.sh: the state changelog and the outputs have the input's partition
 count, the changelog and the registry topics are compacted. The changelog must have exactly the
 input's partition count (partition p holds the state of input partition p), so that is checked
-whether or not topics are created here.
+whether or not topics are created here. The topics the engine writes are created taking record
+batches as large as the engine sends (`--producer-max-request-bytes`), and the limit of every
+written topic is read at start (`max_message_bytes`).
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import logging
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from engine.errors import ConfigError
+from engine.service.limits import DEFAULT_MAX_MESSAGE_BYTES
 from engine.service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -32,22 +36,36 @@ class TopicSpec:
     name: str
     partitions: int
     compacted: bool = False
+    max_message_bytes: int | None = None  # None: the broker's default
+
+    def configs(self) -> dict[str, str]:
+        configs = {"cleanup.policy": "compact"} if self.compacted else {}
+        if self.max_message_bytes is not None:
+            configs["max.message.bytes"] = str(self.max_message_bytes)
+        return configs
 
 
 def topic_plan(settings: ServiceSettings, partitions: int) -> list[TopicSpec]:
     """Every topic the service reads or writes; `partitions` is the input's partition count."""
+    largest = settings.producer_max_request_bytes  # of the topics the engine writes
     plan = [
         TopicSpec(settings.events_topic, partitions),
-        TopicSpec(settings.state_topic, partitions, compacted=True),
-        TopicSpec(settings.invocations_topic, partitions),
-        TopicSpec(settings.dlq_topic, partitions),
+        TopicSpec(settings.state_topic, partitions, compacted=True, max_message_bytes=largest),
+        TopicSpec(settings.invocations_topic, partitions, max_message_bytes=largest),
+        TopicSpec(settings.dlq_topic, partitions, max_message_bytes=largest),
         TopicSpec(settings.triggers_topic, REGISTRY_PARTITIONS, compacted=True),
     ]
     if settings.evaluations_topic:
-        plan.append(TopicSpec(settings.evaluations_topic, partitions))
+        plan.append(TopicSpec(settings.evaluations_topic, partitions, max_message_bytes=largest))
     if settings.actions is None:
         plan.append(TopicSpec(settings.actions_topic, REGISTRY_PARTITIONS, compacted=True))
     return plan
+
+
+def written_topics(settings: ServiceSettings) -> list[str]:
+    """The topics the engine writes records to: in its transactions, nowhere else."""
+    topics = [settings.state_topic, settings.invocations_topic, settings.evaluations_topic]
+    return [topic for topic in (*topics, settings.dlq_topic) if topic]
 
 
 async def prepare_topics(settings: ServiceSettings) -> int:
@@ -87,6 +105,37 @@ def _check(settings: ServiceSettings, counts: dict[str, int], partitions: int) -
         )
 
 
+async def max_message_bytes(settings: ServiceSettings) -> dict[str, int]:
+    """The `max.message.bytes` of each topic the engine writes, read once at start. A topic whose
+    configuration cannot be read (no DescribeConfigs permission) counts with Kafka's default."""
+    written = written_topics(settings)
+    admin = AIOKafkaAdminClient(**settings.kafka.client_options())
+    await admin.start()
+    try:
+        responses = await admin.describe_configs(
+            [
+                ConfigResource(ConfigResourceType.TOPIC, topic, {"max.message.bytes": None})
+                for topic in written
+            ]
+        )
+    finally:
+        await admin.close()
+    limits = dict.fromkeys(written, DEFAULT_MAX_MESSAGE_BYTES)
+    for response in responses:
+        for resource in response.to_object()["resources"]:
+            entries = resource["config_entries"]
+            if resource["error_code"] == 0 and entries:
+                limits[resource["resource_name"]] = int(entries[0]["config_value"])
+            else:
+                log.warning(
+                    "max.message.bytes of topic %r cannot be read (error %d): taking %d",
+                    resource["resource_name"],
+                    resource["error_code"],
+                    DEFAULT_MAX_MESSAGE_BYTES,
+                )
+    return limits
+
+
 async def partition_counts(admin: AIOKafkaAdminClient) -> dict[str, int]:
     """Partition counts of the existing topics whose partitions all have a leader.
 
@@ -109,7 +158,7 @@ async def _create(admin: AIOKafkaAdminClient, specs: list[TopicSpec]) -> None:
                 spec.name,
                 spec.partitions,
                 replication,
-                topic_configs={"cleanup.policy": "compact"} if spec.compacted else {},
+                topic_configs=spec.configs(),
             )
             for spec in specs
         ]

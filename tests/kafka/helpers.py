@@ -159,10 +159,20 @@ class Produced:
     line: bytes
 
 
-async def produce_events(bootstrap: str, topic: str, lines: Iterable[bytes]) -> list[Produced]:
-    """Events keyed by dataset id (unparseable ones unkeyed), in order, acknowledged."""
-    async with AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all") as producer:
-        sent = [await producer.send(topic, line, dataset_key(line)) for line in lines]
+async def produce_events(
+    bootstrap: str,
+    topic: str,
+    lines: Iterable[bytes],
+    *,
+    key: bytes | None = None,
+    max_request_size: int = 1 << 20,
+) -> list[Produced]:
+    """Events keyed by dataset id (unparseable ones unkeyed), or all by `key`, in order,
+    acknowledged."""
+    async with AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", max_request_size=max_request_size
+    ) as producer:
+        sent = [await producer.send(topic, line, key or dataset_key(line)) for line in lines]
         delivered = await asyncio.gather(*sent)
     return [
         Produced(meta.partition, meta.offset, line)

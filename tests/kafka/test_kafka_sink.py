@@ -15,6 +15,7 @@ from engine.evaluator import Evaluator
 from engine.replay import replay
 from engine.service.journal import decode
 from engine.service.kafka_sink import KafkaTransactionSink
+from engine.service.limits import DEFAULT_MAX_MESSAGE_BYTES, WriteLimits
 from engine.sinks import Origin
 from engine.state import StateStore
 from tests.kafka.conftest import CreateTopics
@@ -61,6 +62,7 @@ async def test_a_replay_into_one_transaction_writes_what_a_jsonl_replay_writes(
             evaluations_topic=evaluations,
             dead_letter_topic=dlq,
             changelog=TopicPartition(changelog, 1),
+            limits=WriteLimits(DEFAULT_MAX_MESSAGE_BYTES, {}),
         )
         state = StateStore()
         summary = replay(origins, Evaluator(example_registry(triggers), state), sink)

@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from engine.actions import ActionCatalog
 from engine.registry import TriggerRegistry
 from engine.service.changelog import PartitionState
+from engine.service.limits import WriteLimits
 from engine.service.partition import PartitionWorker
 from engine.service.settings import ServiceSettings
 from engine.service.topic_reader import Record
@@ -20,7 +21,8 @@ TP = TopicPartition("dataset-events", 0)
 def _worker(next_offset: int) -> PartitionWorker:
     producer = cast(AIOKafkaProducer, None)  # queueing never produces
     registry, settings = TriggerRegistry(ActionCatalog()), ServiceSettings()
-    return PartitionWorker(TP, producer, PartitionState(0), next_offset, registry, settings)
+    limits = WriteLimits(settings.producer_max_request_bytes, {})
+    return PartitionWorker(TP, producer, PartitionState(0), next_offset, registry, settings, limits)
 
 
 def _records(*offsets: int) -> list[Record]:
