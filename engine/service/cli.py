@@ -75,6 +75,10 @@ _RUN_FLAGS = {
     "--http-host": "address of /healthz, /readyz and /metrics",
     "--http-port": "port of /healthz, /readyz and /metrics (0: any free port)",
     "--shutdown-timeout": "seconds from SIGTERM to exit",
+    "--broker-unreachable-after": "seconds without an answer from the brokers before /readyz fails",
+    "--stalled-after": "seconds a partition's records may wait without progress before /readyz "
+    "fails",
+    "--wedged-after": "seconds the main loop may go without turning before /healthz fails",
 }
 # What names a deployment's partitions, their changelog and their transactional ids: `admin`
 # commands must be given the values the service runs with (the same variables do).

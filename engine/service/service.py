@@ -26,20 +26,22 @@ that comes back unchanged reuses its state.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from types import TracebackType
 from typing import Self, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError, KafkaTimeoutError, ProducerFenced
+from aiokafka.errors import IllegalStateError, KafkaError, KafkaTimeoutError, ProducerFenced
 
 from engine.actions import ActionCatalog, load_actions
 from engine.registry import TriggerRegistry
 from engine.service.changelog import PartitionState, restore
+from engine.service.health import Health, HealthLimits
 from engine.service.http import HttpServer, Response
 from engine.service.kafka_sink import RecordTooLarge
 from engine.service.limits import WriteLimits
@@ -54,6 +56,9 @@ from engine.vocabulary import Outcome
 log = logging.getLogger(__name__)
 
 _OWNERSHIP_CHECK_S = 10.0
+# How often the brokers and the partitions' progress are looked at, and how long one look may take.
+_WATCH_INTERVAL_S = 1.0
+_WATCH_TIMEOUT_S = 5.0
 
 Fetched = list[tuple[PartitionWorker, list[Record]]]
 
@@ -106,6 +111,10 @@ class TriggerService:
         self.limits = WriteLimits(
             settings.producer_max_request_bytes, {}, settings.large_record_compression
         )
+        health_limits = HealthLimits(
+            settings.broker_unreachable_after, settings.stalled_after, settings.wedged_after
+        )
+        self._health = Health(health_limits, time.monotonic())
         self._follower = RegistryFollower(
             self.registry,
             settings.kafka,
@@ -132,6 +141,7 @@ class TriggerService:
         self._stop_requested = asyncio.Event()
         self._consuming: asyncio.Future[None] | None = None
         self._following: asyncio.Future[None] | None = None
+        self._watching: asyncio.Future[None] | None = None
         self._started = False
         self._registry_loaded = False
 
@@ -160,11 +170,11 @@ class TriggerService:
 
     @property
     def ready(self) -> bool:
-        return self.healthy and self._registry_loaded and not self._restoring
+        return self._unready_reason() is None
 
     @property
     def healthy(self) -> bool:
-        return self._started and self.failure is None and not self._stop_requested.is_set()
+        return self._unhealthy_reason() is None
 
     async def start(self) -> None:
         """Serve HTTP, check the topics, load the registry, then join the group."""
@@ -189,6 +199,7 @@ class TriggerService:
             )
             self._consuming = self._spawn(self._consume())
             self._following = self._spawn(self._follower.follow())
+            self._watching = self._spawn(self._watch())
         except BaseException:
             await self._close_clients()
             await self._http.stop()
@@ -213,7 +224,7 @@ class TriggerService:
                 "by the partition's next owner",
                 self.settings.shutdown_timeout,
             )
-            for task in (self._opening, self._consuming, self._following):
+            for task in (self._opening, self._consuming, self._following, self._watching):
                 if task is not None:
                     task.cancel()
             for task in self._reopening.values():
@@ -231,6 +242,8 @@ class TriggerService:
             await asyncio.wait([self._consuming])  # it stops after the batch in flight
         if self._following is not None:
             await _cancelled(self._following)
+        if self._watching is not None:
+            await _cancelled(self._watching)
         async with self._lock:
             await asyncio.gather(*(worker.close() for worker in self._workers.values()))
             self._workers.clear()
@@ -289,6 +302,7 @@ class TriggerService:
         committing: asyncio.Future[None] | None = None
         try:
             while not self._stop_requested.is_set():
+                self._health.loop_turned(time.monotonic())
                 if fetching is None and not self._backlogged():
                     fetching = asyncio.ensure_future(self._fetch())
                 if committing is None and any(w.queued for w in self._workers.values()):
@@ -334,6 +348,7 @@ class TriggerService:
 
     def _queue(self, fetched: Fetched) -> None:
         for worker, records in fetched:
+            self._health.fetched(worker.tp.partition, records[-1].offset + 1)
             if self._workers.get(worker.tp) is worker:  # else revoked, fenced or reopened since
                 worker.queue(records)
 
@@ -512,6 +527,7 @@ class TriggerService:
             return  # leaving the group: the partitions stay paused, the next owner takes them
         self.metrics.rebalances.inc()
         tps = sorted(assigned)
+        self._health.assigned((tp.partition for tp in tps), time.monotonic())
         log.info("assigned %s", ", ".join(f"{tp.topic}/{tp.partition}" for tp in tps) or "nothing")
         self._consumer.pause(*tps)
         kept = {tp.partition for tp in tps}
@@ -592,6 +608,10 @@ class TriggerService:
         committed offset (a changelog from before offsets were recorded), else the beginning."""
         if state.input_offset is not None:
             return state.input_offset
+        return await self._group_offset(tp)
+
+    async def _group_offset(self, tp: TopicPartition) -> int:
+        """The group's committed offset of `tp`, else its beginning."""
         assert self._consumer is not None
         committed = await self._consumer.committed(tp)
         if committed is not None:
@@ -610,22 +630,129 @@ class TriggerService:
             len(worker.restored.state),
         )
 
+    # health
+
+    async def _watch(self) -> None:
+        while True:
+            await self._look()
+            await asyncio.sleep(_WATCH_INTERVAL_S)
+
+    async def _look(self) -> None:
+        """Ask the brokers for the ends of the owned partitions (of one partition of the events
+        topic when this member owns none): whether they answer is whether they are reachable.
+        Then note where each owned partition is."""
+        assert self._consumer is not None
+        consumer, topic = self._consumer, self.settings.events_topic
+        owned = [TopicPartition(topic, partition) for partition in self._health.partitions]
+        try:
+            async with asyncio.timeout(_WATCH_TIMEOUT_S):
+                ends = await consumer.end_offsets(owned or [TopicPartition(topic, 0)])
+                # Until its state is restored, a partition's position is the group's offset.
+                restoring = {tp: await self._group_offset(tp) for tp in list(self._restoring)}
+                fetching = await self._fetch_positions()
+        except TimeoutError:
+            self._health.broker_failed(f"no answer within {_WATCH_TIMEOUT_S:g} s")
+            ends, restoring, fetching = {}, {}, {}
+        except KafkaError as exc:
+            self._health.broker_failed(repr(exc))
+            ends, restoring, fetching = {}, {}, {}
+        else:
+            self._health.broker_answered(time.monotonic())
+        now = time.monotonic()
+        for tp in owned:
+            self._health.observe(
+                tp.partition,
+                now,
+                position=restoring.get(tp),
+                end=ends.get(tp),
+                fetch_position=fetching.get(tp),
+            )
+        self._note_progress(now)
+        self._health.report(now)
+
+    async def _fetch_positions(self) -> dict[TopicPartition, int]:
+        """The consumer's next offset to fetch of each partition with a worker."""
+        assert self._consumer is not None
+        positions = {}
+        for tp in list(self._workers):
+            with contextlib.suppress(IllegalStateError):  # revoked meanwhile
+                positions[tp] = await self._consumer.position(tp)
+        return positions
+
+    def _note_progress(self, now: float) -> None:
+        """Note the position of each owned partition, and its end as the consumer last fetched
+        it: what a probe or a scrape says is up to date."""
+        if self._consumer is None:
+            return
+        assigned = self._consumer.assignment()
+        for partition in self._health.partitions:
+            tp = TopicPartition(self.settings.events_topic, partition)
+            worker = self._workers.get(tp)
+            self._health.observe(
+                partition,
+                now,
+                position=None if worker is None else worker.next_offset,
+                end=self._consumer.last_stable_offset(tp) if tp in assigned else None,
+                restoring=tp in self._restoring,
+            )
+
+    def _unhealthy_reason(self) -> str | None:
+        if not self._started:
+            return "not started"
+        if self.failure is not None:
+            return f"failed: {self.failure!r}"
+        if self._stop_requested.is_set():
+            return "stopping"
+        return self._health.wedged(time.monotonic())
+
+    def _unready_reason(self) -> str | None:
+        unhealthy = self._unhealthy_reason()
+        if unhealthy is not None:
+            return unhealthy
+        if not self._registry_loaded:
+            return "loading the registry"
+        if self._restoring:
+            restoring = ", ".join(str(tp.partition) for tp in sorted(self._restoring))
+            return f"restoring the state of partitions {restoring}"
+        now = time.monotonic()
+        self._note_progress(now)
+        return self._health.unready(now)
+
     # HTTP
 
     def _healthz(self) -> Response:
-        return _probe(self.healthy, "alive" if self.healthy else "not running")
+        return _probe(self._unhealthy_reason(), "alive")
 
     def _readyz(self) -> Response:
-        return _probe(self.ready, "ready" if self.ready else "not ready")
+        return _probe(self._unready_reason(), "ready")
 
     def _metrics(self) -> Response:
+        self._note_progress(time.monotonic())
         return Response(HTTPStatus.OK, self.metrics.render().encode(), CONTENT_TYPE)
 
     def _gauges(self) -> Iterable[Gauge]:
         return [
             Gauge("trigger_engine_assigned_partitions", "input partitions owned", self._owned),
             Gauge(
-                "trigger_engine_consumer_lag", "records not yet processed, by partition", self._lag
+                "trigger_engine_consumer_lag",
+                "records waiting in each owned partition: offsets from its position to its end",
+                self._lag,
+            ),
+            Gauge(
+                "trigger_engine_stalled_seconds",
+                "seconds each owned partition has gone without progress while records wait",
+                self._stalled_seconds,
+            ),
+            Gauge(
+                "trigger_engine_stalled_partitions",
+                "owned partitions without progress for longer than --stalled-after",
+                self._stalled_count,
+            ),
+            Gauge(
+                "trigger_engine_broker_reachable",
+                "0 from a look the brokers did not answer, or a silence longer than "
+                "--broker-unreachable-after, until they answer",
+                self._broker_reachable,
             ),
             Gauge("trigger_engine_datasets", "datasets held in memory", self._datasets),
             Gauge("trigger_engine_triggers", "triggers in the registry", self._trigger_count),
@@ -636,15 +763,16 @@ class TriggerService:
         return single(len(self._workers))
 
     def _lag(self) -> dict[Labels, float]:
-        lags: dict[Labels, float] = {}
-        if self._consumer is None:
-            return lags
-        assigned = self._consumer.assignment()
-        for tp, worker in self._workers.items():
-            end = self._consumer.last_stable_offset(tp) if tp in assigned else None
-            if end is not None:
-                lags[(("partition", str(tp.partition)),)] = max(0, end - worker.next_offset)
-        return lags
+        return _by_partition(self._health.lags())
+
+    def _stalled_seconds(self) -> dict[Labels, float]:
+        return _by_partition(self._health.stalled_seconds(time.monotonic()))
+
+    def _stalled_count(self) -> dict[Labels, float]:
+        return single(len(self._health.stalled(time.monotonic())))
+
+    def _broker_reachable(self) -> dict[Labels, float]:
+        return single(1 if self._health.broker_reachable(time.monotonic()) else 0)
 
     def _datasets(self) -> dict[Labels, float]:
         return single(sum(len(w.restored.state) for w in self._workers.values()))
@@ -664,9 +792,16 @@ def _about_the_records(error: Exception) -> bool:
     return True
 
 
-def _probe(ok: bool, text: str) -> Response:
-    status = HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE
-    return Response(status, f"{text}\n".encode())
+def _by_partition(values: Mapping[int, float]) -> dict[Labels, float]:
+    return {(("partition", str(partition)),): value for partition, value in values.items()}
+
+
+def _probe(trouble: str | None, fine: str) -> Response:
+    """200 with `fine`, or 503 with what is wrong, on one line."""
+    if trouble is None:
+        return Response(HTTPStatus.OK, f"{fine}\n".encode())
+    line = " ".join(trouble.split())
+    return Response(HTTPStatus.SERVICE_UNAVAILABLE, f"{line}\n".encode())
 
 
 async def _cancelled(task: asyncio.Future[None]) -> None:

@@ -107,6 +107,12 @@ class ServiceSettings(_Settings):
     http_host: str = "0.0.0.0"
     http_port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port
     shutdown_timeout: float = Field(default=30.0, gt=0)
+    # Health: /readyz fails while the brokers have not answered for longer than this, or while a
+    # partition's records wait without progress for longer than that; /healthz fails when the
+    # main loop has not turned for longer than the last (then Kubernetes restarts the process).
+    broker_unreachable_after: float = Field(default=15.0, gt=0)
+    stalled_after: float = Field(default=60.0, gt=0)
+    wedged_after: float = Field(default=120.0, gt=0)
     create_topics: bool = False
 
     @model_validator(mode="after")

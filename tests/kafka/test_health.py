@@ -1,0 +1,358 @@
+"""Health against a real broker: `/readyz`, `/healthz` and the health metrics tell the truth while
+a member waits for the group's assignment, while a partition's records wait without progress,
+while the main loop is wedged, and while the broker is down.
+
+Every wait ends on a condition. The stalls are made by holding the engine's own steps (restoring
+a partition's state, processing a batch) until the test lets them go; the outage by stopping a
+broker of this test's own, on ports of its own, so the session's broker stays up for the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from engine.service import service as service_module
+from engine.service.changelog import PartitionState
+from engine.service.partition import BatchOutcome, PartitionWorker
+from engine.service.service import TriggerService
+from engine.service.topic_reader import Record
+from tests.kafka.conftest import KAFKA_SH, KAFKA_SH_TIMEOUT_S, CreateTopics
+from tests.kafka.helpers import (
+    Deployment,
+    dataset_events,
+    ends_of,
+    example_deployment,
+    produce_events,
+    wait_committed,
+    wait_for,
+)
+
+HEALTH_LOGGER = "engine.service.health"
+# The engine asks the brokers every second (docs/operations.md, "HTTP endpoints").
+LOOK_INTERVAL_S = 1.0
+
+
+async def _http(port: int, path: str) -> tuple[int, str]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+    await writer.drain()
+    response = await reader.read()
+    writer.close()
+    head, _, body = response.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body.decode()
+
+
+async def _samples(port: int) -> dict[str, float]:
+    """The samples of `/metrics`, by name and labels as written."""
+    status, body = await _http(port, "/metrics")
+    assert status == 200
+    lines = [line for line in body.splitlines() if line and not line.startswith("#")]
+    return {name: float(value) for name, value in (line.rsplit(" ", 1) for line in lines)}
+
+
+async def _lags(port: int) -> dict[int, float]:
+    prefix = 'trigger_engine_consumer_lag{partition="'
+    return {
+        int(name.removeprefix(prefix).removesuffix('"}')): value
+        for name, value in (await _samples(port)).items()
+        if name.startswith(prefix)
+    }
+
+
+def _logged(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == HEALTH_LOGGER]
+
+
+def _stalled_seconds(partition: int) -> str:
+    return f'trigger_engine_stalled_seconds{{partition="{partition}"}}'
+
+
+async def _deployment(
+    bootstrap: str, create_topics: CreateTopics, unique_name: Callable[[str], str]
+) -> Deployment:
+    """Fresh topics of one partition each: members beyond the first get none."""
+    names = {
+        part: unique_name(part)
+        for part in ("events", "state", "invocations", "evaluations", "dlq", "triggers", "actions")
+    }
+    await create_topics({names[t]: 1 for t in ("events", "invocations", "evaluations", "dlq")})
+    await create_topics({names["state"]: 1, names["triggers"]: 1}, compacted=True)
+    return Deployment(bootstrap, **names, group=unique_name("group"), prefix=unique_name("txn"))
+
+
+class _HeldRevocation(ConsumerRebalanceListener):
+    """Holds a member's revocation of its partitions until released, and with it the group's
+    rebalance: the group gives out no partition before every member has rejoined."""
+
+    def __init__(self) -> None:
+        self.revoking = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        if revoked:
+            self.revoking.set()
+            await self.release.wait()
+
+    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        pass
+
+
+async def test_a_member_is_ready_once_the_group_assigned_it_partitions_even_none(
+    kafka_bootstrap: str, create_topics: CreateTopics, unique_name: Callable[[str], str]
+) -> None:
+    """A member that has just started (say, restarted after a crash) owns nothing until the group
+    has rebalanced: it is not ready meanwhile. Once assigned, it is, even with no partition (a
+    group with more members than partitions)."""
+    dep = await _deployment(kafka_bootstrap, create_topics, unique_name)
+    listener = _HeldRevocation()
+    holder = AIOKafkaConsumer(
+        bootstrap_servers=kafka_bootstrap,
+        group_id=dep.group,
+        enable_auto_commit=False,
+        heartbeat_interval_ms=100,  # hears of the rebalance soon
+    )
+    await holder.start()
+    try:
+        holder.subscribe([dep.events], listener=listener)
+
+        async def holds() -> bool:
+            await holder.getmany(timeout_ms=100)
+            return bool(holder.assignment())
+
+        await wait_for(holds, "the holder to own the partition")
+        async with TriggerService(dep.settings()) as first:
+            port = first.http_port
+            await wait_for(listener.revoking.is_set, "the group to rebalance for the new member")
+            waiting = (503, "waiting for the group to assign partitions\n")
+            assert await _http(port, "/readyz") == waiting
+            assert (await _samples(port))["trigger_engine_ready"] == 0
+            assert await _http(port, "/healthz") == (200, "alive\n")
+
+            listener.release.set()
+            await wait_for(lambda: first.ready, "the first member to be assigned and ready")
+            await holder.stop()
+            await wait_for(
+                lambda: first.ready and first.partitions == [0],
+                "the first member to take the partition over",
+            )
+            async with TriggerService(dep.settings()) as second:
+                await wait_for(
+                    lambda: (
+                        first.ready
+                        and second.ready
+                        and sorted([*first.partitions, *second.partitions]) == [0]
+                    ),
+                    "both members to be assigned and ready",
+                )
+                idle = first if second.partitions else second
+                assert await _http(idle.http_port, "/readyz") == (200, "ready\n")
+                samples = await _samples(idle.http_port)
+                assert samples["trigger_engine_assigned_partitions"] == 0
+                assert samples["trigger_engine_ready"] == 1
+    finally:
+        listener.release.set()
+        await holder.stop()
+
+
+async def test_a_partition_whose_records_wait_without_progress_shows_in_metrics_and_probes(
+    kafka_bootstrap: str,
+    kafka_admin: AIOKafkaAdminClient,
+    create_topics: CreateTopics,
+    unique_name: Callable[[str], str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The lag of every owned partition is shown while its state is restored and while it is
+    stuck; a partition whose batch does not complete is stalled (metrics, `/readyz`, the log),
+    and once fetching stops behind it the main loop is wedged (`/healthz`); all clears when the
+    batch completes."""
+    caplog.set_level(logging.INFO, logger=HEALTH_LOGGER)
+    dep, _ = await example_deployment(kafka_bootstrap, create_topics, unique_name)
+    lines = dataset_events("ds_held")
+    first = await produce_events(kafka_bootstrap, dep.events, lines[:5])
+    held = first[0].partition
+    restored, processed = asyncio.Event(), asyncio.Event()
+    restore, process = service_module.restore, PartitionWorker.process
+
+    async def held_restore(*args: object) -> dict[int, PartitionState]:
+        await restored.wait()
+        return await restore(*args)  # type: ignore[arg-type]
+
+    async def held_process(worker: PartitionWorker, records: list[Record]) -> BatchOutcome:
+        if worker.tp.partition == held:
+            await processed.wait()
+        return await process(worker, records)
+
+    monkeypatch.setattr(service_module, "restore", held_restore)
+    monkeypatch.setattr(PartitionWorker, "process", held_process)
+    # The first five records make one batch; the next ten, more than a batch, stop the fetching.
+    settings = dep.settings(stalled_after=1.0, wedged_after=1.0, batch_max_records=8)
+    async with TriggerService(settings) as service:
+        port = service.http_port
+        lags = {p: 5 if p == held else 0 for p in range(3)}
+
+        async def lags_shown() -> bool:
+            return await _lags(port) == lags
+
+        await wait_for(lags_shown, f"the lags {lags} while the state is restored")
+        assert await _http(port, "/readyz") == (503, "restoring the state of partitions 0, 1, 2\n")
+
+        restored.set()
+
+        async def stalled() -> bool:
+            return (await _samples(port))["trigger_engine_stalled_partitions"] == 1
+
+        await wait_for(stalled, f"partition {held} to stall")
+        await wait_for(lambda: len(_logged(caplog)) == 1, "the stall to be logged")
+        status, body = await _http(port, "/readyz")
+        assert status == 503
+        assert body.startswith(f"stalled partitions, no progress while records wait: {held} (")
+        samples = await _samples(port)
+        assert samples[_stalled_seconds(held)] > 1
+        assert [samples[_stalled_seconds(p)] for p in range(3) if p != held] == [0, 0]
+        assert await _lags(port) == lags
+        assert samples["trigger_engine_broker_reachable"] == 1
+        assert await _http(port, "/healthz") == (200, "alive\n")  # the main loop turns
+
+        rest = await produce_events(kafka_bootstrap, dep.events, lines[5:])
+
+        async def wedged() -> bool:
+            return (await _http(port, "/healthz"))[0] == 503
+
+        await wait_for(wedged, "the main loop to wedge behind the held batch")
+        status, body = await _http(port, "/healthz")
+        assert body.startswith("wedged: the main loop has not turned for ")
+        await wait_for(lambda: len(_logged(caplog)) == 2, "the wedge to be logged")
+
+        processed.set()
+        await wait_committed(kafka_admin, dep.group, dep.events, ends_of(first + rest))
+
+        async def recovered() -> bool:
+            return await _http(port, "/readyz") == (200, "ready\n")
+
+        await wait_for(recovered, "the service to be ready again")
+        assert await _http(port, "/healthz") == (200, "alive\n")
+        samples = await _samples(port)
+        assert samples["trigger_engine_stalled_partitions"] == 0
+        assert [samples[_stalled_seconds(p)] for p in range(3)] == [0, 0, 0]
+        assert await _lags(port) == {p: 0 for p in range(3)}
+        await wait_for(lambda: len(_logged(caplog)) == 4, "the recovery to be logged")
+
+    logged = _logged(caplog)
+    assert [line.split(":")[0] for line in logged[:2]] == [f"partition {held} is stalled", "wedged"]
+    # Both clear when the batch completes: one look logs both, or two looks one each.
+    assert sorted(logged[2:]) == [
+        f"partition {held} makes progress again",
+        "the main loop turns again",
+    ]
+
+
+class PrivateBroker:
+    """A broker of `deploy/kafka/kafka.sh` on ports and in a directory of its own."""
+
+    def __init__(self, directory: Path) -> None:
+        port = _free_port_pair()
+        self.bootstrap = f"127.0.0.1:{port}"
+        self._env = {
+            **os.environ,
+            "PYTHON": sys.executable,  # the readiness probe imports aiokafka
+            "TRIGGER_ENGINE_KAFKA_PORT": str(port),
+            "TRIGGER_ENGINE_KAFKA_DIR": str(directory),
+        }
+
+    def run(self, command: str) -> None:
+        done = subprocess.run(
+            ["bash", str(KAFKA_SH), command],
+            capture_output=True,
+            text=True,
+            env=self._env,
+            timeout=KAFKA_SH_TIMEOUT_S,
+            check=False,
+        )
+        if done.returncode != 0:
+            pytest.fail(f"`kafka.sh {command}` of the private broker failed:\n{done.stderr}")
+
+
+def _free_port_pair() -> int:
+    """A free port whose successor (the broker's controller port) is free too."""
+    for _ in range(20):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        with socket.socket() as successor:
+            try:
+                successor.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise AssertionError("no two free consecutive ports on 127.0.0.1")
+
+
+@pytest.fixture
+def private_broker(tmp_path: Path) -> Iterator[PrivateBroker]:
+    broker = PrivateBroker(tmp_path / "kafka")
+    broker.run("start")
+    try:
+        yield broker
+    finally:
+        broker.run("stop")
+
+
+async def test_readiness_fails_while_the_broker_is_down_and_returns_with_it(
+    private_broker: PrivateBroker,
+    unique_name: Callable[[str], str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger=HEALTH_LOGGER)
+    bootstrap = private_broker.bootstrap
+    names = {
+        part: unique_name(part)
+        for part in ("events", "state", "invocations", "evaluations", "dlq", "triggers", "actions")
+    }
+    dep = Deployment(bootstrap, **names, group=unique_name("group"), prefix=unique_name("txn"))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(dep.events, 1, replication_factor=1)])
+        limit = 2.0
+        settings = dep.settings(create_topics=True, broker_unreachable_after=limit)
+        async with TriggerService(settings) as service:
+            port = service.http_port
+            await wait_for(lambda: service.ready, "the service to be ready")
+
+            await asyncio.to_thread(private_broker.run, "stop")
+            bound = limit + LOOK_INTERVAL_S
+            try:
+                async with asyncio.timeout(bound):
+                    await wait_for(lambda: not service.ready, "/readyz to fail")
+            except TimeoutError:
+                raise AssertionError(
+                    f"/readyz still answers 200 {bound:g} s after the broker stopped"
+                ) from None
+            status, body = await _http(port, "/readyz")
+            assert (status, body.split(" for ")[0]) == (503, "brokers unreachable")
+            assert (await _samples(port))["trigger_engine_broker_reachable"] == 0
+            assert await _http(port, "/healthz") == (200, "alive\n")  # no restart would help
+
+            await asyncio.to_thread(private_broker.run, "start")
+            await wait_for(lambda: service.ready, "/readyz to answer 200 with the broker back")
+            assert (await _samples(port))["trigger_engine_broker_reachable"] == 1
+            produced = await produce_events(bootstrap, dep.events, dataset_events("ds_back"))
+            await wait_committed(admin, dep.group, dep.events, ends_of(produced))
+    finally:
+        await admin.close()
+
+    lost, back = _logged(caplog)
+    assert lost.startswith("the brokers do not answer (")
+    assert back.startswith("the brokers answer again, after ")
