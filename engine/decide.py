@@ -59,11 +59,13 @@ def decide(
     file: dict[str, Any] | None,
     event: Event | None = None,
     selected: list[dict[str, Any]] | None = None,
+    rerun: bool = False,
 ) -> Decision:
     """Would `trigger` fire for dataset `ds` (and `file`, for dataset_file triggers) now?
 
     `selected`, when the caller already knows it (dataset_metadata_update), is every current file
-    of `ds` the trigger's inputs select, sorted by path.
+    of `ds` the trigger's inputs select, sorted by path. A `rerun` (backfill) fires again where
+    the trigger fired before.
     """
     if not trigger.enabled:
         return DISABLED
@@ -71,12 +73,12 @@ def decide(
         return Decision(Outcome.SKIPPED, None, Status.FAILED, trigger.failure, ())
     if file is not None:
         fired = trigger.fired_prefix + file["file_id"]
-        if fired in ds.fired:
+        if fired in ds.fired and not rerun:
             return skip(Reason.ALREADY_RUN, f"already invoked for file {file['file_id']}")
         if not condition_holds(trigger, ds, memo, file, event):
             return _FILE_CONDITION_FALSE
         return Decision(Outcome.INVOKED, None, Status.EVALUATED, None, (file,), fired)
-    if trigger.trigger_id in ds.fired:
+    if trigger.trigger_id in ds.fired and not rerun:
         return skip(Reason.ALREADY_RUN, f"already invoked for dataset {ds.dataset_id}")
     if not condition_holds(trigger, ds, memo, None, event):
         return _DATASET_CONDITION_FALSE
@@ -90,6 +92,34 @@ def decide(
     if unsatisfied := trigger.globs.unsatisfied_by([f["relative_path"] for f in selected]):
         return _no_matching_files(unsatisfied)
     return Decision(Outcome.INVOKED, None, Status.EVALUATED, None, selected, trigger.trigger_id)
+
+
+def decide_invoke(
+    trigger: CompiledTrigger,
+    ds: DatasetState,
+    memo: DatasetMemo,
+    file_id: str | None,
+    key: str,
+) -> Decision:
+    """An operator's invoke (SPEC §4.4): the trigger's action for the dataset (or its file
+    `file_id`) now, whatever its condition, causes and automatic fired key, with the current files
+    its inputs match; `key` (a `manual_key`) deduplicates invokes."""
+    if trigger.template is None:
+        return Decision(Outcome.SKIPPED, None, Status.FAILED, trigger.failure, ())
+    if key in ds.fired:
+        return skip(Reason.ALREADY_RUN, "already invoked with this idempotency id")
+    if file_id is not None:
+        file = ds.files.get(file_id)
+        if file is None:
+            return skip(Reason.NO_MATCHING_FILES, f"file {file_id} is not a current file")
+        if not trigger.globs.matches(file["relative_path"]):
+            detail = f"file {file_id} does not match the required inputs"
+            return skip(Reason.NO_MATCHING_FILES, detail)
+        return Decision(Outcome.INVOKED, None, Status.EVALUATED, None, (file,), key)
+    files = memo.selections.get(trigger.globs, False, ds.files).files(ds.files)
+    if not files:
+        return skip(Reason.NO_MATCHING_FILES, "no current file matches the required inputs")
+    return Decision(Outcome.INVOKED, None, Status.EVALUATED, None, files, key)
 
 
 def upload_in_progress(ds: DatasetState) -> Decision:

@@ -6,13 +6,16 @@ it made, for a driver's sink to write. msgspec Structs: made in C, one or two pe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from engine.invocations import InvocationRequest
 from engine.state import Change
-from engine.vocabulary import Outcome, Reason, Status
+from engine.vocabulary import Cause, Outcome, Reason, Status
+
+if TYPE_CHECKING:
+    from engine.compiled import CompiledTrigger
 
 
 class Decision(msgspec.Struct, gc=False):
@@ -28,3 +31,8 @@ class EventResult(msgspec.Struct, gc=False):
     invocations: list[InvocationRequest] = msgspec.field(default_factory=list)
     evaluations: list[dict[str, Any]] = msgspec.field(default_factory=list)
     changes: list[Change] = msgspec.field(default_factory=list)
+
+
+# An event's decisions: (trigger, the file it was decided for (None: the dataset), decision, the
+# cause it was decided under).
+Decided = list[tuple["CompiledTrigger", dict[str, Any] | None, Decision, Cause]]

@@ -15,17 +15,18 @@ from dataclasses import dataclass, field
 from operator import attrgetter, itemgetter
 from typing import Any
 
+from engine.commands import backfill, command_trigger, invoke
 from engine.compiled import CompiledTrigger
 from engine.decide import DISABLED, decide, upload_in_progress
-from engine.decisions import Decision, EventResult
-from engine.events import Event
+from engine.decisions import Decided, Decision, EventResult
+from engine.events import Command, Event
 from engine.index import TriggerIndex
 from engine.invocations import InvocationRequest
 from engine.memo import DatasetMemo, MemoStore
 from engine.ready import file_written, ready_triggers, selecting_triggers, settle
 from engine.registry import TriggerRegistry
 from engine.state import DatasetState, StateStore
-from engine.vocabulary import CAUSE_BITS, Cause, Outcome, Status
+from engine.vocabulary import CAUSE_BITS, Cause, InvocationSource, Outcome, Status
 
 _by_path = itemgetter("relative_path")
 _by_name = attrgetter("name")
@@ -51,11 +52,6 @@ class EvaluationStats:
             "skipped": {str(reason): n for reason, n in sorted(self.skipped.items())},
             "failed": self.failed,
         }
-
-
-# (trigger, the file it was decided for (None: the dataset), decision, the cause it was decided
-# under)
-Decided = list[tuple[CompiledTrigger, dict[str, Any] | None, Decision, Cause]]
 
 
 def file_decisions(
@@ -196,6 +192,8 @@ class Evaluator:
     def process(self, event: Event) -> EventResult:
         """Apply `event` to state, then evaluate; a bad event raises `EventError`, state intact.
         The result holds the state changes the event made, fired keys last."""
+        if event.command is not None:
+            return self._command(event, event.command)
         state = self.state
         ds = state.apply(event)
         released = state.released
@@ -210,6 +208,19 @@ class Evaluator:
         memo = self.memos.following(ds, changes)
         decided = self._decisions(ds, memo, event, cause, released)
         self._conclude(result, decided, ds, memo, event)
+        return result
+
+    def _command(self, event: Event, command: Command) -> EventResult:
+        """An operator command (`engine.commands`): it changes no dataset, only fired keys."""
+        trigger = command_trigger(self.registry, event, command)
+        if command.idempotency_id is not None:
+            acted_on = [invoke(trigger, self.state, self.memos, event, command)]
+        else:
+            acted_on = list(backfill(trigger, self.state, self.memos, event, command))
+        self.stats.events += 1
+        result = EventResult()
+        for ds, memo, decided in acted_on:
+            self._conclude(result, decided, ds, memo, event)
         return result
 
     def _decisions(
@@ -248,6 +259,7 @@ class Evaluator:
         """Make the invocations, mark their fired keys, count and record the decisions."""
         stats = self.stats
         invocations = result.invocations
+        before = len(invocations)
         for trigger, target, decision, cause in decided:
             if not trigger.per_file:
                 settle(memo, trigger, decision, cause)
@@ -258,14 +270,14 @@ class Evaluator:
             else:
                 stats.skipped[decision.reason or ""] += 1
         stats.evaluations += len(decided)
-        stats.invocations += len(invocations)
-        if invocations:
+        if len(invocations) > before:
+            stats.invocations += len(invocations) - before
             result.changes.extend(self.state.take_changes())
         if self.record_evaluations:
-            result.evaluations = [
+            result.evaluations.extend(
                 evaluation_record(trigger, target, decision, ds, cause, event)
                 for trigger, target, decision, cause in decided
-            ]
+            )
 
     def _invoke(
         self,
@@ -281,8 +293,27 @@ class Evaluator:
         assert template is not None and fired is not None
         self.state.mark_fired(ds, fired)
         file_id = None if file is None else file["file_id"]
+        command = event.command
+        if command is None:
+            return template.request(
+                event.org_id, ds.dataset_id, file_id, decision.files, cause, event.id, event.time
+            )
+        # An invoke, or a backfill's rerun, is an invocation of its own: its id names the command.
+        manual = command.idempotency_id is not None
+        source = InvocationSource.MANUAL if manual else InvocationSource.TRIGGER
+        command_id = (
+            command.idempotency_id if manual else (command.request_id if command.rerun else None)
+        )
         return template.request(
-            event.org_id, ds.dataset_id, file_id, decision.files, cause, event.id, event.time
+            event.org_id,
+            ds.dataset_id,
+            file_id,
+            decision.files,
+            cause,
+            event.id,
+            event.time,
+            source,
+            command_id,
         )
 
 

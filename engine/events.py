@@ -22,6 +22,16 @@ DEFAULT_MAX_EVENT_BYTES: Final = 1 << 20
 _INGESTION_STATUSES: Final = frozenset({"not_ingested", "ingested"})
 
 
+class Command(msgspec.Struct, frozen=True, gc=False):
+    """An operator command's `data.trigger` (and, for an invoke, `data.file_id`): SPEC §4.4."""
+
+    name: str
+    request_id: str | None = None  # a backfill's
+    rerun: bool = False  # a backfill's: fire again where it fired before
+    idempotency_id: str | None = None  # an invoke's
+    file_id: str | None = None  # an invoke's, for a dataset_file trigger
+
+
 class Event(msgspec.Struct, gc=False):
     """A validated event: `dataset` is a full snapshot, `file` the fields the event carries.
 
@@ -39,6 +49,7 @@ class Event(msgspec.Struct, gc=False):
     dataset: dict[str, Any] | None
     # The upload the event belongs to (file events and completions; None on other types).
     transaction_id: str | None = None
+    command: Command | None = None  # operator commands only
 
     @property
     def kind(self) -> EventKind:
@@ -56,7 +67,7 @@ class Event(msgspec.Struct, gc=False):
             "source": self.source,
             "time": self.time,
             "orgid": self.org_id,
-            "datasetid": self.dataset_id,
+            "datasetid": self.dataset_id or None,
         }
 
 
@@ -133,6 +144,8 @@ def _from_envelope(envelope: _Envelope) -> Event | None:
     ev_id, ev_type = envelope.id, envelope.type
     org_id, dataset_id = envelope.orgid, envelope.datasetid
     kind = EVENT_KINDS[ev_type]
+    if kind.command:
+        return None  # rare: the long way checks them
     data = envelope.data
     raw_dataset = data.get("dataset")
     dataset = (
@@ -182,9 +195,39 @@ def event_from_dict(obj: dict[str, Any]) -> Event:
         raise EventError(_field(ev_id, "source"), None, "must be a string")
     transaction_id = _transaction_id(obj, ev_type, kind, ev_id)
     _check_upload(data.get("upload"), ev_id)
+    command = _command(data, ev_type, ev_id) if kind.command else None
     return Event(
-        ev_id, ev_type, source or "", time, org_id, dataset_id, file, dataset, transaction_id
+        ev_id,
+        ev_type,
+        source or "",
+        time,
+        org_id,
+        dataset_id,
+        file,
+        dataset,
+        transaction_id,
+        command,
     )
+
+
+def _command(data: dict[str, Any], ev_type: EventType, ev_id: str) -> Command:
+    """An operator command's trigger and ids (SPEC §4.4)."""
+    trigger = data.get("trigger")
+    if trigger.__class__ is not dict:
+        where = _field(ev_id, "data.trigger")
+        raise EventError(where, None, f"required for {ev_type}: an object naming the trigger")
+    name = _required_str(trigger, "name", ev_id, "data.trigger.")
+    if ev_type is EventType.TRIGGER_BACKFILL_REQUESTED:
+        request_id = _required_str(trigger, "request_id", ev_id, "data.trigger.")
+        rerun = trigger.get("rerun", False)
+        if rerun.__class__ is not bool:
+            raise EventError(_field(ev_id, "data.trigger.rerun"), None, "must be true or false")
+        return Command(name, request_id=request_id, rerun=rerun)
+    idempotency_id = _required_str(trigger, "idempotency_id", ev_id, "data.trigger.")
+    file_id = data.get("file_id")
+    if file_id is not None and (file_id.__class__ is not str or not file_id):
+        raise EventError(_field(ev_id, "data.file_id"), None, "must be a non-empty string")
+    return Command(name, idempotency_id=idempotency_id, file_id=file_id)
 
 
 def _transaction_id(
@@ -228,7 +271,10 @@ def _checked_envelope(
         reason = f"unknown event type {type_name!r} ({known})"
         raise EventError(_field(ev_id, "type"), None, reason) from None
     org_id = _required_str(obj, "orgid", ev_id)
-    dataset_id = _required_str(obj, "datasetid", ev_id)
+    # A command spanning an org (a backfill) names no dataset; any datasetid it carries is unused.
+    dataset_id = (
+        _required_str(obj, "datasetid", ev_id) if EVENT_KINDS[ev_type].has_datasetid else ""
+    )
     time = obj.get("time")
     if time is not None and time.__class__ is not str:
         raise EventError(_field(ev_id, "time"), None, "must be a string timestamp")
@@ -347,11 +393,11 @@ def _metadata(raw: dict[str, Any], ev_id: str, where: str) -> dict[str, Any]:
     return metadata
 
 
-def _required_str(obj: dict[str, Any], key: str, ev_id: str | None) -> str:
+def _required_str(obj: dict[str, Any], key: str, ev_id: str | None, within: str = "") -> str:
     value = obj.get(key)
     if value.__class__ is not str or not value:
         problem = "is missing" if value is None else "must be a non-empty string"
-        raise EventError(_field(ev_id, key), None, problem)
+        raise EventError(_field(ev_id, within + key), None, problem)
     return value
 
 

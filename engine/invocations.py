@@ -13,14 +13,21 @@ import orjson
 
 from engine.actions import ResolvedAction
 from engine.models import Trigger, merge_compute, merge_container
+from engine.vocabulary import InvocationSource
 
 _dumps = orjson.dumps
 
 
-def invocation_id(trigger_id: str, dataset_id: str, file_id: str | None) -> str:
-    """Deterministic: the same trigger firing for the same dataset/file always has the same id."""
-    material = f"{trigger_id}\x00{dataset_id}\x00{file_id or ''}".encode()
-    return hashlib.sha256(material).hexdigest()[:32]
+def invocation_id(
+    trigger_id: str, dataset_id: str, file_id: str | None, command_id: str | None = None
+) -> str:
+    """Deterministic: the same trigger firing for the same dataset/file always has the same id; a
+    rerun backfill's and an invoke's also depend on the command's id (its request or idempotency
+    id), so that each is an invocation of its own."""
+    material = f"{trigger_id}\x00{dataset_id}\x00{file_id or ''}"
+    if command_id is not None:
+        material += f"\x00{command_id}"
+    return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +87,8 @@ class InvocationTemplate:
         cause: str,
         event_id: str,
         event_time: str | None,
+        source: InvocationSource = InvocationSource.TRIGGER,
+        command_id: str | None = None,
     ) -> InvocationRequest:
         """One invocation request; `files` must already be sorted by relative_path."""
         listed = []
@@ -87,10 +96,11 @@ class InvocationTemplate:
             listed.append({"file_id": f["file_id"], "relative_path": f["relative_path"]})
         trigger_id = self.trigger["trigger_id"]
         values = (
-            invocation_id(trigger_id, dataset_id, file_id),
+            invocation_id(trigger_id, dataset_id, file_id, command_id),
             org_id,
             dataset_id,
             listed,
+            source.value,
             cause,
             event_id,
             event_time,
@@ -99,7 +109,7 @@ class InvocationTemplate:
 
     def fields(self, values: Sequence[Any]) -> dict[str, Any]:
         """The request as a JSON object, given its `_VARIABLE` values in order."""
-        invocation, org_id, dataset_id, files, cause, event_id, event_time = values
+        invocation, org_id, dataset_id, files, source, cause, event_id, event_time = values
         return {
             "invocation_id": invocation,
             "org_id": org_id,
@@ -116,7 +126,7 @@ class InvocationTemplate:
             "compute_requirements": self.compute_requirements,
             "container_parameters": self.container_parameters,
             "timeout": self.timeout,
-            "invocation_source": "Trigger",
+            "invocation_source": source,
             "invocation_source_id": self.trigger["trigger_id"],
             "cause": cause,
             "event_id": event_id,
@@ -128,7 +138,7 @@ class InvocationTemplate:
         (the key order lives in `fields` alone); None when a fixed value contains a placeholder,
         and requests are then encoded whole."""
         parts = self._parts
-        if parts == ():  # not split yet (a split has eight parts)
+        if parts == ():  # not split yet (a split has nine parts)
             parts = self._split_encoding()
             object.__setattr__(self, "_parts", parts)  # frozen: set once, here
         return parts
@@ -146,7 +156,16 @@ class InvocationTemplate:
 
 
 # The values that differ between requests of one trigger, in the order `fields` places them.
-_VARIABLE = ("invocation_id", "org_id", "dataset_id", "files", "cause", "event_id", "event_time")
+_VARIABLE = (
+    "invocation_id",
+    "org_id",
+    "dataset_id",
+    "files",
+    "invocation_source",
+    "cause",
+    "event_id",
+    "event_time",
+)
 
 
 class InvocationRequest(Mapping[str, Any]):
@@ -166,12 +185,12 @@ class InvocationRequest(Mapping[str, Any]):
         parts = self._template.encoded_parts()
         if parts is None:
             return _dumps(self.as_dict())
-        p0, p1, p2, p3, p4, p5, p6, p7 = parts
-        v0, v1, v2, v3, v4, v5, v6 = self._values
+        p0, p1, p2, p3, p4, p5, p6, p7, p8 = parts
+        v0, v1, v2, v3, v4, v5, v6, v7 = self._values
         return b"".join(
             (
                 p0, _dumps(v0), p1, _dumps(v1), p2, _dumps(v2), p3, _dumps(v3),
-                p4, _dumps(v4), p5, _dumps(v5), p6, _dumps(v6), p7,
+                p4, _dumps(v4), p5, _dumps(v5), p6, _dumps(v6), p7, _dumps(v7), p8,
             )
         )  # fmt: skip
 

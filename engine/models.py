@@ -12,7 +12,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from engine.vocabulary import DEFAULT_CAUSES, Cause, ForEach
+from engine.vocabulary import COMMAND_CAUSES, DEFAULT_CAUSES, Cause, ForEach
 
 _NAME = re.compile(r"[\w-]{1,256}")
 _REFERENCE = re.compile(r"^(?:(?P<owner>[^/@\s]+)/)?(?P<name>[^/@\s]+)(?:@(?P<digest>[^/@\s]+))?$")
@@ -237,6 +237,8 @@ class Trigger(Model):
             raise ValueError("needs at least one cause")
         if len(set(value)) != len(value):
             raise ValueError("lists a cause twice")
+        if commands := [str(c) for c in value if c in COMMAND_CAUSES]:
+            raise ValueError(f"{', '.join(commands)}: raised by operator commands, not listenable")
         return value
 
     @model_validator(mode="after")

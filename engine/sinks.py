@@ -41,7 +41,9 @@ class Origin(msgspec.Struct, gc=False):  # made in C, like `Event`: one per even
         if self.data is None:
             raise EventError("event", None, "the record has no value")
         event = parse_event(self.data, max_bytes=max_bytes)
-        if self.partition is not None and self.key != event.dataset_id.encode():
+        # A backfill spans an org: it is written to every partition, each backfilling its own.
+        keyed = event.kind.has_datasetid
+        if self.partition is not None and keyed and self.key != event.dataset_id.encode():
             raise EventError(f"event {event.id!r} record key", None, self._key_problem(event))
         return event
 

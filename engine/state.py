@@ -102,6 +102,12 @@ def fired_key(trigger_id: str, file_id: str | None) -> str:
     return trigger_id if file_id is None else f"{trigger_id}/{file_id}"
 
 
+def manual_key(trigger_id: str, idempotency_id: str) -> str:
+    """The fact that an operator invoked a trigger for a dataset with an idempotency id: a second
+    invoke with the same id is `already_run` (it never marks the automatic `fired_key`)."""
+    return f"{trigger_id}!{idempotency_id}"
+
+
 def _empty_record(dataset_id: str, org_id: str) -> dict[str, Any]:
     return {"dataset_id": dataset_id, "org_id": org_id, "tags": [], "metadata": {}}
 
@@ -125,6 +131,11 @@ class StateStore:
 
     def get(self, dataset_id: str) -> DatasetState | None:
         return self._datasets.get(dataset_id)
+
+    def datasets_of(self, org_id: str) -> list[DatasetState]:
+        """The org's existing datasets, by dataset id (plain string order)."""
+        found = [ds for ds in self._datasets.values() if ds.org_id == org_id and ds.exists]
+        return sorted(found, key=lambda ds: ds.dataset_id)
 
     def take_changes(self) -> list[Change]:
         """The changes queued since the last call, oldest first."""

@@ -19,7 +19,7 @@ from engine.compiled import DEFAULT_TIMEOUT_MINUTES, compile_trigger
 from engine.errors import ConfigError
 from engine.models import VALID_MEMORY, ActionReference, Trigger
 from engine.trigger_files import load_triggers, save_triggers, trigger_from_dict, trigger_to_dict
-from engine.vocabulary import Cause, ForEach
+from engine.vocabulary import LISTENABLE_CAUSES, ForEach
 
 
 class TriggerStore(Protocol):
@@ -226,7 +226,7 @@ def _add_definition_flags(parser: argparse.ArgumentParser, *, create: bool) -> N
     parser.add_argument(
         "--causes",
         nargs="+",
-        choices=list(Cause),
+        choices=list(LISTENABLE_CAUSES),
         help="evaluation causes (default: file_upload dataset_metadata_update)",
     )
     sugar = parser.add_mutually_exclusive_group()

@@ -22,9 +22,14 @@ class Cause(StrEnum):
     FILE_INGEST = "file_ingest"
     FILE_METADATA_UPDATE = "file_metadata_update"
     DATASET_METADATA_UPDATE = "dataset_metadata_update"
+    BACKFILL = "backfill"  # an operator's backfill command (SPEC §4.4)
+    MANUAL = "manual"  # an operator's invoke command
 
 
 DEFAULT_CAUSES: Final = (Cause.FILE_UPLOAD, Cause.DATASET_METADATA_UPDATE)
+# Raised by operator commands, whatever a trigger's causes: a trigger cannot list them.
+COMMAND_CAUSES: Final = frozenset({Cause.BACKFILL, Cause.MANUAL})
+LISTENABLE_CAUSES: Final = tuple(c for c in Cause if c not in COMMAND_CAUSES)
 
 # One bit per cause: a trigger's causes as a small int, tested without touching a set object.
 CAUSE_BITS: Final[Mapping[str, int]] = MappingProxyType(
@@ -50,6 +55,7 @@ class StateEffect(Enum):
     UPDATE_FILE = "update the file's fields"
     DELETE_FILE = "remove the file"
     CLOSE_UPLOAD = "close the upload named by the event's transactionid"
+    NONE = "nothing: an operator command (SPEC §4.4) acts on triggers"
 
 
 class EventType(StrEnum):
@@ -61,6 +67,8 @@ class EventType(StrEnum):
     FILE_METADATA_UPDATED = "file.metadata_updated"
     FILE_DELETED = "file.deleted"
     DATASET_UPLOAD_COMPLETED = "dataset.upload_completed"
+    TRIGGER_BACKFILL_REQUESTED = "trigger.backfill_requested"
+    TRIGGER_INVOKE_REQUESTED = "trigger.invoke_requested"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +80,7 @@ class EventKind:
     cause: Cause | None
     needs_dataset: bool  # `data.dataset` is required (any event may carry one)
     carries_file: bool  # `data.file` is required
+    has_datasetid: bool = True  # the envelope names a dataset (a backfill spans an org)
 
     @property
     def new_file(self) -> bool:
@@ -83,6 +92,11 @@ class EventKind:
         """The event may name an upload transaction (`transactionid`): file events and the
         upload's completion, which must name one."""
         return self.carries_file or self.effect is StateEffect.CLOSE_UPLOAD
+
+    @property
+    def command(self) -> bool:
+        """An operator command: `data.trigger` names the trigger it acts on."""
+        return self.effect is StateEffect.NONE
 
 
 _E, _C = StateEffect, Cause
@@ -102,8 +116,19 @@ EVENT_KINDS: Final[Mapping[EventType, EventKind]] = MappingProxyType(
         # No cause of its own: closing a dataset's last open upload is the evaluation point of
         # the causes remembered while it was open (`engine.state.Uploads`).
         EventType.DATASET_UPLOAD_COMPLETED: EventKind(_E.CLOSE_UPLOAD, None, False, False),
+        EventType.TRIGGER_BACKFILL_REQUESTED: EventKind(
+            _E.NONE, _C.BACKFILL, False, False, has_datasetid=False
+        ),
+        EventType.TRIGGER_INVOKE_REQUESTED: EventKind(_E.NONE, _C.MANUAL, False, False),
     }
 )
+
+
+class InvocationSource(StrEnum):
+    """Who asked for an invocation: a trigger's rule (or a backfill of it), or an operator."""
+
+    TRIGGER = "Trigger"
+    MANUAL = "Manual"
 
 
 class Outcome(StrEnum):

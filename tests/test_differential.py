@@ -27,7 +27,7 @@ from engine.events import event_from_dict
 from engine.models import Action, Trigger
 from engine.registry import TriggerRegistry
 from engine.state import StateStore
-from engine.vocabulary import Cause
+from engine.vocabulary import LISTENABLE_CAUSES, Cause
 
 Json = dict[str, Any]
 
@@ -468,7 +468,7 @@ def scenario_triggers(draw: st.DrawFn) -> list[Json]:
             "required_inputs": positives + draw(st.lists(st.just("!tmp/**"), max_size=1)),
             "for_each": for_each,
             "causes": draw(
-                st.lists(st.sampled_from([c.value for c in Cause]), min_size=1, unique=True)
+                st.lists(st.sampled_from([c.value for c in LISTENABLE_CAUSES]), min_size=1, unique=True)
             ),
             "enabled": draw(st.sampled_from([True, True, True, False])),
         }

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from engine.errors import EventError
 from engine.events import (
+    Command,
     Event,
     _decode_envelope,
     _from_envelope,
@@ -22,7 +23,7 @@ from engine.events import (
     event_from_dict,
     parse_event,
 )
-from engine.vocabulary import EventType
+from engine.vocabulary import EVENT_KINDS, EventType
 
 
 def _event(**overrides: object) -> dict:
@@ -305,8 +306,59 @@ def test_the_schema_accepts_only_what_the_checks_accept_with_the_same_event(even
 
 def test_the_usual_events_are_decoded_by_the_schema() -> None:
     for event_type in EventType:
+        if EVENT_KINDS[event_type].command:
+            continue  # below: commands always go the long way
         raw = orjson.dumps(_event(type=event_type))
         assert _from_envelope(_decode_envelope(raw)) == _parse_checked(raw)
+
+
+def _command(event_type: str, trigger: dict, **data: object) -> bytes:
+    event = _event(type=event_type, data={"trigger": trigger, **data})
+    if event_type == "trigger.backfill_requested":
+        del event["datasetid"]
+    return orjson.dumps(event)
+
+
+def test_commands_name_their_trigger_and_ids() -> None:
+    backfill = _command("trigger.backfill_requested", {"name": "t", "request_id": "r1"})
+    invoke_envelope = _decode_envelope(orjson.dumps(_event(type="trigger.invoke_requested")))
+    assert _from_envelope(invoke_envelope) is None  # the long way
+    event = parse_event(backfill)
+    assert (event.dataset_id, event.command) == ("", Command("t", request_id="r1"))
+    rerun = {"name": "t", "request_id": "r1", "rerun": True}
+    assert parse_event(_command("trigger.backfill_requested", rerun)).command.rerun
+    invoke = _command("trigger.invoke_requested", {"name": "t", "idempotency_id": "i"}, file_id="f")
+    assert parse_event(invoke).command == Command("t", idempotency_id="i", file_id="f")
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (
+            _command("trigger.backfill_requested", {"name": "t"}),
+            "field 'data.trigger.request_id': is missing",
+        ),
+        (
+            _command("trigger.invoke_requested", {"name": "t"}),
+            "field 'data.trigger.idempotency_id': is missing",
+        ),
+        (
+            _command("trigger.invoke_requested", {"idempotency_id": "i"}),
+            "field 'data.trigger.name': is missing",
+        ),
+        (
+            _command("trigger.backfill_requested", {"name": "t", "request_id": "r", "rerun": 1}),
+            "field 'data.trigger.rerun': must be true or false",
+        ),
+        (
+            orjson.dumps(_event(type="trigger.invoke_requested", data={})),
+            "field 'data.trigger': required for trigger.invoke_requested",
+        ),
+    ],
+)
+def test_bad_commands_are_named(raw: bytes, message: str) -> None:
+    with pytest.raises(EventError, match=re.escape(message)):
+        parse_event(raw)
 
 
 def test_the_transaction_is_kept_on_file_events_and_completions_only() -> None:

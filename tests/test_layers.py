@@ -29,6 +29,7 @@ CORE = (
     "engine.decisions",
     "engine.decide",
     "engine.ready",
+    "engine.commands",
     "engine.evaluator",
     "engine.invocations",
 )

@@ -116,8 +116,11 @@ class KafkaTransactionSink:
             return  # most events: no headers to build
         source = _output_headers(origin, event)
         key = event.dataset_id.encode()
+        spans_datasets = not key  # a backfill: each output is keyed by its own dataset
         unwritten: dict[int, str] = {}  # why, by the invocation's place in the result
         for at, invocation in enumerate(result.invocations):
+            if spans_datasets:
+                key = invocation["data_source"]["data_source_id"].encode()
             why = self._keyed(self._invocations_topic, key, invocation.to_json(), source)
             if why is not None:
                 unwritten[at] = self._too_large("invocation", origin, why)
@@ -125,6 +128,8 @@ class KafkaTransactionSink:
         if unwritten:
             evaluations = _failed_invocations(evaluations, unwritten)
         for evaluation in evaluations:
+            if spans_datasets:
+                key = evaluation["dataset_id"].encode()
             why = self._keyed(self._evaluations_topic, key, orjson.dumps(evaluation), source)
             if why is not None:
                 failed = {**evaluation, "status": Status.FAILED}
