@@ -1,4 +1,5 @@
-"""`trigger-engine` command line: replay, validate, explain, whatif, triggers, run, admin."""
+"""`trigger-engine` command line: replay, validate, explain, whatif, evaluations, triggers, run,
+admin."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from engine.actions import ActionCatalog, load_actions
 from engine.collector import long_lived
 from engine.compiled import DEFAULT_TIMEOUT_MINUTES, CompiledTrigger
 from engine.errors import ConfigError, EngineError
+from engine.evaluation_history import add_evaluations_parser
 from engine.evaluator import Evaluator
 from engine.events import DEFAULT_MAX_EVENT_BYTES
 from engine.explain import TriggerHistory, explain
@@ -235,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_replay_kafka_options(p)
     p.set_defaults(func=cmd_whatif)
 
+    add_evaluations_parser(sub)
     add_triggers_parser(sub)
     add_run_parser(sub)
     add_admin_parser(sub)
