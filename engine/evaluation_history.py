@@ -104,11 +104,11 @@ def matching_records(
 
 def _row(record: EvaluationRecord) -> tuple[str, ...]:
     if record.status is Status.FAILED:
-        outcome = f"{Status.FAILED}"
+        outcome = Status.FAILED.value
     elif record.reason is None:
-        outcome = f"{record.outcome}"
+        outcome = record.outcome.value
     else:
-        outcome = f"{record.outcome}: {record.reason}"
+        outcome = f"{record.outcome.value}: {record.reason.value}"
     return (
         record.event_id,
         record.trigger_name,
