@@ -133,9 +133,8 @@ def table_lines(records: Iterable[EvaluationRecord]) -> Iterator[str]:
 
 def _aligned(row: tuple[str, ...], widths: list[int]) -> str:
     *padded, last = row
-    return "  ".join(
-        [*(cell.ljust(width) for cell, width in zip(padded, widths, strict=False)), last]
-    )
+    cells = [*(cell.ljust(width) for cell, width in zip(padded, widths, strict=False)), last]
+    return "  ".join(cells).rstrip()
 
 
 def _values(vocabulary: type[StrEnum]) -> list[str]:
