@@ -1,4 +1,5 @@
-"""`trigger-engine` command line: replay, validate, explain, triggers, run, admin."""
+"""`trigger-engine` command line: replay, validate, explain, whatif, evaluations, triggers, run,
+admin."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from engine.actions import ActionCatalog, load_actions
 from engine.collector import long_lived
 from engine.compiled import DEFAULT_TIMEOUT_MINUTES, CompiledTrigger
 from engine.errors import ConfigError, EngineError
+from engine.evaluation_history import add_evaluations_parser
 from engine.evaluator import Evaluator
 from engine.events import DEFAULT_MAX_EVENT_BYTES
 from engine.explain import TriggerHistory, explain
@@ -32,6 +34,7 @@ from engine.state import StateStore
 from engine.trigger_commands import add_triggers_parser
 from engine.trigger_files import load_trigger_entries
 from engine.vocabulary import Cause
+from engine.whatif import what_if
 
 EXIT_USAGE = 2
 
@@ -145,6 +148,26 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_whatif(args: argparse.Namespace) -> int:
+    timeout = args.default_timeout
+    current = build_registry(args.triggers, args.actions, default_timeout=timeout)
+    candidate = build_registry(args.candidate, args.actions, default_timeout=timeout)
+    report = what_if(
+        replay_events(args),
+        current,
+        candidate,
+        max_event_bytes=args.max_event_bytes,
+        show_progress=not args.no_progress,
+    )
+    if args.json == "-":
+        sys.stdout.buffer.write(report.to_json())
+        return 0
+    sys.stdout.write(report.table())
+    if args.json is not None:
+        Path(args.json).write_bytes(report.to_json())
+    return 0
+
+
 def _find_trigger(registry: TriggerRegistry, name: str, org: str | None) -> CompiledTrigger:
     found = [t for t in registry if t.name == name and (org is None or t.spec.org_id == org)]
     if not found:
@@ -193,6 +216,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-event-bytes", type=int, default=DEFAULT_MAX_EVENT_BYTES)
     p.set_defaults(func=cmd_explain)
 
+    p = sub.add_parser(
+        "whatif",
+        help="the invocations a candidate triggers file would add, remove or change",
+        description="Replay the events under the current triggers and under the candidate, and "
+        "report per trigger the invocations added, removed and changed (same invocation id, "
+        "different request). Triggers are keyed by name, or org_id/name when the name belongs "
+        "to several orgs.",
+    )
+    p.add_argument("events", nargs="*", help="event log files (.jsonl, .jsonl.gz, or - for stdin)")
+    _add_engine_inputs(p)
+    p.add_argument(
+        "--candidate", type=Path, required=True, help="the edited triggers file or directory"
+    )
+    p.add_argument(
+        "--json", metavar="FILE", help="also write the report as JSON here (- : stdout only)"
+    )
+    p.add_argument("--max-event-bytes", type=int, default=DEFAULT_MAX_EVENT_BYTES)
+    p.add_argument("--no-progress", action="store_true", help="never draw the progress line")
+    add_replay_kafka_options(p)
+    p.set_defaults(func=cmd_whatif)
+
+    add_evaluations_parser(sub)
     add_triggers_parser(sub)
     add_run_parser(sub)
     add_admin_parser(sub)

@@ -243,13 +243,18 @@ def cmd_seek(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_replay_kafka_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("replay from Kafka (instead of event files)")
-    group.add_argument("--from-kafka", action="store_true", help="read events from a topic")
+def add_replay_kafka_options(
+    parser: argparse.ArgumentParser, *, topic_flag: str = "--events-topic"
+) -> None:
+    """`--from-kafka`, `--topic` (by default the deployment's topic `topic_flag` names: its
+    variable, else its default), the time range and the connection flags."""
+    group = parser.add_argument_group("read from Kafka (instead of files)")
+    group.add_argument("--from-kafka", action="store_true", help="read the records of a topic")
+    default = ServiceSettings.model_fields[_setting(topic_flag)].default
     group.add_argument(
         "--topic",
-        default=_env_value("--events-topic") or "dataset-events",
-        help="events topic (env TRIGGER_ENGINE_EVENTS_TOPIC; default: dataset-events)",
+        default=_env_value(topic_flag) or default,
+        help=f"topic to read (env {_env_name(topic_flag)}; default: {default})",
     )
     group.add_argument("--since", help="first record time, ISO 8601 with a zone (inclusive)")
     group.add_argument("--until", help="record time to stop at, ISO 8601 with a zone (exclusive)")
@@ -257,15 +262,16 @@ def add_replay_kafka_options(parser: argparse.ArgumentParser) -> None:
 
 
 def replay_events(args: argparse.Namespace) -> Iterable[Origin]:
-    """The events `replay` evaluates: the event files, or with --from-kafka a topic range."""
+    """The records a command reads (`replay`'s events): the lines of its files, or with
+    --from-kafka a topic range."""
     if not args.from_kafka:
         if args.since is not None or args.until is not None:
             raise ConfigError("--since/--until", None, "only apply with --from-kafka")
         if not args.events:
-            raise ConfigError("replay", None, "give event log files, or --from-kafka")
+            raise ConfigError(args.command, None, "give files to read, or --from-kafka")
         return read_events(args.events)
     if args.events:
-        raise ConfigError("replay", None, "give event log files or --from-kafka, not both")
+        raise ConfigError(args.command, None, "give files to read or --from-kafka, not both")
     since, until = _moment(args.since, "--since"), _moment(args.until, "--until")
     if since is not None and until is not None and until <= since:
         raise ConfigError("--until", None, f"{args.until} is not after --since {args.since}")
