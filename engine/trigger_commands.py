@@ -398,9 +398,11 @@ def add_triggers_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         help="evaluate a trigger for every dataset of its org now (a command event)",
         description="Evaluate TRIGGER_NAME, cause `backfill`, for every dataset of its org the "
         "engine knows, whatever the trigger's causes: it fires where it is satisfied and has not "
-        "fired yet (with --rerun, also where it has). The command is an event: printed as a JSON "
-        "line to append to an event log for replay, or with --bootstrap-servers written to every "
-        "partition of the events topic. Its time (now, or --time) is the event_time of the "
+        "fired yet (with --rerun, also where it has). The trigger must exist (in --triggers FILE, "
+        "or in the registry topic). The command is an event: printed as a JSON line to append to "
+        "an event log for replay, or with --bootstrap-servers written to every partition of the "
+        "events topic in one transaction (its transactional id starts with "
+        "--transactional-id-prefix). Its time (now, or --time) is the event_time of the "
         "invocations it makes.",
     )
     p.add_argument("trigger_name")
@@ -415,7 +417,8 @@ def add_triggers_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         description="Invoke TRIGGER_NAME's action for dataset --dataset (for a dataset_file "
         "trigger: its file --file) now, whatever the trigger's condition and causes and whether "
         "it fired before, with the current files its inputs match. Invokes with the same "
-        "idempotency id invoke once. The command is an event: printed as a JSON line to append to "
+        "idempotency id invoke once. The trigger must exist (in --triggers FILE, or in the "
+        "registry topic). The command is an event: printed as a JSON line to append to "
         "an event log for replay, or with --bootstrap-servers written to the events topic, keyed "
         "by the dataset. Its time (now, or --time) is the event_time of the invocation.",
     )
