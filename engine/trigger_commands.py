@@ -1,12 +1,16 @@
-"""`trigger-engine triggers create|update|get|search|delete|list`, with `roboto triggers` flags.
+"""`trigger-engine triggers create|update|get|search|delete|list`, with `roboto triggers` flags,
+and the operator commands `triggers backfill|invoke`.
 
 Triggers live in a file (`--triggers PATH`) or in the registry topic (`--bootstrap-servers`).
 Every create/update compiles the trigger against the actions, so what is stored always loads.
+A backfill or an invoke is an event (`engine.command_events`): checked here against the trigger it
+names, then printed as a line for an event log, or written to the events topic.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import shlex
@@ -15,9 +19,19 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from engine.actions import ActionCatalog, load_actions
+from engine.command_events import (
+    CommandEvent,
+    backfill_requested,
+    checked_time,
+    invoke_requested,
+    new_command_id,
+    now,
+)
 from engine.compiled import DEFAULT_TIMEOUT_MINUTES, compile_trigger
 from engine.errors import ConfigError
 from engine.models import VALID_MEMORY, ActionReference, Trigger
+from engine.service.cli import add_command_kafka_options, kafka_settings
+from engine.service.settings import ServiceSettings, validated
 from engine.trigger_files import load_triggers, save_triggers, trigger_from_dict, trigger_to_dict
 from engine.vocabulary import LISTENABLE_CAUSES, ForEach
 
@@ -207,6 +221,95 @@ def _same_action(trigger: Trigger, wanted: ActionReference) -> bool:
     )
 
 
+def cmd_backfill(args: argparse.Namespace, store: TriggerStore) -> int:
+    trigger = _commanded(args, store)
+    if not trigger.enabled:
+        sys.stderr.write(
+            f"warning: trigger {trigger.name!r} is disabled: its backfill records trigger_disabled "
+            f"and invokes nothing (enable it first: triggers update {trigger.name} --enabled)\n"
+        )
+    time = _time(args)
+    request_id = args.request_id or _generated("request id", "--request-id")
+    command = backfill_requested(
+        trigger.org_id, trigger.name, request_id, rerun=args.rerun, time=time
+    )
+    return _send(args, command)
+
+
+def cmd_invoke(args: argparse.Namespace, store: TriggerStore) -> int:
+    trigger = _commanded(args, store)
+    per_file = trigger.for_each is ForEach.DATASET_FILE
+    if per_file and args.file is None:
+        raise ConfigError(
+            "--file", None, f"required: {trigger.name!r} is for_each dataset_file (name the file)"
+        )
+    if not per_file and args.file is not None:
+        raise ConfigError(
+            "--file",
+            None,
+            f"not allowed: {trigger.name!r} is for_each dataset (it invokes for the whole dataset)",
+        )
+    time = _time(args)
+    idempotency_id = args.idempotency_id or _generated("idempotency id", "--idempotency-id")
+    command = invoke_requested(
+        trigger.org_id, args.dataset, trigger.name, idempotency_id, file_id=args.file, time=time
+    )
+    return _send(args, command)
+
+
+def _commanded(args: argparse.Namespace, store: TriggerStore) -> Trigger:
+    existing = store.load()
+    return _find(existing, _org(args, existing), args.trigger_name)
+
+
+def _generated(what: str, flag: str) -> str:
+    """A fresh id, told to the operator: repeating the command with it repeats the same event."""
+    made = new_command_id()
+    sys.stderr.write(f"{what}: {made} (pass {flag} {made} to repeat this same command)\n")
+    return made
+
+
+def _time(args: argparse.Namespace) -> str:
+    return now() if args.time is None else checked_time(args.time, "--time")
+
+
+def _send(args: argparse.Namespace, command: CommandEvent) -> int:
+    """The command as a line on stdout, or, with `--bootstrap-servers`, to the events topic."""
+    if args.bootstrap_servers is None:
+        sys.stdout.write(command.line() + "\n")
+        return 0
+    from aiokafka.errors import KafkaError  # Kafka only when asked for
+
+    from engine.service.command_writer import write_command
+
+    values = {
+        "events_topic": args.events_topic,
+        "triggers_topic": args.triggers_topic,
+        "transactional_id_prefix": args.transactional_id_prefix,
+        "kafka": kafka_settings(args),
+    }
+    settings = validated(
+        ServiceSettings, values, "command-line flags and TRIGGER_ENGINE_* variables"
+    )
+    topic = settings.events_topic
+    try:
+        partitions = asyncio.run(
+            write_command(settings.kafka, topic, command, settings.transactional_id_prefix)
+        )
+    except (KafkaError, OSError) as exc:
+        sys.stderr.write(
+            f"trigger-engine: error: cannot write {command.type} {command.id!r} to {topic!r} "
+            f"(brokers {settings.kafka.bootstrap_servers}): {exc!r}\n"
+        )
+        return 1
+    where = ", ".join(str(p) for p in partitions)
+    sys.stderr.write(
+        f"wrote {command.type} {command.id!r} to {topic!r} "
+        f"(partition{'s' if len(partitions) > 1 else ''} {where}, key {command.key!r})\n"
+    )
+    return 0
+
+
 def _add_definition_flags(parser: argparse.ArgumentParser, *, create: bool) -> None:
     parser.add_argument("--action", required=create, help="[owner/]name[@digest]")
     parser.add_argument("--required-inputs", nargs="+", required=create, metavar="INPUT_DATA")
@@ -235,12 +338,23 @@ def _add_definition_flags(parser: argparse.ArgumentParser, *, create: bool) -> N
     parser.add_argument("--required-metadata", nargs="*", metavar="KEY=VALUE")
 
 
-def _add_store_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--org", default=os.environ.get("ROBOTO_ORG_ID"))
+def _add_store_flags(parser: argparse.ArgumentParser, *, command: bool = False) -> None:
+    """Where the triggers are; an operator `command` also writes to the events topic."""
+    parser.add_argument(
+        "--org", default=os.environ.get("ROBOTO_ORG_ID"), help="(env ROBOTO_ORG_ID)"
+    )
     parser.add_argument("--triggers", type=Path, help="triggers file (JSON or YAML)")
-    parser.add_argument("--actions", type=Path, help="actions to validate against")
-    parser.add_argument("--bootstrap-servers", help="write to / read from the registry topic")
-    parser.add_argument("--triggers-topic", default="triggers")
+    if command:
+        topics = ["--triggers-topic", "--events-topic", "--transactional-id-prefix"]
+    else:
+        parser.add_argument("--actions", type=Path, help="actions to validate against")
+        topics = ["--triggers-topic"]
+    add_command_kafka_options(parser, topics)
+
+
+def _add_command_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--time", help="the event's time, ISO 8601 with a zone (default: now)")
+    _add_store_flags(parser, command=True)
 
 
 def add_triggers_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -279,6 +393,42 @@ def add_triggers_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     _add_store_flags(p)
     p.set_defaults(run=cmd_search, name=None, action=None)
 
+    p = verbs.add_parser(
+        "backfill",
+        help="evaluate a trigger for every dataset of its org now (a command event)",
+        description="Evaluate TRIGGER_NAME, cause `backfill`, for every dataset of its org the "
+        "engine knows, whatever the trigger's causes: it fires where it is satisfied and has not "
+        "fired yet (with --rerun, also where it has). The trigger must exist (in --triggers FILE, "
+        "or in the registry topic). The command is an event: printed as a JSON line to append to "
+        "an event log for replay, or with --bootstrap-servers written to every partition of the "
+        "events topic in one transaction (its transactional id starts with "
+        "--transactional-id-prefix). Its time (now, or --time) is the event_time of the "
+        "invocations it makes.",
+    )
+    p.add_argument("trigger_name")
+    p.add_argument("--rerun", action="store_true", help="fire again where it fired before")
+    p.add_argument("--request-id", help="the backfill's id (default: a new one, printed)")
+    _add_command_flags(p)
+    p.set_defaults(run=cmd_backfill)
+
+    p = verbs.add_parser(
+        "invoke",
+        help="invoke a trigger's action for a dataset or file now (a command event)",
+        description="Invoke TRIGGER_NAME's action for dataset --dataset (for a dataset_file "
+        "trigger: its file --file) now, whatever the trigger's condition and causes and whether "
+        "it fired before, with the current files its inputs match. Invokes with the same "
+        "idempotency id invoke once. The trigger must exist (in --triggers FILE, or in the "
+        "registry topic). The command is an event: printed as a JSON line to append to "
+        "an event log for replay, or with --bootstrap-servers written to the events topic, keyed "
+        "by the dataset. Its time (now, or --time) is the event_time of the invocation.",
+    )
+    p.add_argument("trigger_name")
+    p.add_argument("--dataset", required=True, help="dataset id")
+    p.add_argument("--file", help="file id (dataset_file triggers only, and required for them)")
+    p.add_argument("--idempotency-id", help="the invoke's id (default: a new one, printed)")
+    _add_command_flags(p)
+    p.set_defaults(run=cmd_invoke)
+
     triggers.set_defaults(func=run_triggers_command)
 
 
@@ -288,9 +438,12 @@ def run_triggers_command(args: argparse.Namespace) -> int:
     elif args.bootstrap_servers is not None and args.triggers is None:
         from engine.service.registry_topic import TopicTriggerStore  # Kafka only when asked for
 
-        store = TopicTriggerStore(args.bootstrap_servers, args.triggers_topic)
+        store = TopicTriggerStore(kafka_settings(args), args.triggers_topic)
     else:
         raise ConfigError(
-            "triggers", None, "give exactly one of --triggers FILE or --bootstrap-servers"
+            "triggers",
+            None,
+            "give exactly one of --triggers FILE or --bootstrap-servers "
+            "(TRIGGER_ENGINE_BOOTSTRAP_SERVERS counts as --bootstrap-servers)",
         )
     return int(args.run(args, store))

@@ -261,6 +261,22 @@ def add_replay_kafka_options(
     _add_env_flags(group, _CONNECTION_FLAGS, KafkaSettings)
 
 
+def add_command_kafka_options(parser: argparse.ArgumentParser, topic_flags: Iterable[str]) -> None:
+    """The flags of a command that talks to Kafka only when given `--bootstrap-servers` (or its
+    variable): that flag has no other default; the topic flags of `run` named by `topic_flags`,
+    and the rest of the connection flags, are defaulted as for `run`."""
+    group = parser.add_argument_group("Kafka (with --bootstrap-servers)")
+    group.add_argument(
+        "--bootstrap-servers",
+        default=_env_value("--bootstrap-servers"),
+        metavar="BOOTSTRAP_SERVERS",
+        help=f"{_CONNECTION_FLAGS['--bootstrap-servers']} (env {_env_name('--bootstrap-servers')})",
+    )
+    _add_env_flags(group, {flag: _RUN_FLAGS[flag] for flag in topic_flags}, ServiceSettings)
+    others = {f: text for f, text in _CONNECTION_FLAGS.items() if f != "--bootstrap-servers"}
+    _add_env_flags(group, others, KafkaSettings)
+
+
 def replay_events(args: argparse.Namespace) -> Iterable[Origin]:
     """The records a command reads (`replay`'s events): the lines of its files, or with
     --from-kafka a topic range."""

@@ -290,8 +290,11 @@ class RegistryFollower:
 class TopicTriggerStore:
     """The `triggers` commands' store when given `--bootstrap-servers`: the registry topic."""
 
-    def __init__(self, bootstrap_servers: str, topic: str) -> None:
-        self._settings = KafkaSettings(bootstrap_servers=bootstrap_servers)
+    def __init__(self, kafka: KafkaSettings | str, topic: str) -> None:
+        """`kafka`: the connection settings, or just the bootstrap servers."""
+        self._settings = (
+            kafka if isinstance(kafka, KafkaSettings) else KafkaSettings(bootstrap_servers=kafka)
+        )
         self._topic = topic
 
     def load(self) -> list[Trigger]:
