@@ -95,14 +95,20 @@ def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def checked_time(text: str, flag: str) -> str:
-    """An ISO 8601 timestamp with a zone, as given; `ConfigError` naming `flag` otherwise."""
+def zoned_moment(text: str, flag: str) -> datetime:
+    """An ISO 8601 timestamp with a zone; `ConfigError` naming `flag` otherwise."""
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise ConfigError(flag, None, f"{text!r} is not an ISO 8601 timestamp") from None
     if moment.tzinfo is None:
         raise ConfigError(flag, None, f"{text!r} needs a time zone (e.g. Z or +02:00)")
+    return moment
+
+
+def checked_time(text: str, flag: str) -> str:
+    """An ISO 8601 timestamp with a zone, as given; `ConfigError` naming `flag` otherwise."""
+    zoned_moment(text, flag)
     return text
 
 

@@ -468,7 +468,9 @@ def scenario_triggers(draw: st.DrawFn) -> list[Json]:
             "required_inputs": positives + draw(st.lists(st.just("!tmp/**"), max_size=1)),
             "for_each": for_each,
             "causes": draw(
-                st.lists(st.sampled_from([c.value for c in LISTENABLE_CAUSES]), min_size=1, unique=True)
+                st.lists(
+                    st.sampled_from([c.value for c in LISTENABLE_CAUSES]), min_size=1, unique=True
+                )
             ),
             "enabled": draw(st.sampled_from([True, True, True, False])),
         }

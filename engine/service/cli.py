@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, Literal, get_args, get_origin
 
+from engine.command_events import zoned_moment
 from engine.errors import ConfigError
 from engine.replay import read_events
 from engine.service.settings import (
@@ -297,12 +298,4 @@ def replay_events(args: argparse.Namespace) -> Iterable[Origin]:
 
 
 def _moment(text: str | None, flag: str) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(flag, None, f"{text!r} is not an ISO 8601 timestamp") from None
-    if moment.tzinfo is None:
-        raise ConfigError(flag, None, f"{text!r} needs a time zone (e.g. Z or +02:00)")
-    return moment
+    return None if text is None else zoned_moment(text, flag)
