@@ -164,7 +164,10 @@ def cmd_create(args: argparse.Namespace, store: TriggerStore) -> int:
     org = _org(args, existing)
     if any(t.org_id == org and t.name == args.name for t in existing):
         raise ConfigError(f"trigger {args.name!r} of org {org!r}", None, "already exists")
-    trigger = _validated(args, {"name": args.name, "org_id": org, **_fields_from_flags(args)})
+    fields = {"name": args.name, "org_id": org, **_fields_from_flags(args)}
+    if args.enabled is not None:
+        fields["enabled"] = args.enabled
+    trigger = _validated(args, fields)
     store.put(trigger)
     _print(trigger_to_dict(trigger))
     return 0
@@ -357,6 +360,18 @@ def _add_command_flags(parser: argparse.ArgumentParser) -> None:
     _add_store_flags(parser, command=True)
 
 
+def _add_state_flags(parser: argparse.ArgumentParser) -> None:
+    state = parser.add_mutually_exclusive_group()
+    state.add_argument("--enabled", action="store_true", default=None, help="resume the trigger")
+    state.add_argument(
+        "--disabled",
+        dest="enabled",
+        action="store_false",
+        help="pause it: its evaluation points record trigger_disabled and are not replayed on "
+        "--enabled (catch up with `triggers backfill`)",
+    )
+
+
 def add_triggers_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     triggers = sub.add_parser("triggers", help="create, update, get, search, delete, list triggers")
     verbs = triggers.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -364,15 +379,14 @@ def add_triggers_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p = verbs.add_parser("create", help="create a trigger")
     p.add_argument("--name", required=True)
     _add_definition_flags(p, create=True)
+    _add_state_flags(p)
     _add_store_flags(p)
     p.set_defaults(run=cmd_create)
 
     p = verbs.add_parser("update", help="update a trigger")
     p.add_argument("trigger_name")
     _add_definition_flags(p, create=False)
-    state = p.add_mutually_exclusive_group()
-    state.add_argument("--enabled", action="store_true", default=None)
-    state.add_argument("--disabled", dest="enabled", action="store_false")
+    _add_state_flags(p)
     p.add_argument("--clear-condition", action="store_true")
     _add_store_flags(p)
     p.set_defaults(run=cmd_update)

@@ -336,6 +336,15 @@ def test_triggers_verbs_against_a_file(tmp_path: Path, capsys) -> None:
     assert json.loads(capsys.readouterr().out) == []
 
 
+def test_a_trigger_is_created_paused_and_resumed(tmp_path: Path, capsys) -> None:
+    store = ["--triggers", str(tmp_path / "t.yaml"), "--actions", str(EXAMPLES / "actions")]
+    flags = ["--org", "og_acme", "--action", "detect-objects", "--required-inputs", "*.jpg"]
+    assert main(["triggers", "create", "--name", "cam", *flags, "--disabled", *store]) == 0
+    assert json.loads(capsys.readouterr().out)["enabled"] is False
+    assert main(["triggers", "update", "cam", "--org", "og_acme", "--enabled", *store]) == 0
+    assert json.loads(capsys.readouterr().out)["enabled"] is True
+
+
 @pytest.mark.parametrize(
     ("flags", "fragment"),
     [
