@@ -49,6 +49,12 @@ _CONNECTION_FLAGS = {
 }
 _RUN_FLAGS = {
     "--group-id": "consumer group of the events topic",
+    "--group-instance-id": "static group membership: this instance's id, unique in the group and "
+    "the same across its restarts (e.g. the pod name); unset: a dynamic member",
+    "--session-timeout-ms": "a member that sends no heartbeat for this long leaves the group",
+    "--heartbeat-interval-ms": "time between heartbeats; below --session-timeout-ms",
+    "--rebalance-timeout-ms": "longest a rebalance waits for a member to rejoin",
+    "--max-poll-interval-ms": "a member that fetches nothing for this long leaves the group",
     "--events-topic": "input events",
     "--invocations-topic": "invocation requests (executor topic)",
     "--evaluations-topic": "evaluation records; empty disables them",

@@ -33,6 +33,7 @@ from engine.actions import ActionCatalog, load_actions
 from engine.registry import TriggerRegistry
 from engine.service.changelog import PartitionState, restore
 from engine.service.http import HttpServer, Response
+from engine.service.membership import leave_group
 from engine.service.metrics import CONTENT_TYPE, Gauge, Labels, ServiceMetrics, single
 from engine.service.partition import BatchOutcome, PartitionWorker, open_producer
 from engine.service.registry_topic import RegistryFollower
@@ -195,13 +196,32 @@ class TriggerService:
             await asyncio.gather(*(worker.close() for worker in self._workers.values()))
             self._workers.clear()
         await self._close_clients()
+        await self._leave_as_static_member()
 
     async def _close_clients(self) -> None:
         if self._consumer is not None:
-            await self._consumer.stop()  # leaves the group
+            await self._consumer.stop()  # leaves the group, unless a static member
         if self._restorer is not None:
             await self._restorer.stop()
         await self._follower.stop()
+
+    async def _leave_as_static_member(self) -> None:
+        """A static member's partitions would wait for its session to time out: hand them over
+        now, as a dynamic member's stop does."""
+        instance_id = self.settings.group_instance_id
+        if instance_id is None or self._consumer is None:
+            return
+        try:
+            await leave_group(self.settings.kafka, self.settings.group_id, instance_id)
+        except KafkaError as exc:
+            log.warning(
+                "could not leave the group as %s (%r): its partitions move when its session "
+                "times out",
+                instance_id,
+                exc,
+            )
+        else:
+            log.info("left group %s as static member %s", self.settings.group_id, instance_id)
 
     def _spawn(self, coroutine: Awaitable[None]) -> asyncio.Future[None]:
         task = asyncio.ensure_future(coroutine)
@@ -222,13 +242,19 @@ class TriggerService:
     # clients
 
     def _group_consumer(self) -> AIOKafkaConsumer:
+        settings = self.settings
         return AIOKafkaConsumer(
-            **self.settings.kafka.client_options(),
-            group_id=self.settings.group_id,
+            **settings.kafka.client_options(),
+            group_id=settings.group_id,
+            group_instance_id=settings.group_instance_id,
+            session_timeout_ms=settings.session_timeout_ms,
+            heartbeat_interval_ms=settings.heartbeat_interval_ms,
+            rebalance_timeout_ms=settings.rebalance_timeout_ms,
+            max_poll_interval_ms=settings.max_poll_interval_ms,
             isolation_level="read_committed",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            max_poll_records=self.settings.batch_max_records,
+            max_poll_records=settings.batch_max_records,
         )
 
     def _plain_consumer(self) -> AIOKafkaConsumer:
