@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from http import HTTPStatus
@@ -63,6 +64,10 @@ class _Listener(ConsumerRebalanceListener):
 
     def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self._assigned(assigned)
+
+
+class StartError(Exception):
+    """The service cannot start; the message says what and why, in one line."""
 
 
 class TriggerService:
@@ -139,7 +144,7 @@ class TriggerService:
         """Serve HTTP, check the topics, load the registry, then join the group."""
         self._started = True
         try:
-            await self._http.start()
+            await self._serve_http()
             await prepare_topics(self.settings)
             await self._follower.load()
             self._registry_loaded = True
@@ -157,6 +162,14 @@ class TriggerService:
             await self._close_clients()
             await self._http.stop()
             raise
+
+    async def _serve_http(self) -> None:
+        try:
+            await self._http.start()
+        except OSError as exc:  # the port is taken, or the host is not an address of this machine
+            reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+            where = f"{self.settings.http_port} on {self.settings.http_host}"
+            raise StartError(f"HTTP port {where}: {reason}") from exc
 
     def request_stop(self) -> None:
         self._stop_requested.set()
