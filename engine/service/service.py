@@ -141,27 +141,41 @@ class TriggerService:
         return self._started and self.failure is None and not self._stop_requested.is_set()
 
     async def start(self) -> None:
-        """Serve HTTP, check the topics, load the registry, then join the group."""
+        """Serve HTTP, check the topics, load the registry and join the group. A dynamic member
+        joins once the registry is loaded, so that the partitions a rebalance gives it never wait
+        for the load. A static member joins first: its partitions wait for it anyway (the group
+        kept them while it was away), and their producers and state get ready during the load."""
         self._started = True
+        joins_first = self.settings.group_instance_id is not None
         try:
             await self._serve_http()
-            await prepare_topics(self.settings)
+            partitions = await prepare_topics(self.settings)
+            self._restorer = self._plain_consumer()
+            await self._restorer.start()
+            # The changelog's metadata now rather than at the first restore, which would wait.
+            changelog = [TopicPartition(self.settings.state_topic, p) for p in range(partitions)]
+            self._restorer.assign(changelog)
+            self._restorer.pause(*changelog)
+            if joins_first:
+                await self._join()
             await self._follower.load()
             self._registry_loaded = True
             log.info("registry loaded: %d triggers", len(self.registry))
-            self._restorer = self._plain_consumer()
-            await self._restorer.start()
-            self._consumer = self._group_consumer()
-            await self._consumer.start()
-            self._consumer.subscribe(
-                [self.settings.events_topic], listener=_Listener(self._revoked, self._assigned)
-            )
+            if not joins_first:
+                await self._join()
             self._consuming = self._spawn(self._consume())
             self._following = self._spawn(self._follower.follow())
         except BaseException:
             await self._close_clients()
             await self._http.stop()
             raise
+
+    async def _join(self) -> None:
+        self._consumer = self._group_consumer()
+        await self._consumer.start()
+        self._consumer.subscribe(
+            [self.settings.events_topic], listener=_Listener(self._revoked, self._assigned)
+        )
 
     async def _serve_http(self) -> None:
         try:
