@@ -87,6 +87,20 @@ class Engine:
     async def wait_logged(self, text: str) -> None:
         await wait_for(lambda: text in self.logged(), f"the engine to log {text!r}")
 
+    def handles_sigterm(self) -> bool:
+        """Whether the process has installed its SIGTERM handler (Linux: its status's SigCgt
+        mask). Before that, during the interpreter's own start, SIGTERM would end it by the
+        signal, as it would any program."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        caught = re.search(r"^SigCgt:\s*([0-9a-f]+)$", status, re.MULTILINE)
+        assert caught, status
+        return bool(int(caught.group(1), 16) >> (signal.SIGTERM - 1) & 1)
+
+    async def terminate(self) -> None:
+        """SIGTERM, once the process handles it."""
+        await wait_for(self.handles_sigterm, "the engine to handle SIGTERM")
+        self.process.terminate()
+
     async def kill(self) -> None:
         """SIGKILL: the process ends at once, in the middle of whatever it was doing."""
         self.process.kill()
@@ -135,7 +149,7 @@ async def test_kill_9_at_several_points_loses_and_repeats_nothing(
     engine = await Engine.start(dep, log)
     produced += await produce_events(kafka_bootstrap, dep.events, lines[225:])
     await wait_committed(kafka_admin, dep.group, dep.events, ends_of(produced))
-    engine.process.terminate()
+    await engine.terminate()
     assert await engine.exit_code(SHUTDOWN_TIMEOUT_S + 5) == 0, engine.tail()
 
     want = expected(produced, triggers)
@@ -185,7 +199,7 @@ async def test_kill_9_while_uploads_are_open_fires_each_dataset_trigger_once_at_
 
     engine = await Engine.start(dep, log)
     await wait_committed(kafka_admin, dep.group, dep.events, ends_of(produced))
-    engine.process.terminate()
+    await engine.terminate()
     assert await engine.exit_code(SHUTDOWN_TIMEOUT_S + 5) == 0, engine.tail()
 
     invocations = values(await read_all(kafka_bootstrap, dep.invocations))
@@ -227,7 +241,7 @@ async def test_sigterm_commits_the_batch_and_leaves_the_group_in_time(
     engine = await Engine.start(dep, tmp_path / "engine.log", *membership)
     await _progress(kafka_admin, dep, 0)
 
-    engine.process.terminate()
+    await engine.terminate()
     assert await engine.exit_code(SHUTDOWN_TIMEOUT_S) == 0, engine.tail()
 
     group = await _group(kafka_admin, dep)
@@ -259,14 +273,6 @@ async def _group(admin: AIOKafkaAdminClient, dep: Deployment) -> dict[str, Any]:
     return dict(group)
 
 
-def _handles_sigterm(process: asyncio.subprocess.Process) -> bool:
-    """Whether the process has installed a SIGTERM handler (Linux: its status's SigCgt mask)."""
-    status = Path(f"/proc/{process.pid}/status").read_text()
-    caught = re.search(r"^SigCgt:\s*([0-9a-f]+)$", status, re.MULTILINE)
-    assert caught, status
-    return bool(int(caught.group(1), 16) >> (signal.SIGTERM - 1) & 1)
-
-
 @pytest.mark.parametrize(
     ("moment", "said"),
     [
@@ -285,17 +291,15 @@ async def test_sigterm_at_any_moment_after_start_ends_the_process_with_status_0(
     said: str,
 ) -> None:
     """SIGTERM as soon as the process handles it (in the middle of its imports, before anything
-    is started), once it has read the registry (joining the group), once it owns its partitions:
-    each time status 0, no traceback, and no member left in the group."""
+    is started), once it has loaded the registry (a static member, it joined the group first),
+    once it owns its partitions: each time status 0, no traceback, and no member left in the
+    group."""
     dep, _ = await example_deployment(kafka_bootstrap, create_topics, unique_name)
     await produce_events(kafka_bootstrap, dep.events, workload(datasets=2))
     engine = await Engine.start(dep, tmp_path / "engine.log", "--group-instance-id=engine-1")
-    if moment == "handles the signal":
-        await wait_for(lambda: _handles_sigterm(engine.process), "the engine to handle SIGTERM")
-    else:
+    if moment != "handles the signal":
         await engine.wait_logged(moment)
-
-    engine.process.terminate()
+    await engine.terminate()
     assert await engine.exit_code(SHUTDOWN_TIMEOUT_S) == 0, engine.tail()
 
     assert "Traceback" not in engine.logged(), engine.tail()
@@ -428,7 +432,7 @@ async def test_ten_kill_9_in_a_row_lose_and_repeat_nothing_and_stall_no_partitio
         await asyncio.wait([watching, feeding])
     for engine in engines.values():
         await engine.wait_logged(READY)  # the last one restarted is up again too
-        engine.process.terminate()
+        await engine.terminate()
     for engine in engines.values():
         assert await engine.exit_code(SHUTDOWN_TIMEOUT_S + 5) == 0, engine.tail()
 
