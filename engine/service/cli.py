@@ -175,9 +175,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return asyncio.run(run_service(settings, stopped_before=stop_noted))
 
 
-async def run_service(
-    settings: ServiceSettings, stopped_before: Callable[[], bool] = lambda: False
-) -> int:
+async def run_service(settings: ServiceSettings, stopped_before: Callable[[], bool]) -> int:
     """Run until SIGTERM/SIGINT or a failure; 0 after a clean shutdown within the deadline, and
     after a stop requested before (`stopped_before()`) or while the service was starting."""
     from aiokafka.errors import KafkaError
