@@ -98,7 +98,7 @@ def service_available() -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
-class _Topics:
+class Topics:
     events: str
     invocations: str
     triggers: str
@@ -108,7 +108,7 @@ class _Topics:
     transactional_prefix: str
 
     @classmethod
-    def fresh(cls) -> _Topics:
+    def fresh(cls) -> Topics:
         run = uuid.uuid4().hex[:8]
         parts = ("events", "invocations", "triggers", "state", "dlq", "group", "tx")
         return cls(*(f"bench-{run}-{part}" for part in parts))
@@ -130,13 +130,13 @@ def run_kafka(workload: Workload, settings: KafkaSettings) -> dict[str, Any]:
 async def _run(
     workload: Workload, settings: KafkaSettings, bootstrap: str, tmp: Path
 ) -> dict[str, Any]:
-    topics = _Topics.fresh()
+    topics = Topics.fresh()
     try:
-        await _create_registry_topics(bootstrap, topics)
-        await _produce_triggers(bootstrap, topics, workload)
+        await create_registry_topics(bootstrap, topics)
+        await produce_triggers(bootstrap, topics, workload)
         ready_s, measured = await _with_service(workload, settings, bootstrap, topics, tmp)
     finally:
-        await _delete_topics(bootstrap, topics)
+        await delete_topics(bootstrap, topics)
     expected = _replayed_invocation_ids(workload)
     received = measured.pop("invocation_ids")
     counts = Counter(received)
@@ -159,29 +159,29 @@ async def _run(
 
 
 async def _with_service(
-    workload: Workload, settings: KafkaSettings, bootstrap: str, topics: _Topics, tmp: Path
+    workload: Workload, settings: KafkaSettings, bootstrap: str, topics: Topics, tmp: Path
 ) -> tuple[float, dict[str, Any]]:
     """(seconds until the service was ready, the measurements) with the service running."""
     actions = tmp / "actions.json"
     actions.write_bytes(orjson.dumps(workload.actions))
-    port = _free_port()
+    port = free_port()
     log = tmp / "engine.log"
     with log.open("wb") as log_stream:
         service = subprocess.Popen(
-            _service_command(bootstrap, topics, actions, port),
+            service_command(bootstrap, topics, actions, port),
             stdout=log_stream,
             stderr=subprocess.STDOUT,
         )
         try:
             started = time.monotonic()
-            await _wait_ready(service, port, log, len(workload.triggers))
+            await wait_ready(service, port, log, len(workload.triggers))
             ready_s = time.monotonic() - started
             return ready_s, await _measure(workload, settings, bootstrap, topics)
         finally:
-            await _stop(service)
+            await stop_service(service)
 
 
-async def _delete_topics(bootstrap: str, topics: _Topics) -> None:
+async def delete_topics(bootstrap: str, topics: Topics) -> None:
     """Leave the broker as it was: the run's topics are of no use afterwards."""
     names = [topics.events, topics.invocations, topics.triggers, topics.state, topics.dlq]
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -193,7 +193,7 @@ async def _delete_topics(bootstrap: str, topics: _Topics) -> None:
         await admin.close()
 
 
-def _service_command(bootstrap: str, topics: _Topics, actions: Path, port: int) -> list[str]:
+def service_command(bootstrap: str, topics: Topics, actions: Path, port: int) -> list[str]:
     return [
         sys.executable, "-m", "engine", "run",
         "--bootstrap-servers", bootstrap,
@@ -213,7 +213,7 @@ def _service_command(bootstrap: str, topics: _Topics, actions: Path, port: int) 
     ]  # fmt: skip
 
 
-async def _create_registry_topics(bootstrap: str, topics: _Topics) -> None:
+async def create_registry_topics(bootstrap: str, topics: Topics) -> None:
     """The registry topic must hold the triggers before the service starts; the service creates
     the others. The events topic is created here too, with a known partition count."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -246,7 +246,7 @@ async def _led(admin: AIOKafkaAdminClient, names: list[str]) -> bool:
     )
 
 
-async def _produce_triggers(bootstrap: str, topics: _Topics, workload: Workload) -> None:
+async def produce_triggers(bootstrap: str, topics: Topics, workload: Workload) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks="all")
     await producer.start()
     try:
@@ -258,15 +258,13 @@ async def _produce_triggers(bootstrap: str, topics: _Topics, workload: Workload)
         await producer.stop()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
-async def _wait_ready(
-    service: subprocess.Popen[bytes], port: int, log: Path, triggers: int
-) -> None:
+async def wait_ready(service: subprocess.Popen[bytes], port: int, log: Path, triggers: int) -> None:
     """Until `/readyz` answers 200 with every trigger loaded and every input partition owned:
     the clock of the throughput phase must not include the group join."""
     deadline = time.monotonic() + READY_TIMEOUT_S
@@ -305,7 +303,7 @@ def prometheus_samples(text: str | None) -> dict[str, float]:
     return samples
 
 
-async def _stop(service: subprocess.Popen[bytes]) -> None:
+async def stop_service(service: subprocess.Popen[bytes]) -> None:
     if service.poll() is None:
         service.send_signal(signal.SIGTERM)
         try:
@@ -316,7 +314,7 @@ async def _stop(service: subprocess.Popen[bytes]) -> None:
 
 
 async def _measure(
-    workload: Workload, settings: KafkaSettings, bootstrap: str, topics: _Topics
+    workload: Workload, settings: KafkaSettings, bootstrap: str, topics: Topics
 ) -> dict[str, Any]:
     events = workload.events
     split = int(len(events) * settings.throughput_share)
@@ -335,11 +333,13 @@ async def _measure(
     collector = asyncio.create_task(_collect(consumer, received))
     try:
         start = time.monotonic_ns()
-        await _send(producer, topics.events, events[:split], sent_at, rate=None)
+        await send_events(producer, topics.events, events[:split], sent_at, rate=None)
         produced_s = (time.monotonic_ns() - start) / 1e9
         await _wait_committed(bootstrap, topics, split, settings.drain_timeout_s)
         drained_s = (time.monotonic_ns() - start) / 1e9
-        await _send(producer, topics.events, events[split:], sent_at, rate=settings.latency_rate)
+        await send_events(
+            producer, topics.events, events[split:], sent_at, rate=settings.latency_rate
+        )
         await _wait_committed(bootstrap, topics, len(events), settings.drain_timeout_s)
         await asyncio.sleep(0.5)  # let the consumer catch the last committed invocations
     finally:
@@ -366,7 +366,7 @@ async def _measure(
     }
 
 
-async def _send(
+async def send_events(
     producer: AIOKafkaProducer,
     topic: str,
     events: list[dict[str, Any]],
@@ -393,7 +393,7 @@ async def _collect(consumer: AIOKafkaConsumer, received: list[tuple[str, str, in
         received.append((request["invocation_id"], request["event_id"], time.monotonic_ns()))
 
 
-async def _wait_committed(bootstrap: str, topics: _Topics, total: int, timeout_s: float) -> None:
+async def _wait_committed(bootstrap: str, topics: Topics, total: int, timeout_s: float) -> None:
     """Until the service's group has committed offsets covering `total` events."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()

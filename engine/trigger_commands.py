@@ -448,16 +448,17 @@ def add_triggers_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
 def run_triggers_command(args: argparse.Namespace) -> int:
     if args.triggers is not None and args.bootstrap_servers is None:
-        store: TriggerStore = FileTriggerStore(args.triggers)
-    elif args.bootstrap_servers is not None and args.triggers is None:
+        store = FileTriggerStore(args.triggers)
+        return int(args.run(args, store))
+    if args.bootstrap_servers is not None and args.triggers is None:
+        from engine.service.cli import against_kafka
         from engine.service.registry_topic import TopicTriggerStore  # Kafka only when asked for
 
-        store = TopicTriggerStore(kafka_settings(args), args.triggers_topic)
-    else:
-        raise ConfigError(
-            "triggers",
-            None,
-            "give exactly one of --triggers FILE or --bootstrap-servers "
-            "(TRIGGER_ENGINE_BOOTSTRAP_SERVERS counts as --bootstrap-servers)",
-        )
-    return int(args.run(args, store))
+        topic_store = TopicTriggerStore(kafka_settings(args), args.triggers_topic)
+        return against_kafka(lambda: int(args.run(args, topic_store)), args.bootstrap_servers)
+    raise ConfigError(
+        "triggers",
+        None,
+        "give exactly one of --triggers FILE or --bootstrap-servers "
+        "(TRIGGER_ENGINE_BOOTSTRAP_SERVERS counts as --bootstrap-servers)",
+    )

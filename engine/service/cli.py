@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import sys
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -22,6 +21,7 @@ from typing import Any, Literal, get_args, get_origin
 from engine.command_events import zoned_moment
 from engine.errors import ConfigError
 from engine.replay import read_events
+from engine.service.logs import configure_logging, quiet_client_library
 from engine.service.settings import (
     SASL_MECHANISMS,
     SECURITY_PROTOCOLS,
@@ -30,6 +30,7 @@ from engine.service.settings import (
     validated,
 )
 from engine.sinks import Origin
+from engine.stop_signals import STOP_SIGNALS, stop_noted
 
 ENV_PREFIX = "TRIGGER_ENGINE_"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -50,6 +51,12 @@ _CONNECTION_FLAGS = {
 }
 _RUN_FLAGS = {
     "--group-id": "consumer group of the events topic",
+    "--group-instance-id": "static group membership: this instance's id, unique in the group and "
+    "the same across its restarts (e.g. the pod name); unset: a dynamic member",
+    "--session-timeout-ms": "a member that sends no heartbeat for this long leaves the group",
+    "--heartbeat-interval-ms": "time between heartbeats; below --session-timeout-ms",
+    "--rebalance-timeout-ms": "longest a rebalance waits for a member to rejoin",
+    "--max-poll-interval-ms": "a member that fetches nothing for this long leaves the group",
     "--events-topic": "input events",
     "--invocations-topic": "invocation requests (executor topic)",
     "--evaluations-topic": "evaluation records; empty disables them",
@@ -176,28 +183,41 @@ def add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 def cmd_run(args: argparse.Namespace) -> int:
     if args.log_level not in LOG_LEVELS:  # from the variable, which argparse does not check
         raise ConfigError("--log-level", _PLACE, f"{args.log_level!r} is not one of {LOG_LEVELS}")
-    logging.basicConfig(
-        level=args.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    return asyncio.run(run_service(service_settings(args)))
+    configure_logging(args.log_level)
+    settings = service_settings(args)
+    return asyncio.run(run_service(settings, stopped_before=stop_noted))
 
 
-async def run_service(settings: ServiceSettings) -> int:
-    """Run until SIGTERM/SIGINT or a failure; 0 after a clean shutdown within the deadline."""
+async def run_service(settings: ServiceSettings, stopped_before: Callable[[], bool]) -> int:
+    """Run until SIGTERM/SIGINT or a failure; 0 after a clean shutdown within the deadline, and
+    after a stop requested before (`stopped_before()`) or while the service was starting."""
     from aiokafka.errors import KafkaError
 
-    from engine.service.service import TriggerService
+    from engine.service.service import StartError, TriggerService
 
     service = TriggerService(settings)
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, service.request_stop)
+    if stopped_before():
+        log.info("stopped before starting")
+        return 0
+    starting = asyncio.ensure_future(service.start())
+    stopping = asyncio.ensure_future(service.wait())
+    await asyncio.wait([starting, stopping], return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():
+        starting.cancel()  # start() closes what it opened
+        await asyncio.wait([starting])
+        log.info("stopped while starting")
+        return 0
+    stopping.cancel()
     try:
-        await service.start()
-    except (KafkaError, OSError) as exc:  # brokers out of reach, HTTP port taken
-        log.error("cannot start (brokers %s): %r", settings.kafka.bootstrap_servers, exc)
+        starting.result()
+    except StartError as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    except (KafkaError, TimeoutError, ConnectionError) as exc:
+        log.error("cannot start: %s", kafka_failure(settings.kafka.bootstrap_servers, exc))
         return 1
     log.info("serving /healthz, /readyz and /metrics on port %d", service.http_port)
     try:
@@ -205,6 +225,28 @@ async def run_service(settings: ServiceSettings) -> int:
     finally:
         clean = await service.stop()
     return 0 if clean and service.failure is None else 1
+
+
+def kafka_failure(bootstrap_servers: str, error: BaseException) -> str:
+    """One line that says what went wrong talking to the brokers."""
+    from aiokafka.errors import KafkaConnectionError
+
+    if isinstance(error, KafkaConnectionError):
+        return f"no Kafka broker answers at {bootstrap_servers}"
+    return f"Kafka brokers at {bootstrap_servers}: {error!r}"
+
+
+def against_kafka(command: Callable[[], int], bootstrap_servers: str) -> int:
+    """`command()`, a one-shot command that talks to the brokers; when they fail it, one line on
+    stderr and status 1. The client library's own log would repeat that failure: it is quiet."""
+    from aiokafka.errors import KafkaError
+
+    quiet_client_library()
+    try:
+        return command()
+    except (KafkaError, TimeoutError, ConnectionError) as exc:
+        sys.stderr.write(f"trigger-engine: error: {kafka_failure(bootstrap_servers, exc)}\n")
+        return 1
 
 
 def add_admin_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -225,23 +267,20 @@ def add_admin_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def cmd_seek(args: argparse.Namespace) -> int:
-    from aiokafka.errors import KafkaError
-
     from engine.service.admin import seek
 
     values = {**_values(args, _DEPLOYMENT_FLAGS), "kafka": kafka_settings(args)}
     settings = validated(ServiceSettings, values, _PLACE)
-    try:
+
+    def seek_and_report() -> int:
         done = asyncio.run(seek(settings, args.partition, args.offset))
-    except (KafkaError, OSError) as exc:
-        sys.stderr.write(
-            f"trigger-engine: error: cannot seek (brokers {settings.kafka.bootstrap_servers}): "
-            f"{exc!r}\n"
+        was = "had no committed offset" if done.previous is None else f"was at {done.previous}"
+        print(
+            f"{done.tp.topic}/{done.tp.partition} resumes at offset {done.offset} (the group {was})"
         )
-        return 1
-    was = "had no committed offset" if done.previous is None else f"was at {done.previous}"
-    print(f"{done.tp.topic}/{done.tp.partition} resumes at offset {done.offset} (the group {was})")
-    return 0
+        return 0
+
+    return against_kafka(seek_and_report, settings.kafka.bootstrap_servers)
 
 
 def add_replay_kafka_options(

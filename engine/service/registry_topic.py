@@ -72,8 +72,8 @@ async def _publish(
         await target.send_and_wait(topic, payload, key.encode())
         return
     producer = AIOKafkaProducer(**target.client_options(), acks="all", enable_idempotence=True)
-    await producer.start()
     try:
+        await producer.start()
         await producer.send_and_wait(topic, payload, key.encode())
     finally:
         await producer.stop()
@@ -326,8 +326,8 @@ class TopicTriggerStore:
                 latest[record.key] = record
 
         consumer = _registry_consumer(self._settings, self._topic)
-        await consumer.start()
         try:
+            await consumer.start()
             await _read_to_end(consumer, keep, [self._topic])
         finally:
             await consumer.stop()

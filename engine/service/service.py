@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from engine.service.health import Health, HealthLimits
 from engine.service.http import HttpServer, Response
 from engine.service.kafka_sink import RecordTooLarge
 from engine.service.limits import WriteLimits
+from engine.service.membership import leave_group
 from engine.service.metrics import CONTENT_TYPE, Gauge, Labels, ServiceMetrics, single
 from engine.service.partition import BatchOutcome, PartitionWorker, open_producer
 from engine.service.registry_topic import RegistryFollower
@@ -93,6 +95,10 @@ class _Listener(ConsumerRebalanceListener):
 
     def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self._assigned(assigned)
+
+
+class StartError(Exception):
+    """The service cannot start; the message says what and why, in one line."""
 
 
 class TriggerService:
@@ -177,26 +183,33 @@ class TriggerService:
         return self._unhealthy_reason() is None
 
     async def start(self) -> None:
-        """Serve HTTP, check the topics, load the registry, then join the group."""
+        """Serve HTTP, check the topics, load the registry and join the group. A dynamic member
+        joins once the registry is loaded, so that the partitions a rebalance gives it never wait
+        for the load. A static member joins first: its partitions wait for it anyway (the group
+        kept them while it was away), and their producers and state get ready during the load."""
         self._started = True
+        joins_first = self.settings.group_instance_id is not None
         try:
-            await self._http.start()
-            await prepare_topics(self.settings)
+            await self._serve_http()
+            partitions = await prepare_topics(self.settings)
             self.limits = WriteLimits(
                 self.settings.producer_max_request_bytes,
                 await max_message_bytes(self.settings),
                 self.settings.large_record_compression,
             )
+            self._restorer = self._plain_consumer()
+            await self._restorer.start()
+            # The changelog's metadata now rather than at the first restore, which would wait.
+            changelog = [TopicPartition(self.settings.state_topic, p) for p in range(partitions)]
+            self._restorer.assign(changelog)
+            self._restorer.pause(*changelog)
+            if joins_first:
+                await self._join()
             await self._follower.load()
             self._registry_loaded = True
             log.info("registry loaded: %d triggers", len(self.registry))
-            self._restorer = self._plain_consumer()
-            await self._restorer.start()
-            self._consumer = self._group_consumer()
-            await self._consumer.start()
-            self._consumer.subscribe(
-                [self.settings.events_topic], listener=_Listener(self._revoked, self._assigned)
-            )
+            if not joins_first:
+                await self._join()
             self._consuming = self._spawn(self._consume())
             self._following = self._spawn(self._follower.follow())
             self._watching = self._spawn(self._watch())
@@ -204,6 +217,21 @@ class TriggerService:
             await self._close_clients()
             await self._http.stop()
             raise
+
+    async def _join(self) -> None:
+        self._consumer = self._group_consumer()
+        await self._consumer.start()
+        self._consumer.subscribe(
+            [self.settings.events_topic], listener=_Listener(self._revoked, self._assigned)
+        )
+
+    async def _serve_http(self) -> None:
+        try:
+            await self._http.start()
+        except OSError as exc:  # the port is taken, or the host is not an address of this machine
+            reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+            where = f"{self.settings.http_port} on {self.settings.http_host}"
+            raise StartError(f"HTTP port {where}: {reason}") from exc
 
     def request_stop(self) -> None:
         self._stop_requested.set()
@@ -248,13 +276,32 @@ class TriggerService:
             await asyncio.gather(*(worker.close() for worker in self._workers.values()))
             self._workers.clear()
         await self._close_clients()
+        await self._leave_as_static_member()
 
     async def _close_clients(self) -> None:
         if self._consumer is not None:
-            await self._consumer.stop()  # leaves the group
+            await self._consumer.stop()  # leaves the group, unless a static member
         if self._restorer is not None:
             await self._restorer.stop()
         await self._follower.stop()
+
+    async def _leave_as_static_member(self) -> None:
+        """A static member's partitions would wait for its session to time out: hand them over
+        now, as a dynamic member's stop does."""
+        instance_id = self.settings.group_instance_id
+        if instance_id is None or self._consumer is None:
+            return
+        try:
+            await leave_group(self.settings.kafka, self.settings.group_id, instance_id)
+        except KafkaError as exc:
+            log.warning(
+                "could not leave the group as %s (%r): its partitions move when its session "
+                "times out",
+                instance_id,
+                exc,
+            )
+        else:
+            log.info("left group %s as static member %s", self.settings.group_id, instance_id)
 
     def _spawn(self, coroutine: Awaitable[None]) -> asyncio.Future[None]:
         task = asyncio.ensure_future(coroutine)
@@ -275,13 +322,19 @@ class TriggerService:
     # clients
 
     def _group_consumer(self) -> AIOKafkaConsumer:
+        settings = self.settings
         return AIOKafkaConsumer(
-            **self.settings.kafka.client_options(),
-            group_id=self.settings.group_id,
+            **settings.kafka.client_options(),
+            group_id=settings.group_id,
+            group_instance_id=settings.group_instance_id,
+            session_timeout_ms=settings.session_timeout_ms,
+            heartbeat_interval_ms=settings.heartbeat_interval_ms,
+            rebalance_timeout_ms=settings.rebalance_timeout_ms,
+            max_poll_interval_ms=settings.max_poll_interval_ms,
             isolation_level="read_committed",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            max_poll_records=self.settings.batch_max_records,
+            max_poll_records=settings.batch_max_records,
         )
 
     def _plain_consumer(self) -> AIOKafkaConsumer:

@@ -77,6 +77,17 @@ class KafkaSettings(_Settings):
 class ServiceSettings(_Settings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     group_id: str = Field(default="trigger-engine", min_length=1)
+    # Static membership (KIP-345): an instance that comes back under the same id within the
+    # session timeout gets its partitions back without a rebalance. None: a dynamic member.
+    group_instance_id: str | None = Field(default=None, min_length=1)
+    # How soon the group notices a member that went away without leaving (a crash), and how soon
+    # the other members hear of a rebalance (with their next heartbeat).
+    session_timeout_ms: int = Field(default=10_000, ge=1000)
+    heartbeat_interval_ms: int = Field(default=1000, ge=100)
+    # How long a rebalance waits for a member to finish its batch and rejoin.
+    rebalance_timeout_ms: int = Field(default=30_000, ge=1000)
+    # A member that fetches nothing for this long (its loop is stuck) leaves the group.
+    max_poll_interval_ms: int = Field(default=300_000, ge=1000)
     events_topic: str = Field(default="dataset-events", min_length=1)
     invocations_topic: str = Field(default="invocation-requests", min_length=1)
     evaluations_topic: str = "trigger-evaluations"  # empty: no evaluation records
@@ -114,6 +125,15 @@ class ServiceSettings(_Settings):
     stalled_after: float = Field(default=60.0, gt=0)
     wedged_after: float = Field(default=120.0, gt=0)
     create_topics: bool = False
+
+    @model_validator(mode="after")
+    def _heartbeats_within_the_session(self) -> Self:
+        if self.heartbeat_interval_ms >= self.session_timeout_ms:
+            raise ValueError(
+                f"--heartbeat-interval-ms {self.heartbeat_interval_ms} must be below "
+                f"--session-timeout-ms {self.session_timeout_ms} (a third of it at most is usual)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _distinct_topics(self) -> Self:

@@ -74,6 +74,17 @@ def test_every_setting_is_a_variable_of_a_run_flag(manifests: dict[str, Manifest
         )
 
 
+def test_each_pod_is_a_static_group_member_named_after_itself(
+    manifests: dict[str, Manifest],
+) -> None:
+    variables = {e["name"]: e for e in engine_container(manifests)["env"]}
+    assert {flag_of_env(name) for name in variables} <= set(run_options())
+    instance = variables["TRIGGER_ENGINE_GROUP_INSTANCE_ID"]["valueFrom"]["fieldRef"]
+    assert instance["fieldPath"] == "metadata.name"
+    settings = engine_settings(manifests)
+    assert settings.heartbeat_interval_ms * 3 <= settings.session_timeout_ms
+
+
 def test_the_container_runs_the_service_with_values_it_accepts(
     manifests: dict[str, Manifest],
 ) -> None:

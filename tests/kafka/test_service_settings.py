@@ -69,12 +69,33 @@ def test_an_empty_evaluations_topic_disables_evaluation_records(
         (["--sasl-username=u"], "SASL settings are given but --security-protocol is PLAINTEXT"),
         (["--ssl-cafile=ca.pem"], "SSL files are given but --security-protocol is PLAINTEXT"),
         (["--dlq-topic=dataset-events"], "--dlq-topic and --events-topic name the same topic"),
+        (["--session-timeout-ms=500"], "--session-timeout-ms: Input should be greater than"),
+        (
+            ["--session-timeout-ms=3000", "--heartbeat-interval-ms=3000"],
+            "--heartbeat-interval-ms 3000 must be below --session-timeout-ms 3000",
+        ),
+        (["--group-instance-id="], "--group-instance-id: String should have at least 1"),
     ],
 )
 def test_bad_settings_name_the_flag_and_the_reason(flags: list[str], reason: str) -> None:
     with pytest.raises(ConfigError) as error:
         _settings(*flags)
     assert reason in str(error.value)
+
+
+def test_group_membership_settings_come_from_flags_and_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    defaults = _settings()
+    assert defaults.group_instance_id is None
+    assert (defaults.session_timeout_ms, defaults.heartbeat_interval_ms) == (10_000, 1000)
+    assert (defaults.rebalance_timeout_ms, defaults.max_poll_interval_ms) == (30_000, 300_000)
+    monkeypatch.setenv("TRIGGER_ENGINE_GROUP_INSTANCE_ID", "trigger-engine-7d9f-x2k4q")
+    monkeypatch.setenv("TRIGGER_ENGINE_SESSION_TIMEOUT_MS", "6000")
+    settings = _settings("--heartbeat-interval-ms=2000", "--max-poll-interval-ms=60000")
+    assert settings.group_instance_id == "trigger-engine-7d9f-x2k4q"
+    assert (settings.session_timeout_ms, settings.heartbeat_interval_ms) == (6000, 2000)
+    assert settings.max_poll_interval_ms == 60_000
 
 
 def test_a_value_of_the_wrong_type_is_a_usage_error(
