@@ -27,6 +27,7 @@ from engine.service.cli import (
     add_admin_parser,
     add_replay_kafka_options,
     add_run_parser,
+    against_kafka,
     replay_events,
 )
 from engine.sinks import JsonlSink
@@ -248,6 +249,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "from_kafka", False):  # a topic range: broker failures in one line
+            return against_kafka(lambda: int(args.func(args)), args.bootstrap_servers)
         return int(args.func(args))
     except EngineError as exc:
         sys.stderr.write(f"trigger-engine: error: {exc}\n")

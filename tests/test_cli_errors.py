@@ -14,6 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 ACTIONS = ROOT / "examples" / "actions"
+TRIGGERS = ROOT / "examples" / "triggers.yaml"
 TIMEOUT_S = 120
 
 
@@ -43,8 +44,11 @@ def _trigger_engine(*argv: str) -> subprocess.CompletedProcess[str]:
         ["triggers", "create", "--name=x", "--action=mcap-index", "--required-inputs=*.mcap",
          f"--actions={ACTIONS}", "--org=og_acme"],
         ["admin", "seek", "--partition=0", "--offset=0"],
+        ["replay", "--from-kafka", f"--triggers={TRIGGERS}", f"--actions={ACTIONS}"],
+        ["triggers", "invoke", "run-summary", "--org=og_acme", "--dataset=ds_1",
+         "--idempotency-id=k"],
     ],
-    ids=["triggers-list", "triggers-create", "admin-seek"],
+    ids=["triggers-list", "triggers-create", "admin-seek", "replay-from-kafka", "triggers-invoke"],
 )  # fmt: skip
 def test_a_command_against_unreachable_brokers_says_so_in_one_line(
     closed_port: int, command: list[str]
