@@ -697,14 +697,16 @@ class TriggerService:
         assert self._consumer is not None
         consumer, topic = self._consumer, self.settings.events_topic
         owned = [TopicPartition(topic, partition) for partition in self._health.partitions]
+        # A look never waits longer than it takes for silent brokers to count as unreachable.
+        timeout = min(_WATCH_TIMEOUT_S, self.settings.broker_unreachable_after)
         try:
-            async with asyncio.timeout(_WATCH_TIMEOUT_S):
+            async with asyncio.timeout(timeout):
                 ends = await consumer.end_offsets(owned or [TopicPartition(topic, 0)])
                 # Until its state is restored, a partition's position is the group's offset.
                 restoring = {tp: await self._group_offset(tp) for tp in list(self._restoring)}
                 fetching = await self._fetch_positions()
         except TimeoutError:
-            self._health.broker_failed(f"no answer within {_WATCH_TIMEOUT_S:g} s")
+            self._health.broker_failed(f"no answer within {timeout:g} s")
             ends, restoring, fetching = {}, {}, {}
         except KafkaError as exc:
             self._health.broker_failed(repr(exc))

@@ -344,9 +344,12 @@ async def test_readiness_fails_while_the_broker_is_down_and_returns_with_it(
             assert (status, body.split(" for ")[0]) == (503, "brokers unreachable")
             assert (await _samples(port))["trigger_engine_broker_reachable"] == 0
             assert await _http(port, "/healthz") == (200, "alive\n")  # no restart would help
+            # Its look at the brokers times out within the limit: then it says so, once.
+            await wait_for(lambda: len(_logged(caplog)) == 1, "the lost brokers to be logged")
 
             await asyncio.to_thread(private_broker.run, "start")
             await wait_for(lambda: service.ready, "/readyz to answer 200 with the broker back")
+            await wait_for(lambda: len(_logged(caplog)) == 2, "the brokers' return to be logged")
             assert (await _samples(port))["trigger_engine_broker_reachable"] == 1
             produced = await produce_events(bootstrap, dep.events, dataset_events("ds_back"))
             await wait_committed(admin, dep.group, dep.events, ends_of(produced))
