@@ -35,6 +35,9 @@ from engine.service.settings import ServiceSettings, validated
 from engine.trigger_files import load_triggers, save_triggers, trigger_from_dict, trigger_to_dict
 from engine.vocabulary import LISTENABLE_CAUSES, ForEach
 
+CLEARED = "null"  # as for `roboto`: a container override given so is removed
+CONDITION_FIELDS = ("condition", "required_tag", "required_metadata")  # one replaces the others
+
 
 class TriggerStore(Protocol):
     def load(self) -> list[Trigger]: ...
@@ -43,11 +46,16 @@ class TriggerStore(Protocol):
 
 
 class FileTriggerStore:
-    def __init__(self, path: Path) -> None:
+    """A triggers file; only `create` may name one that does not exist yet (it makes it)."""
+
+    def __init__(self, path: Path, *, may_be_new: bool) -> None:
         self.path = path
+        self.may_be_new = may_be_new
 
     def load(self) -> list[Trigger]:
-        return load_triggers(self.path) if self.path.exists() else []
+        if self.may_be_new and not self.path.exists():
+            return []
+        return load_triggers(self.path)
 
     def put(self, trigger: Trigger) -> None:
         others = [t for t in self.load() if t.key != trigger.key]
@@ -89,26 +97,56 @@ def _condition(text: str) -> dict[str, Any]:
     return condition
 
 
-def _command(args: argparse.Namespace) -> list[str] | None:
-    if args.command_override is None:
-        return None
-    if args.command_form == "shell":
-        return [args.command_override]
-    return shlex.split(args.command_override)
+def _container_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The container fields the flags give; None for a field given as `null` (remove it)."""
+    given = {
+        "entry_point": args.entrypoint,
+        "command": args.command_override,
+        "workdir": args.workdir,
+    }
+    changes: dict[str, Any] = {}
+    for field, text in given.items():
+        if text is None:
+            continue
+        if text == CLEARED:
+            changes[field] = None
+        elif field == "entry_point":
+            changes[field] = [text]
+        elif field == "command":
+            changes[field] = [text] if args.command_form == "shell" else shlex.split(text)
+        else:
+            changes[field] = text
+    return changes
 
 
-def _fields_from_flags(args: argparse.Namespace) -> dict[str, Any]:
-    """The trigger fields the flags set (None: not given)."""
+def _overrides(current: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """The current compute and container overrides with the flags applied field by field: what a
+    flag does not name is kept, environment variables merge by name, `null` removes a field."""
     compute = {
         "vCPU": args.vcpu, "memory": args.memory, "storage": args.storage,
         "gpu": True if args.gpu else None,
     }  # fmt: skip
-    container = {
-        "entry_point": [args.entrypoint] if args.entrypoint is not None else None,
-        "command": _command(args),
-        "workdir": args.workdir,
-        "env_vars": _key_values(args.env, "--env", as_json=False),
+    merged_compute = {
+        **current.get("compute_requirement_overrides", {}),
+        **{k: v for k, v in compute.items() if v is not None},
     }
+    container = dict(current.get("container_parameter_overrides", {}))
+    for field, value in _container_changes(args).items():
+        if value is None:
+            container.pop(field, None)
+        else:
+            container[field] = value
+    env = _key_values(args.env, "--env", as_json=False)
+    if env is not None:
+        container["env_vars"] = {**container.get("env_vars", {}), **env}
+    return {
+        "compute_requirement_overrides": merged_compute or None,
+        "container_parameter_overrides": container or None,
+    }
+
+
+def _fields_from_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The trigger fields the flags set, overrides aside (None: not given)."""
     fields: dict[str, Any] = {
         "action": args.action,
         "required_inputs": args.required_inputs,
@@ -121,16 +159,22 @@ def _fields_from_flags(args: argparse.Namespace) -> dict[str, Any]:
         "required_metadata": _key_values(
             args.required_metadata, "--required-metadata", as_json=True
         ),
-        "parameter_values": _key_values(args.parameter_value, "--parameter-value", as_json=True),
-        "compute_requirement_overrides": {k: v for k, v in compute.items() if v is not None}
-        or None,
-        "container_parameter_overrides": {k: v for k, v in container.items() if v is not None}
-        or None,
+        # Strings, as `roboto` passes them (and as action defaults are).
+        "parameter_values": _key_values(args.parameter_value, "--parameter-value", as_json=False),
     }
     return {k: v for k, v in fields.items() if v is not None}
 
 
+def _definition(current: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """`current` (a trigger's JSON form) changed by the definition and state flags."""
+    changed = {**current, **_fields_from_flags(args), **_overrides(current, args)}
+    if args.enabled is not None:
+        changed["enabled"] = args.enabled
+    return {k: v for k, v in changed.items() if v is not None}
+
+
 def _org(args: argparse.Namespace, triggers: list[Trigger]) -> str:
+    """The org of a new trigger: --org, or the one org of the store."""
     if args.org:
         return str(args.org)
     orgs = sorted({t.org_id for t in triggers})
@@ -139,11 +183,22 @@ def _org(args: argparse.Namespace, triggers: list[Trigger]) -> str:
     raise ConfigError("--org", None, "not given, ROBOTO_ORG_ID is not set, and it is not implicit")
 
 
-def _find(triggers: list[Trigger], org: str, name: str) -> Trigger:
-    for trigger in triggers:
-        if trigger.org_id == org and trigger.name == name:
-            return trigger
-    raise ConfigError(f"trigger {name!r} of org {org!r}", None, "does not exist")
+def _named(args: argparse.Namespace, triggers: list[Trigger]) -> Trigger:
+    """The trigger `args.trigger_name` of --org, or of the one org that has a trigger so named."""
+    name = args.trigger_name
+    named = [t for t in triggers if t.name == name and (not args.org or t.org_id == args.org)]
+    if len(named) == 1:
+        return named[0]
+    if args.org:
+        raise ConfigError(f"trigger {name!r} of org {args.org!r}", None, "does not exist")
+    if not named:
+        raise ConfigError(f"trigger {name!r}", None, "does not exist in any org")
+    orgs = ", ".join(sorted(t.org_id for t in named))
+    raise ConfigError(
+        "--org",
+        None,
+        f"not given and ROBOTO_ORG_ID is not set, and trigger {name!r} is in orgs {orgs}: name one",
+    )
 
 
 def _validated(args: argparse.Namespace, data: dict[str, Any]) -> Trigger:
@@ -164,39 +219,30 @@ def cmd_create(args: argparse.Namespace, store: TriggerStore) -> int:
     org = _org(args, existing)
     if any(t.org_id == org and t.name == args.name for t in existing):
         raise ConfigError(f"trigger {args.name!r} of org {org!r}", None, "already exists")
-    fields = {"name": args.name, "org_id": org, **_fields_from_flags(args)}
-    if args.enabled is not None:
-        fields["enabled"] = args.enabled
-    trigger = _validated(args, fields)
+    trigger = _validated(args, _definition({"name": args.name, "org_id": org}, args))
     store.put(trigger)
     _print(trigger_to_dict(trigger))
     return 0
 
 
 def cmd_update(args: argparse.Namespace, store: TriggerStore) -> int:
-    existing = store.load()
-    current = trigger_to_dict(_find(existing, _org(args, existing), args.trigger_name))
-    changes = _fields_from_flags(args)
-    if changes.keys() & {"condition", "required_tag", "required_metadata"} or args.clear_condition:
-        for field in ("condition", "required_tag", "required_metadata"):
+    current = trigger_to_dict(_named(args, store.load()))
+    if _fields_from_flags(args).keys() & CONDITION_FIELDS or args.clear_condition:
+        for field in CONDITION_FIELDS:
             current.pop(field, None)
-    if args.enabled is not None:
-        changes["enabled"] = args.enabled
-    trigger = _validated(args, {**current, **changes})
+    trigger = _validated(args, _definition(current, args))
     store.put(trigger)
     _print(trigger_to_dict(trigger))
     return 0
 
 
 def cmd_get(args: argparse.Namespace, store: TriggerStore) -> int:
-    existing = store.load()
-    _print(trigger_to_dict(_find(existing, _org(args, existing), args.trigger_name)))
+    _print(trigger_to_dict(_named(args, store.load())))
     return 0
 
 
 def cmd_delete(args: argparse.Namespace, store: TriggerStore) -> int:
-    existing = store.load()
-    trigger = _find(existing, _org(args, existing), args.trigger_name)
+    trigger = _named(args, store.load())
     store.delete(trigger)
     sys.stderr.write(f"deleted trigger {trigger.name!r} of org {trigger.org_id!r}\n")
     return 0
@@ -261,8 +307,7 @@ def cmd_invoke(args: argparse.Namespace, store: TriggerStore) -> int:
 
 
 def _commanded(args: argparse.Namespace, store: TriggerStore) -> Trigger:
-    existing = store.load()
-    return _find(existing, _org(args, existing), args.trigger_name)
+    return _named(args, store.load())
 
 
 def _generated(what: str, flag: str) -> str:
@@ -314,43 +359,124 @@ def _send(args: argparse.Namespace, command: CommandEvent) -> int:
 
 
 def _add_definition_flags(parser: argparse.ArgumentParser, *, create: bool) -> None:
-    parser.add_argument("--action", required=create, help="[owner/]name[@digest]")
-    parser.add_argument("--required-inputs", nargs="+", required=create, metavar="INPUT_DATA")
-    parser.add_argument("--additional-inputs", nargs="+")
-    parser.add_argument("--parameter-value", nargs="*", metavar="NAME=VALUE")
-    parser.add_argument("--timeout", type=int, help="minutes")
-    parser.add_argument("--vcpu", type=int, choices=sorted(VALID_MEMORY))
-    parser.add_argument("--memory", type=int)
-    parser.add_argument("--storage", type=int)
-    parser.add_argument("--gpu", action="store_true", default=None)
-    parser.add_argument("--entrypoint")
-    parser.add_argument("--command", dest="command_override")
-    parser.add_argument("--command-form", choices=["exec", "shell"], default="exec")
-    parser.add_argument("--workdir")
-    parser.add_argument("--env", nargs="*", metavar="KEY=VALUE")
-    parser.add_argument("--for-each", choices=list(ForEach))
+    """The `roboto triggers create|update` flags; list flags accumulate when repeated."""
+    listed = "(repeatable: values accumulate)"
+    parser.add_argument(
+        "--action", required=create, help="the action to invoke: [owner/]name[@digest]"
+    )
+    parser.add_argument(
+        "--required-inputs",
+        action="extend",
+        nargs="+",
+        required=create,
+        metavar="INPUT_DATA",
+        help=f"glob patterns of the files the action needs {listed}",
+    )
+    parser.add_argument(
+        "--additional-inputs",
+        action="extend",
+        nargs="+",
+        metavar="INPUT_DATA",
+        help=f"glob patterns of more files passed to the action when present {listed}",
+    )
+    parser.add_argument(
+        "--parameter-value",
+        action="extend",
+        nargs="*",
+        metavar="NAME=VALUE",
+        help=f"action parameter values, as strings {listed}; on update they replace the "
+        "current ones (the flag alone: none)",
+    )
+    parser.add_argument("--timeout", type=int, help="the invocation's timeout in minutes")
+    parser.add_argument(
+        "--vcpu",
+        type=int,
+        choices=sorted(VALID_MEMORY),
+        help="compute override: vCPU units (on update the other compute overrides are kept)",
+    )
+    parser.add_argument("--memory", type=int, help="compute override: memory in MiB")
+    parser.add_argument("--storage", type=int, help="compute override: ephemeral storage in GiB")
+    parser.add_argument(
+        "--gpu", action="store_true", default=None, help="compute override: run with a GPU"
+    )
+    cleared = f"`{CLEARED}` removes the override"
+    parser.add_argument(
+        "--entrypoint", help=f"container override: the entrypoint, one argument ({cleared})"
+    )
+    parser.add_argument(
+        "--command",
+        dest="command_override",
+        metavar="COMMAND",
+        help=f"container override: the command, split as --command-form says ({cleared})",
+    )
+    parser.add_argument(
+        "--command-form",
+        choices=["exec", "shell"],
+        default="exec",
+        help="exec: split --command into arguments as a shell would; shell: keep it one string "
+        "(default: exec)",
+    )
+    parser.add_argument("--workdir", help=f"container override: the working directory ({cleared})")
+    parser.add_argument(
+        "--env",
+        action="extend",
+        nargs="+",
+        metavar="KEY=VALUE",
+        help=f"container override: environment variables {listed}; on update merged by name "
+        "into the current ones",
+    )
+    parser.add_argument(
+        "--for-each",
+        choices=list(ForEach),
+        help="invoke once per dataset, or once per matching file (dataset_file)",
+    )
     parser.add_argument(
         "--causes",
+        action="extend",
         nargs="+",
         choices=list(LISTENABLE_CAUSES),
-        help="evaluation causes (default: file_upload dataset_metadata_update)",
+        help=f"evaluation causes {listed} (default: file_upload dataset_metadata_update)",
     )
     sugar = parser.add_mutually_exclusive_group()
-    sugar.add_argument("--condition-json", help="inline JSON or a JSON file")
-    sugar.add_argument("--required-tag", nargs="*")
-    parser.add_argument("--required-metadata", nargs="*", metavar="KEY=VALUE")
+    sugar.add_argument(
+        "--condition-json",
+        help="the condition: inline JSON or a JSON file (replaces any tag/metadata condition)",
+    )
+    sugar.add_argument(
+        "--required-tag",
+        action="extend",
+        nargs="*",
+        metavar="TAG",
+        help=f"dataset tags the condition requires {listed}",
+    )
+    parser.add_argument(
+        "--required-metadata",
+        action="extend",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help=f"dataset metadata the condition requires (values: JSON, else strings) {listed}",
+    )
 
 
 def _add_store_flags(parser: argparse.ArgumentParser, *, command: bool = False) -> None:
     """Where the triggers are; an operator `command` also writes to the events topic."""
     parser.add_argument(
-        "--org", default=os.environ.get("ROBOTO_ORG_ID"), help="(env ROBOTO_ORG_ID)"
+        "--org",
+        default=os.environ.get("ROBOTO_ORG_ID"),
+        help="the trigger's org (env ROBOTO_ORG_ID); not needed when the trigger's name is in one "
+        "org only of the file or topic (for create: when the file or topic has one org)",
     )
-    parser.add_argument("--triggers", type=Path, help="triggers file (JSON or YAML)")
+    parser.add_argument(
+        "--triggers",
+        type=Path,
+        help="triggers file (JSON or YAML); it must exist, except for create",
+    )
     if command:
         topics = ["--triggers-topic", "--events-topic", "--transactional-id-prefix"]
     else:
-        parser.add_argument("--actions", type=Path, help="actions to validate against")
+        parser.add_argument(
+            "--actions", type=Path, help="actions file or directory to validate against"
+        )
         topics = ["--triggers-topic"]
     add_command_kafka_options(parser, topics)
 
@@ -377,29 +503,31 @@ def add_triggers_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     verbs = triggers.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     p = verbs.add_parser("create", help="create a trigger")
-    p.add_argument("--name", required=True)
+    p.add_argument("--name", required=True, help="the new trigger's name")
     _add_definition_flags(p, create=True)
     _add_state_flags(p)
     _add_store_flags(p)
     p.set_defaults(run=cmd_create)
 
     p = verbs.add_parser("update", help="update a trigger")
-    p.add_argument("trigger_name")
+    p.add_argument("trigger_name", help="the trigger to update")
     _add_definition_flags(p, create=False)
     _add_state_flags(p)
-    p.add_argument("--clear-condition", action="store_true")
+    p.add_argument(
+        "--clear-condition", action="store_true", help="remove the condition (always satisfied)"
+    )
     _add_store_flags(p)
     p.set_defaults(run=cmd_update)
 
     for verb, run in (("get", cmd_get), ("delete", cmd_delete)):
         p = verbs.add_parser(verb, help=f"{verb} a trigger")
-        p.add_argument("trigger_name")
+        p.add_argument("trigger_name", help=f"the trigger to {verb}")
         _add_store_flags(p)
         p.set_defaults(run=run)
 
     p = verbs.add_parser("search", help="search by exact name and/or action")
-    p.add_argument("--name")
-    p.add_argument("--action")
+    p.add_argument("--name", help="the trigger's exact name")
+    p.add_argument("--action", help="the action: [owner/]name[@digest] (owner: the trigger's org)")
     _add_store_flags(p)
     p.set_defaults(run=cmd_search)
 
@@ -419,7 +547,7 @@ def add_triggers_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         "--transactional-id-prefix). Its time (now, or --time) is the event_time of the "
         "invocations it makes.",
     )
-    p.add_argument("trigger_name")
+    p.add_argument("trigger_name", help="the trigger to backfill")
     p.add_argument("--rerun", action="store_true", help="fire again where it fired before")
     p.add_argument("--request-id", help="the backfill's id (default: a new one, printed)")
     _add_command_flags(p)
@@ -436,7 +564,7 @@ def add_triggers_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         "an event log for replay, or with --bootstrap-servers written to the events topic, keyed "
         "by the dataset. Its time (now, or --time) is the event_time of the invocation.",
     )
-    p.add_argument("trigger_name")
+    p.add_argument("trigger_name", help="the trigger whose action to invoke")
     p.add_argument("--dataset", required=True, help="dataset id")
     p.add_argument("--file", help="file id (dataset_file triggers only, and required for them)")
     p.add_argument("--idempotency-id", help="the invoke's id (default: a new one, printed)")
@@ -448,7 +576,7 @@ def add_triggers_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
 def run_triggers_command(args: argparse.Namespace) -> int:
     if args.triggers is not None and args.bootstrap_servers is None:
-        store = FileTriggerStore(args.triggers)
+        store = FileTriggerStore(args.triggers, may_be_new=args.run is cmd_create)
         return int(args.run(args, store))
     if args.bootstrap_servers is not None and args.triggers is None:
         from engine.service.cli import against_kafka

@@ -327,7 +327,7 @@ def test_triggers_verbs_against_a_file(tmp_path: Path, capsys) -> None:
     got = json.loads(capsys.readouterr().out)
     assert got["enabled"] is False
     assert got["required_metadata"] == {"speed": 3} and "required_tag" not in got
-    assert got["parameter_values"] == {"threshold": 0.9}
+    assert got["parameter_values"] == {"threshold": "0.9"}
     assert got["compute_requirement_overrides"] == {"vCPU": 1024, "memory": 8192}
     assert main(["triggers", "search", "--action", "og_acme/detect-objects", *store]) == 0
     assert [t["name"] for t in json.loads(capsys.readouterr().out)] == ["cam"]

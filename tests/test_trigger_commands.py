@@ -220,7 +220,7 @@ def test_a_generated_id_is_printed_and_repeating_it_repeats_the_same_event(
             ["invoke", "front-cam-detect", "--org", "og_acme", "--dataset", "ds_run42"],
             "--file: required: 'front-cam-detect' is for_each dataset_file",
         ),
-        (["backfill", "run-summary"], "--org: not given, ROBOTO_ORG_ID is not set"),
+        (["backfill", "nope"], "trigger 'nope': does not exist in any org"),
         (["backfill", "run-summary", "--org", "og_acme", "--time", "today"], "--time: 'today'"),
         (
             ["backfill", "run-summary", "--org", "og_acme", "--bootstrap-servers", "127.0.0.1:1"],
