@@ -13,7 +13,7 @@ from typing import IO
 import orjson
 
 from engine.actions import ActionCatalog, load_actions
-from engine.collector import long_lived
+from engine.api import build_registry
 from engine.compiled import DEFAULT_TIMEOUT_MINUTES, CompiledTrigger
 from engine.errors import ConfigError, EngineError
 from engine.evaluation_history import add_evaluations_parser
@@ -21,7 +21,7 @@ from engine.evaluator import Evaluator
 from engine.events import DEFAULT_MAX_EVENT_BYTES
 from engine.explain import TriggerHistory, explain
 from engine.progress import Progress
-from engine.registry import TriggerRegistry, load_registry
+from engine.registry import TriggerRegistry
 from engine.replay import read_events, replay
 from engine.service.cli import (
     add_admin_parser,
@@ -40,16 +40,6 @@ from engine.whatif import what_if
 EXIT_USAGE = 2
 
 Command = Callable[[argparse.Namespace], int]
-
-
-def build_registry(
-    triggers_path: Path, actions_path: Path, *, default_timeout: int = DEFAULT_TIMEOUT_MINUTES
-) -> TriggerRegistry:
-    """Load and compile every trigger; the first invalid trigger or action raises `ConfigError`."""
-    with long_lived():
-        entries = load_trigger_entries(triggers_path)
-        catalog = ActionCatalog(load_actions(actions_path))
-    return load_registry(entries, catalog, default_timeout=default_timeout)
 
 
 def validation_errors(triggers_path: Path, actions_path: Path) -> tuple[int, list[str]]:
@@ -179,11 +169,25 @@ def _find_trigger(registry: TriggerRegistry, name: str, org: str | None) -> Comp
     return found[0]
 
 
+class _PrintVersion(argparse.Action):
+    """`--version`: the version is read from the package metadata only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object) -> None:
+        from engine import __version__
+
+        sys.stdout.write(f"{parser.prog} {__version__}\n")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trigger-engine",
         description="Evaluate dataset/file events against triggers and emit invocation requests.",
     )
+    parser.add_argument("--version", action=_PrintVersion, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("replay", help="replay JSON Lines event logs (no broker needed)")
