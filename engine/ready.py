@@ -98,6 +98,8 @@ def settle(memo: DatasetMemo, trigger: CompiledTrigger, decision: Decision, caus
     ready = memo.ready
     if ready is None or decision.reason is Reason.UPLOAD_IN_PROGRESS:  # not evaluated
         return
+    if cause is Cause.MANUAL:  # an invoke ignores the condition and the rule's fired key
+        return
     if _disproves(trigger, decision, cause):
         ready.pop(trigger, None)
     else:

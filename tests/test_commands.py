@@ -156,3 +156,19 @@ def test_an_invoke_for_a_dataset_of_another_org_is_bad_input() -> None:
     log.send("file.uploaded", {"file": _file("o", "a.bag")}, datasetid="ds_other", orgid="og_2")
     with pytest.raises(EventError, match="'ds_other' belongs to org 'og_2'"):
         _invoke(log, "bags", "ds_other", "k")
+
+
+def test_an_invoke_leaves_the_rule_to_fire_at_the_next_event_of_its_causes() -> None:
+    """The invoke decides nothing for the rule: a trigger satisfied before it still fires at the
+    next event of a cause it listens to, even one whose file its inputs do not match."""
+    trigger = {**BAGS, "causes": ["file_metadata_update"]}
+    log = Log(_engine(trigger))
+    log.send("file.uploaded", {"file": _file("a", "run.bag")}, datasetid="ds_a")
+    log.send("file.uploaded", {"file": _file("n", "notes.txt")}, datasetid="ds_a")
+    _invoke(log, "bags", "ds_a", "k1")
+    _invoke(log, "bags", "ds_a", "k1")  # already_run: for the invoke's key, not the rule's
+    log.send("file.metadata_updated", {"file": {"file_id": "n", "tags": ["x"]}}, datasetid="ds_a")
+    assert [(i["cause"], i["event_id"]) for i in log.invocations] == [
+        ("manual", "ev-3"),
+        ("file_metadata_update", "ev-5"),
+    ]
