@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from engine.compiled import CompiledTrigger
-from engine.decide import decide, decide_invoke, upload_in_progress
+from engine.decide import decide, decide_invoke, deferred, upload_in_progress
 from engine.decisions import Decided
 from engine.errors import EventError
 from engine.events import Command, Event
@@ -42,7 +42,11 @@ def backfill(
         if not selected:
             continue
         if ds.uploads.open:
-            yield ds, memo, [(trigger, None, upload_in_progress(ds), Cause.BACKFILL)]
+            yield (
+                ds,
+                memo,
+                [(trigger, None, deferred(trigger, upload_in_progress(ds)), Cause.BACKFILL)],
+            )
             continue
         targets = selected if trigger.per_file else [None]
         rerun = command.rerun

@@ -22,7 +22,7 @@ def skip(reason: Reason, detail: str) -> Decision:
 
 
 # The skips that say the same thing every time are made once.
-DISABLED = skip(Reason.TRIGGER_DISABLED, "trigger is disabled")
+_DISABLED = skip(Reason.TRIGGER_DISABLED, "trigger is disabled")
 _FILE_CONDITION_FALSE = skip(
     Reason.CONDITION_NOT_MET, "condition is false for this dataset and file"
 )
@@ -68,7 +68,7 @@ def decide(
     the trigger fired before.
     """
     if not trigger.enabled:
-        return DISABLED
+        return _DISABLED
     if trigger.template is None:
         return Decision(Outcome.SKIPPED, None, Status.FAILED, trigger.failure, ())
     if file is not None:
@@ -120,6 +120,12 @@ def decide_invoke(
     if not files:
         return skip(Reason.NO_MATCHING_FILES, "no current file matches the required inputs")
     return Decision(Outcome.INVOKED, None, Status.EVALUATED, None, files, key)
+
+
+def deferred(trigger: CompiledTrigger, waiting: Decision) -> Decision:
+    """A dataset trigger's record while uploads are open (`waiting`: `upload_in_progress`), unless
+    it is disabled."""
+    return waiting if trigger.enabled else _DISABLED
 
 
 def upload_in_progress(ds: DatasetState) -> Decision:

@@ -17,7 +17,7 @@ from typing import Any
 
 from engine.commands import backfill, command_trigger, invoke
 from engine.compiled import CompiledTrigger
-from engine.decide import DISABLED, decide, upload_in_progress
+from engine.decide import decide, deferred, upload_in_progress
 from engine.decisions import Decided, Decision, EventResult
 from engine.events import Command, Event
 from engine.index import TriggerIndex
@@ -26,7 +26,7 @@ from engine.memo import DatasetMemo, MemoStore
 from engine.ready import file_written, ready_triggers, selecting_triggers, settle
 from engine.registry import TriggerRegistry
 from engine.state import DatasetState, StateStore
-from engine.vocabulary import CAUSE_BITS, Cause, InvocationSource, Outcome, Status
+from engine.vocabulary import CAUSE_BITS, Cause, Outcome, Status
 
 _by_path = itemgetter("relative_path")
 _by_name = attrgetter("name")
@@ -76,11 +76,10 @@ def file_decisions(
             decision = decide(trigger, ds, memo, cause, file, event)
             decided.append((trigger, file, decision, cause))
         else:
-            decision = (
-                decide(trigger, ds, memo, cause, None, event)
-                if waiting is None
-                else (waiting if trigger.enabled else DISABLED)
-            )
+            if waiting is None:
+                decision = decide(trigger, ds, memo, cause, None, event)
+            else:
+                decision = deferred(trigger, waiting)
             decided.append((trigger, None, decision, cause))
     return decided
 
@@ -142,7 +141,7 @@ def dataset_decisions(
             decision = decide(trigger, ds, memo, cause, None, event, selected)
             decided.append((trigger, None, decision, cause))
         else:
-            decided.append((trigger, None, waiting if trigger.enabled else DISABLED, cause))
+            decided.append((trigger, None, deferred(trigger, waiting), cause))
     return decided
 
 
@@ -161,15 +160,10 @@ def completion_decisions(
         listened = [c for c in released if trigger.cause_bits & CAUSE_BITS[c]]
         if not listened or not memo.selections.get(trigger.globs, False, ds.files).entries:
             continue  # it listens to none of the causes, or selects no current file
-        first = None
-        for cause in listened:
-            decision = decide(trigger, ds, memo, cause, None, event)
-            if first is None or decision.outcome is Outcome.INVOKED:
-                first = (trigger, None, decision, cause)
-            if decision.outcome is Outcome.INVOKED:
-                break
-        assert first is not None
-        decided.append(first)
+        decisions = [(decide(trigger, ds, memo, c, None, event), c) for c in listened]
+        fired = [(d, c) for d, c in decisions if d.outcome is Outcome.INVOKED]
+        decision, cause = fired[0] if fired else decisions[0]
+        decided.append((trigger, None, decision, cause))
     return decided
 
 
@@ -298,12 +292,6 @@ class Evaluator:
             return template.request(
                 event.org_id, ds.dataset_id, file_id, decision.files, cause, event.id, event.time
             )
-        # An invoke, or a backfill's rerun, is an invocation of its own: its id names the command.
-        manual = command.idempotency_id is not None
-        source = InvocationSource.MANUAL if manual else InvocationSource.TRIGGER
-        command_id = (
-            command.idempotency_id if manual else (command.request_id if command.rerun else None)
-        )
         return template.request(
             event.org_id,
             ds.dataset_id,
@@ -312,8 +300,8 @@ class Evaluator:
             cause,
             event.id,
             event.time,
-            source,
-            command_id,
+            command.source,
+            command.invocation_key,
         )
 
 

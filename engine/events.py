@@ -16,7 +16,14 @@ from typing import Annotated, Any, Final, Literal, Required, TypedDict
 import msgspec
 
 from engine.errors import EventError
-from engine.vocabulary import EVENT_KINDS, Cause, EventKind, EventType, StateEffect
+from engine.vocabulary import (
+    EVENT_KINDS,
+    Cause,
+    EventKind,
+    EventType,
+    InvocationSource,
+    StateEffect,
+)
 
 DEFAULT_MAX_EVENT_BYTES: Final = 1 << 20
 _INGESTION_STATUSES: Final = frozenset({"not_ingested", "ingested"})
@@ -30,6 +37,18 @@ class Command(msgspec.Struct, frozen=True, gc=False):
     rerun: bool = False  # a backfill's: fire again where it fired before
     idempotency_id: str | None = None  # an invoke's
     file_id: str | None = None  # an invoke's, for a dataset_file trigger
+
+    @property
+    def source(self) -> InvocationSource:
+        """Who asks for its invocations: an operator (invoke), or the rule (backfill)."""
+        manual = self.idempotency_id is not None
+        return InvocationSource.MANUAL if manual else InvocationSource.TRIGGER
+
+    @property
+    def invocation_key(self) -> str | None:
+        """What makes its invocations ones of their own (`invocation_id`): an invoke's id, a
+        rerun's request id; None for a plain backfill, whose invocations are the rule's."""
+        return self.idempotency_id or (self.request_id if self.rerun else None)
 
 
 class Event(msgspec.Struct, gc=False):
