@@ -104,9 +104,9 @@ class ServiceSettings(_Settings):
     producer_batch_bytes: int = Field(default=512 * 1024, ge=1024)
     # The largest record batch written (as sent); a topic's max.message.bytes caps it further.
     producer_max_request_bytes: int = Field(default=8 * 1024 * 1024, ge=8192)
-    # Batches go uncompressed (compressing every batch costs more than it saves here); a record
-    # too large for its topic as it is goes compressed. gzip needs no extra package, and shrinks
-    # the file list of a large invocation many times over.
+    # Batches go uncompressed, and a record too large for its topic as it is goes compressed:
+    # aiokafka compresses gzip at its highest level, on the event loop, which every batch would
+    # pay. gzip needs no extra package, and a large invocation's file list shrinks well under it.
     large_record_compression: Compression = "gzip"
     # A batch that fails for its records (not for the broker's availability) is retried this many
     # times, then its records one per transaction, and one that still fails is set aside.
