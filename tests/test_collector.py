@@ -13,7 +13,7 @@ import pytest
 
 from benchmarks.workload import WorkloadSpec, generate
 from engine.actions import ActionCatalog
-from engine.cli import build_registry
+from engine.api import build_registry
 from engine.collector import long_lived
 from engine.evaluator import Evaluator
 from engine.models import Action, Trigger

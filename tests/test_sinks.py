@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from engine.cli import build_registry
+from engine.api import build_registry
 from engine.decisions import EventResult
 from engine.errors import EventError
 from engine.evaluator import Evaluator
