@@ -382,20 +382,22 @@ GPU_METADATA: dict[str, Any] = {**RUN_METADATA, "needs_gpu": True}  # and run-su
 def dataset_events(dataset: str) -> list[bytes]:
     """The life of one dataset: created, camera frames, a bag, an MCAP, metadata updates."""
     meta = RUN_METADATA
-    events: list[dict[str, Any]] = [_event(dataset, "dataset.created", dataset=(["prod"], meta))]
+    events: list[dict[str, Any]] = [
+        cloud_event(dataset, "dataset.created", dataset=(["prod"], meta))
+    ]
     for frame in range(1, 7):
         path = f"run/cam_front/{frame:04d}.jpg"
-        events.append(_event(dataset, "file.uploaded", file=(f"fl_{frame}", path)))
-    events.append(_event(dataset, "file.uploaded", file=("fl_bag", "run/log.bag")))
-    events.append(_event(dataset, "file.uploaded", file=("fl_mcap", "log.mcap")))
-    events.append(_event(dataset, "file.ingested", file=("fl_mcap", None)))
+        events.append(cloud_event(dataset, "file.uploaded", file=(f"fl_{frame}", path)))
+    events.append(cloud_event(dataset, "file.uploaded", file=("fl_bag", "run/log.bag")))
+    events.append(cloud_event(dataset, "file.uploaded", file=("fl_mcap", "log.mcap")))
+    events.append(cloud_event(dataset, "file.ingested", file=("fl_mcap", None)))
     gpu = GPU_METADATA
-    events.append(_event(dataset, "dataset.metadata_updated", dataset=(["prod"], gpu)))
-    events.append(_event(dataset, "file.uploaded", file=("fl_1", "run/cam_front/0001.jpg")))
-    events.append(_event(dataset, "dataset.metadata_updated", dataset=(["prod", "x"], gpu)))
-    events.append(_event(dataset, "file.ingested", file=("fl_mcap", None)))
-    events.append(_event(dataset, "file.uploaded", file=("fl_7", "run/cam_front/0007.jpg")))
-    return _numbered(dataset, events)
+    events.append(cloud_event(dataset, "dataset.metadata_updated", dataset=(["prod"], gpu)))
+    events.append(cloud_event(dataset, "file.uploaded", file=("fl_1", "run/cam_front/0001.jpg")))
+    events.append(cloud_event(dataset, "dataset.metadata_updated", dataset=(["prod", "x"], gpu)))
+    events.append(cloud_event(dataset, "file.ingested", file=("fl_mcap", None)))
+    events.append(cloud_event(dataset, "file.uploaded", file=("fl_7", "run/cam_front/0007.jpg")))
+    return numbered(dataset, events)
 
 
 @dataclass(frozen=True, slots=True)
@@ -426,11 +428,11 @@ def upload(dataset: str, *, overlapping: bool, snapshot: bool) -> Upload:
     def put(file_id: str, path: str, transaction: str | None) -> dict[str, Any]:
         if transaction is not None:
             files_in[transaction] += 1
-        return _event(dataset, "file.uploaded", file=(file_id, path), transaction=transaction)
+        return cloud_event(dataset, "file.uploaded", file=(file_id, path), transaction=transaction)
 
     frames = [f"run/cam_front/{n:04d}.jpg" for n in range(1, 5 if overlapping else 4)]
     bags = ["run/a.bag", "run/b.bag"] if overlapping else ["run/a.bag"]
-    events = [_event(dataset, "dataset.created", dataset=(["prod"], RUN_METADATA))]
+    events = [cloud_event(dataset, "dataset.created", dataset=(["prod"], RUN_METADATA))]
     events += [put(f"fl_{n}", path, first) for n, path in enumerate(frames[:3], 1)]
     if overlapping:
         events += [put("fl_4", frames[3], last), put("fl_a", bags[0], first)]
@@ -439,15 +441,15 @@ def upload(dataset: str, *, overlapping: bool, snapshot: bool) -> Upload:
         events.append(put("fl_a", bags[0], first))
     events += [
         put("fl_mcap", "log.mcap", first),
-        _event(dataset, "file.ingested", file=("fl_mcap", None), transaction=first),
-        _event(dataset, "dataset.metadata_updated", dataset=(["prod"], GPU_METADATA)),
+        cloud_event(dataset, "file.ingested", file=("fl_mcap", None), transaction=first),
+        cloud_event(dataset, "dataset.metadata_updated", dataset=(["prod"], GPU_METADATA)),
         put("fl_notes", "notes.txt", None),
     ]
     open_until = len(events)
     for transaction in transactions:
         record = (["prod"], {**GPU_METADATA, "site": "lab"}) if snapshot else None
         events.append(
-            _event(
+            cloud_event(
                 dataset,
                 "dataset.upload_completed",
                 dataset=record if transaction == last else None,
@@ -457,7 +459,7 @@ def upload(dataset: str, *, overlapping: bool, snapshot: bool) -> Upload:
         )
     completion = events[-1]
     events.append(put("fl_9", "run/cam_front/0009.jpg", None))
-    lines = _numbered(dataset, events)
+    lines = numbered(dataset, events)
     return Upload(
         dataset,
         lines[:open_until],
@@ -488,20 +490,22 @@ def upload_stream() -> list[bytes]:
 
 def _left_open(dataset: str) -> list[bytes]:
     """Two transactions; the first completes (with a snapshot), the second never does."""
-    return _numbered(
+    return numbered(
         dataset,
         [
-            _event(dataset, "dataset.created", dataset=(["prod"], RUN_METADATA)),
-            _event(dataset, "file.uploaded", file=("fl_1", "a/cam_front/1.jpg"), transaction="o1"),
-            _event(dataset, "file.uploaded", file=("fl_a", "a/1.bag"), transaction="o2"),
-            _event(
+            cloud_event(dataset, "dataset.created", dataset=(["prod"], RUN_METADATA)),
+            cloud_event(
+                dataset, "file.uploaded", file=("fl_1", "a/cam_front/1.jpg"), transaction="o1"
+            ),
+            cloud_event(dataset, "file.uploaded", file=("fl_a", "a/1.bag"), transaction="o2"),
+            cloud_event(
                 dataset,
                 "dataset.upload_completed",
                 dataset=(["prod"], GPU_METADATA),
                 transaction="o1",
             ),
-            _event(dataset, "file.uploaded", file=("fl_2", "a/cam_front/2.jpg")),
-            _event(dataset, "dataset.metadata_updated", dataset=(["prod", "x"], GPU_METADATA)),
+            cloud_event(dataset, "file.uploaded", file=("fl_2", "a/cam_front/2.jpg")),
+            cloud_event(dataset, "dataset.metadata_updated", dataset=(["prod", "x"], GPU_METADATA)),
         ],
     )
 
@@ -509,21 +513,23 @@ def _left_open(dataset: str) -> list[bytes]:
 def _deleted_during_upload(dataset: str) -> list[bytes]:
     """The deletion discards the upload: its completion comes too late to evaluate anything, and
     the files uploaded afterwards, without a transaction, fire at once."""
-    return _numbered(
+    return numbered(
         dataset,
         [
-            _event(dataset, "dataset.created", dataset=(["prod"], RUN_METADATA)),
-            _event(dataset, "file.uploaded", file=("fl_1", "a/cam_front/1.jpg"), transaction="g1"),
-            _event(dataset, "file.uploaded", file=("fl_a", "a/1.bag"), transaction="g1"),
-            _event(dataset, "dataset.deleted"),
-            _event(
+            cloud_event(dataset, "dataset.created", dataset=(["prod"], RUN_METADATA)),
+            cloud_event(
+                dataset, "file.uploaded", file=("fl_1", "a/cam_front/1.jpg"), transaction="g1"
+            ),
+            cloud_event(dataset, "file.uploaded", file=("fl_a", "a/1.bag"), transaction="g1"),
+            cloud_event(dataset, "dataset.deleted"),
+            cloud_event(
                 dataset,
                 "dataset.upload_completed",
                 dataset=(["prod"], RUN_METADATA),
                 transaction="g1",
             ),
-            _event(dataset, "file.uploaded", file=("fl_2", "a/cam_front/2.jpg")),
-            _event(dataset, "file.uploaded", file=("fl_b", "a/2.bag")),
+            cloud_event(dataset, "file.uploaded", file=("fl_2", "a/cam_front/2.jpg")),
+            cloud_event(dataset, "file.uploaded", file=("fl_b", "a/2.bag")),
         ],
     )
 
@@ -531,15 +537,17 @@ def _deleted_during_upload(dataset: str) -> list[bytes]:
 def _named_again(dataset: str) -> list[bytes]:
     """A transaction completes before the run is whole; a file naming it afterwards behaves as one
     without a transaction. Completions of an unknown transaction and of none come between."""
-    return _numbered(
+    return numbered(
         dataset,
         [
-            _event(dataset, "dataset.created", dataset=(["prod"], RUN_METADATA)),
-            _event(dataset, "file.uploaded", file=("fl_1", "a/cam_front/1.jpg"), transaction="n1"),
-            _event(dataset, "dataset.upload_completed", transaction="n1", file_count=1),
-            _event(dataset, "dataset.upload_completed", transaction="n-unknown"),
-            _event(dataset, "dataset.upload_completed"),  # no transactionid: bad input
-            _event(dataset, "file.uploaded", file=("fl_a", "a/1.bag"), transaction="n1"),
+            cloud_event(dataset, "dataset.created", dataset=(["prod"], RUN_METADATA)),
+            cloud_event(
+                dataset, "file.uploaded", file=("fl_1", "a/cam_front/1.jpg"), transaction="n1"
+            ),
+            cloud_event(dataset, "dataset.upload_completed", transaction="n1", file_count=1),
+            cloud_event(dataset, "dataset.upload_completed", transaction="n-unknown"),
+            cloud_event(dataset, "dataset.upload_completed"),  # no transactionid: bad input
+            cloud_event(dataset, "file.uploaded", file=("fl_a", "a/1.bag"), transaction="n1"),
         ],
     )
 
@@ -548,12 +556,14 @@ def _completed_by_a_snapshot(dataset: str, transaction: str | None) -> list[byte
     """The run is whole but its robot does not qualify, until a snapshot on a text file says it
     does: the dataset trigger fires there, or at the completion when it is part of an upload."""
     events = [
-        _event(dataset, "dataset.created", dataset=(["prod"], {**RUN_METADATA, "robot": "c3po"})),
-        _event(
+        cloud_event(
+            dataset, "dataset.created", dataset=(["prod"], {**RUN_METADATA, "robot": "c3po"})
+        ),
+        cloud_event(
             dataset, "file.uploaded", file=("fl_1", "a/cam_front/1.jpg"), transaction=transaction
         ),
-        _event(dataset, "file.uploaded", file=("fl_a", "a/1.bag"), transaction=transaction),
-        _event(
+        cloud_event(dataset, "file.uploaded", file=("fl_a", "a/1.bag"), transaction=transaction),
+        cloud_event(
             dataset,
             "file.uploaded",
             file=("fl_notes", "notes.txt"),
@@ -562,18 +572,18 @@ def _completed_by_a_snapshot(dataset: str, transaction: str | None) -> list[byte
         ),
     ]
     if transaction is not None:
-        events.append(_event(dataset, "dataset.upload_completed", transaction=transaction))
-    return _numbered(dataset, events)
+        events.append(cloud_event(dataset, "dataset.upload_completed", transaction=transaction))
+    return numbered(dataset, events)
 
 
-def _numbered(dataset: str, events: list[dict[str, Any]]) -> list[bytes]:
+def numbered(dataset: str, events: list[dict[str, Any]]) -> list[bytes]:
     """The events as lines, their ids numbered in order within the dataset."""
     for number, event in enumerate(events):
         event["id"] = f"{dataset}-{number:02d}"
     return [orjson.dumps(event) for event in events]
 
 
-def _event(
+def cloud_event(
     dataset_id: str,
     kind: str,
     *,

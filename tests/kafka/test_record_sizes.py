@@ -22,12 +22,12 @@ from tests.kafka.helpers import (
     Deployment,
     Produced,
     Record,
-    _event,
-    _numbered,
+    cloud_event,
     dataset_events,
     ends_of,
     example_deployment,
     expected,
+    numbered,
     produce_events,
     read_all,
     values,
@@ -71,11 +71,11 @@ def _upload(dataset: str, frames: int) -> list[dict[str, Any]]:
     fires once, at the completion, with every frame and the bag."""
     upload = f"tx-{dataset}"
     files = [(f"fl_{n:06d}", f"run/cam_front/{n:06d}.jpg") for n in range(frames)]
-    events = [_event(dataset, "dataset.created", dataset=([], RUN_METADATA))]
+    events = [cloud_event(dataset, "dataset.created", dataset=([], RUN_METADATA))]
     for file in [*files, ("fl_bag", "run/log.bag")]:
-        events.append(_event(dataset, "file.uploaded", file=file, transaction=upload))
+        events.append(cloud_event(dataset, "file.uploaded", file=file, transaction=upload))
     events.append(
-        _event(
+        cloud_event(
             dataset,
             "dataset.upload_completed",
             dataset=(["prod"], RUN_METADATA),
@@ -162,8 +162,8 @@ async def test_a_two_mib_event_with_topics_raised_to_four_mib_is_dead_lettered_w
     dep, triggers = await example_deployment(kafka_bootstrap, create_topics, unique_name)
     await _set_max_message_bytes(kafka_admin, [dep.events, dep.dlq], 4 * MIB)
     dataset = "ds_after_two_mib"
-    blank = len(orjson.dumps({**_event(dataset, "dataset.created"), "padding": ""}))
-    event = {**_event(dataset, "dataset.created"), "padding": "y" * (2 * MIB - blank)}
+    blank = len(orjson.dumps({**cloud_event(dataset, "dataset.created"), "padding": ""}))
+    event = {**cloud_event(dataset, "dataset.created"), "padding": "y" * (2 * MIB - blank)}
     big = orjson.dumps(event)
     assert len(big) == 2 * MIB
     produced = await produce_events(
@@ -192,7 +192,7 @@ async def test_a_dataset_invocation_over_25000_files_is_delivered_with_default_s
     dep, _ = await example_deployment(kafka_bootstrap, create_topics, unique_name)
     dataset = "ds_big_upload"
     produced = await produce_events(
-        kafka_bootstrap, dep.events, _numbered(dataset, _upload(dataset, 25_000))
+        kafka_bootstrap, dep.events, numbered(dataset, _upload(dataset, 25_000))
     )
 
     async with TriggerService(dep.settings()) as service:
@@ -220,9 +220,9 @@ async def test_an_output_or_state_change_too_large_to_write_is_set_aside_with_it
     processed one by one to find it; a later frame still fires."""
     dep, triggers = await example_deployment(kafka_bootstrap, create_topics, unique_name)
     dataset, limit = "ds_small_limits", 16 * 1024
-    huge = _event(dataset, "dataset.metadata_updated", dataset=([], {"notes": "z" * limit}))
-    later = _event(dataset, "file.uploaded", file=("fl_later", "run/cam_front/later.jpg"))
-    lines = _numbered(dataset, [*_upload(dataset, 400), huge, later])
+    huge = cloud_event(dataset, "dataset.metadata_updated", dataset=([], {"notes": "z" * limit}))
+    later = cloud_event(dataset, "file.uploaded", file=("fl_later", "run/cam_front/later.jpg"))
+    lines = numbered(dataset, [*_upload(dataset, 400), huge, later])
     produced = await produce_events(kafka_bootstrap, dep.events, lines)
     culprit = produced[-2]
     settings = dep.settings(
@@ -279,16 +279,16 @@ async def test_a_batch_the_broker_keeps_refusing_is_retried_a_bounded_number_of_
     are processed, and once the topic is restored a new firing is written."""
     dep, triggers = await example_deployment(kafka_bootstrap, create_topics, unique_name)
     dataset = "ds_refused"
-    created = _event(dataset, "dataset.created", dataset=(["prod"], RUN_METADATA))
+    created = cloud_event(dataset, "dataset.created", dataset=(["prod"], RUN_METADATA))
 
     def frame(camera: str, number: int) -> dict[str, Any]:
         path = f"run/{camera}/{number:04d}.jpg"
-        return _event(dataset, "file.uploaded", file=(f"fl_{camera}_{number}", path))
+        return cloud_event(dataset, "file.uploaded", file=(f"fl_{camera}_{number}", path))
 
-    lines = _numbered(
+    lines = numbered(
         dataset, [created, frame("cam_rear", 1), frame("cam_front", 1), frame("cam_rear", 2)]
     )
-    after = _numbered(f"{dataset}-after", [frame("cam_front", 2)])
+    after = numbered(f"{dataset}-after", [frame("cam_front", 2)])
     settings = dep.settings(batch_retry_backoff_ms=10, batch_retry_backoff_max_ms=100)
 
     async with TriggerService(settings) as service:
