@@ -116,7 +116,7 @@ class KafkaTransactionSink:
             return  # most events: no headers to build
         source = _output_headers(origin, event)
         key = event.dataset_id.encode()
-        spans_datasets = not event.kind.has_datasetid  # a backfill: each output keyed by its dataset
+        spans_datasets = not event.kind.has_datasetid  # a backfill: outputs keyed by dataset
         unwritten: dict[int, str] = {}  # why, by the invocation's place in the result
         for at, invocation in enumerate(result.invocations):
             if spans_datasets:
