@@ -18,7 +18,7 @@ from engine.events import Event
 from engine.memo import DatasetMemo
 from engine.ready import may_fire
 from engine.state import DatasetState, fired_key
-from engine.vocabulary import Cause, ForEach, Outcome
+from engine.vocabulary import EVENT_KINDS, Cause, EventType, ForEach, Outcome, StateEffect
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,13 +26,14 @@ class Seen:
     """An event of the dataset, as the history tells it."""
 
     event_id: str
-    event_type: str
+    event_type: EventType
     path: str | None  # the event's file
     cause: Cause | None
     snapshot: bool  # it carried a dataset snapshot
 
     def describe(self) -> str:
-        about = f"{self.event_type} of {self.path}" if self.path else self.event_type
+        kind = self.event_type.value
+        about = f"{kind} of {self.path}" if self.path else kind
         return f"event {self.event_id!r} ({about})"
 
 
@@ -59,7 +60,7 @@ class TriggerHistory:
             return
         file = event.file
         path = None if file is None else ds.files.get(file["file_id"], file).get("relative_path")
-        seen = Seen(event.id, event.type.value, path, event.cause, event.dataset is not None)
+        seen = Seen(event.id, event.type, path, event.cause, event.dataset is not None)
         trigger = self.trigger
         for request in result.invocations:
             if request["trigger"]["trigger_id"] == trigger.trigger_id:
@@ -87,7 +88,7 @@ class TriggerHistory:
 
     def _why(self, seen: Seen, since: Seen | None) -> str:
         trigger = self.trigger
-        if seen.event_type == "dataset.upload_completed":
+        if EVENT_KINDS[seen.event_type].effect is StateEffect.CLOSE_UPLOAD:
             return "the completion of the dataset's last open upload evaluates the waiting triggers"
         if seen.path is not None and trigger.globs.matches(seen.path):
             return "the event's file matches its required inputs"
