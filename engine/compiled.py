@@ -15,7 +15,6 @@ from engine.errors import ConfigError
 from engine.globs import GlobSet, shared_globset
 from engine.invocations import InvocationTemplate
 from engine.models import Trigger
-from engine.state import fired_key
 from engine.vocabulary import CAUSE_BITS, Cause, ForEach
 
 DEFAULT_TIMEOUT_MINUTES = 30
@@ -37,7 +36,6 @@ class CompiledTrigger:
     enabled: bool = field(init=False)
     per_file: bool = field(init=False)  # for_each dataset_file
     cause_bits: int = field(init=False)  # its causes' `CAUSE_BITS`
-    fired_prefix: str = field(init=False)  # + file id = its per-file fired key
     # Its condition reads the dataset record alone: the verdict is remembered per record, by
     # `condition.token`.
     dataset_condition: bool = field(init=False)
@@ -49,7 +47,6 @@ class CompiledTrigger:
         self.enabled = spec.enabled
         self.per_file = spec.for_each == ForEach.DATASET_FILE
         self.cause_bits = sum(CAUSE_BITS[cause] for cause in self.causes)
-        self.fired_prefix = fired_key(spec.trigger_id, "")
         self.dataset_condition = self.condition.dataset_only
         self.condition_token = self.condition.token
 

@@ -72,12 +72,14 @@ def decide(
     if trigger.template is None:
         return Decision(Outcome.SKIPPED, None, Status.FAILED, trigger.failure, ())
     if file is not None:
-        fired = trigger.fired_prefix + file["file_id"]
-        if fired in ds.fired and not rerun:
-            return skip(Reason.ALREADY_RUN, f"already invoked for file {file['file_id']}")
+        file_id = file["file_id"]
+        if trigger.trigger_id in ds.fired_files.get(file_id, ()) and not rerun:
+            return skip(Reason.ALREADY_RUN, f"already invoked for file {file_id}")
         if not condition_holds(trigger, ds, memo, file, event):
             return _FILE_CONDITION_FALSE
-        return Decision(Outcome.INVOKED, None, Status.EVALUATED, None, (file,), fired)
+        return Decision(
+            Outcome.INVOKED, None, Status.EVALUATED, None, (file,), trigger.trigger_id, file_id
+        )
     if trigger.trigger_id in ds.fired and not rerun:
         return skip(Reason.ALREADY_RUN, f"already invoked for dataset {ds.dataset_id}")
     if not condition_holds(trigger, ds, memo, None, event):

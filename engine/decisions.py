@@ -25,6 +25,7 @@ class Decision(msgspec.Struct, gc=False):
     detail: str | None
     files: Sequence[dict[str, Any]]  # the files the invocation is for (sorted), when invoked
     fired: str | None = None  # the fired key to mark, when invoked (`decide` has made it)
+    fired_file: str | None = None  # with `fired` a per-file trigger's id: the file it fired for
 
 
 class EventResult(msgspec.Struct, gc=False):

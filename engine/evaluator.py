@@ -285,7 +285,10 @@ class Evaluator:
         """Mark the decision's fired key and make its invocation request."""
         template, fired = trigger.template, decision.fired
         assert template is not None and fired is not None
-        self.state.mark_fired(ds, fired)
+        if decision.fired_file is None:
+            self.state.mark_fired(ds, fired)
+        else:
+            self.state.mark_file_fired(ds, fired, decision.fired_file)
         file_id = None if file is None else file["file_id"]
         command = event.command
         if command is None:

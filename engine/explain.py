@@ -17,7 +17,7 @@ from engine.decisions import EventResult
 from engine.events import Event
 from engine.memo import DatasetMemo
 from engine.ready import may_fire
-from engine.state import DatasetState, fired_key
+from engine.state import DatasetState
 from engine.vocabulary import EVENT_KINDS, Cause, EventType, ForEach, Outcome, StateEffect
 
 
@@ -145,8 +145,8 @@ def explain(
     lines.append("condition:")
     trace = trigger.condition.explain(ds.record, target, None)
     lines.extend(f"  {line}" for line in trace.render())
-    key = fired_key(spec.trigger_id, target["file_id"] if target else None)
-    lines.append(f"already fired: {'yes' if key in ds.fired else 'no'}")
+    fired = ds.has_fired(spec.trigger_id, target["file_id"] if target else None)
+    lines.append(f"already fired: {'yes' if fired else 'no'}")
     if history is not None:
         lines.extend(history.lines(ds))
     if target is not None and not trigger.globs.matches(target["relative_path"]):

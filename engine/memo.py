@@ -14,8 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
+from engine.json_identity import identical_json
 from engine.selections import SelectionCache
 from engine.state import Change, DatasetState, DatasetWritten, FileRemoved, FileWritten
 
@@ -78,16 +77,3 @@ class MemoStore:
             memo = self._memos[ds.dataset_id] = DatasetMemo()
         memo.follow(ds, changes)
         return memo
-
-
-def identical_json(left: Any, right: Any) -> bool:
-    """Equal JSON values, with equal types and key order all the way down: Python holds `1`,
-    `1.0` and `true` equal (and `0.0` and `-0.0`), but a condition may tell them apart, and their
-    JSON texts differ. (A value orjson cannot write, an integer beyond 64 bits, counts as
-    different: the caller only loses a shortcut.)"""
-    if left != right:
-        return False
-    try:
-        return orjson.dumps(left) == orjson.dumps(right)
-    except orjson.JSONEncodeError:
-        return False

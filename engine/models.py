@@ -218,6 +218,14 @@ class Trigger(Model):
 
     _name = field_validator("name")(_check_name)
 
+    @field_validator("trigger_id")
+    @classmethod
+    def _no_key_separators(cls, value: str) -> str:
+        # `/` and `!` separate a trigger id from a file id or an idempotency id in fired keys.
+        if "/" in value or "!" in value:
+            raise ValueError(f"{value!r} must not contain '/' or '!'")
+        return value
+
     @field_validator("action", mode="before")
     @classmethod
     def _reference_string(cls, value: Any) -> Any:

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from engine.errors import EventError
 from engine.events import Event
+from engine.json_identity import identical_json
 from engine.vocabulary import Cause, StateEffect
 
 FileRecord = dict[str, Any]
@@ -43,9 +44,17 @@ class DatasetState:
     org_id: str
     record: dict[str, Any]  # {"dataset_id", "org_id", "tags", "metadata"}: what conditions read
     files: dict[str, FileRecord] = field(default_factory=dict)
-    fired: set[str] = field(default_factory=set)
+    fired: set[str] = field(default_factory=set)  # dataset triggers' and invokes' fired keys
+    # file id -> the per-file triggers fired for it; kept when the file is removed
+    fired_files: dict[str, tuple[str, ...]] = field(default_factory=dict)
     exists: bool = True
     uploads: Uploads = field(default_factory=Uploads)
+
+    def has_fired(self, trigger_id: str, file_id: str | None) -> bool:
+        """Whether the trigger fired for the dataset (`file_id` None) or for that file."""
+        if file_id is None:
+            return trigger_id in self.fired
+        return trigger_id in self.fired_files.get(file_id, ())
 
     def current_files(self, *, ingested_only: bool = False) -> list[FileRecord]:
         files = self.files.values()
@@ -65,19 +74,31 @@ class DatasetWritten(NamedTuple):
     exists: bool
 
 
+# A file's record and the per-file triggers fired for it are one fact, written together: the
+# common upload path then changes one fact per event.
 class FileWritten(NamedTuple):
     dataset_id: str
     record: FileRecord
+    fired: tuple[str, ...] = ()  # the per-file triggers fired for the file
 
 
 class FileRemoved(NamedTuple):
     dataset_id: str
     file_id: str
+    fired: tuple[str, ...] = ()  # outlive the file: a file uploaded again is not fired again
+
+
+class FileFired(NamedTuple):
+    """Per-file triggers fired for a file, alone: how earlier versions recorded them."""
+
+    dataset_id: str
+    file_id: str
+    fired: tuple[str, ...]
 
 
 class FiredMarked(NamedTuple):
     dataset_id: str
-    key: str  # a `fired_key`
+    key: str  # a dataset trigger's id, or a `manual_key`
 
 
 class UploadsWritten(NamedTuple):
@@ -93,18 +114,20 @@ class UploadClosed(NamedTuple):
     transaction_id: str
 
 
-Change = DatasetWritten | FileWritten | FileRemoved | FiredMarked | UploadsWritten | UploadClosed
-
-
-def fired_key(trigger_id: str, file_id: str | None) -> str:
-    """The fact that a trigger fired for a unit: (trigger, dataset) for dataset triggers, (trigger,
-    file) for per-file ones."""
-    return trigger_id if file_id is None else f"{trigger_id}/{file_id}"
+Change = (
+    DatasetWritten
+    | FileWritten
+    | FileRemoved
+    | FileFired
+    | FiredMarked
+    | UploadsWritten
+    | UploadClosed
+)
 
 
 def manual_key(trigger_id: str, idempotency_id: str) -> str:
     """The fact that an operator invoked a trigger for a dataset with an idempotency id: a second
-    invoke with the same id is `already_run` (it never marks the automatic `fired_key`)."""
+    invoke with the same id is `already_run` (it never marks the trigger's own fired key)."""
     return f"{trigger_id}!{idempotency_id}"
 
 
@@ -115,8 +138,8 @@ def _empty_record(dataset_id: str, org_id: str) -> dict[str, Any]:
 class StateStore:
     """All datasets this process owns, changed only through `apply`, `mark_fired` and `restore`.
 
-    `apply` and `mark_fired` queue the changes they make until `take_changes`; `restore` applies a
-    change made elsewhere and queues nothing.
+    `apply`, `mark_fired` and `mark_file_fired` queue the changes they make until `take_changes`;
+    `restore` applies a change made elsewhere and queues nothing.
     """
 
     def __init__(self) -> None:
@@ -170,18 +193,20 @@ class StateStore:
         if effect is StateEffect.DELETE_DATASET:
             self._delete_dataset(ds)
             return ds
-        if created or (not ds.exists and not completion) or event.dataset is not None:
+        if created or (not ds.exists and not completion) or _new_snapshot(ds, event.dataset):
             ds.exists = True
             if event.dataset is not None:
                 ds.record = event.dataset
             self._dataset_written(ds)
         if file_record is not None:
+            file_id = file_record["file_id"]
+            fired = ds.fired_files.get(file_id, ())
             if effect is StateEffect.DELETE_FILE:
-                if ds.files.pop(file_record["file_id"], None) is not None:
-                    self._changes.append(FileRemoved(ds.dataset_id, file_record["file_id"]))
+                if ds.files.pop(file_id, None) is not None:
+                    self._changes.append(FileRemoved(ds.dataset_id, file_id, fired))
             else:
-                ds.files[file_record["file_id"]] = file_record
-                self._changes.append(FileWritten(ds.dataset_id, file_record))
+                ds.files[file_id] = file_record
+                self._changes.append(FileWritten(ds.dataset_id, file_record, fired))
         if completion:
             self._close_upload(ds, event.transaction_id)
         else:
@@ -191,6 +216,13 @@ class StateStore:
     def mark_fired(self, ds: DatasetState, key: str) -> None:
         ds.fired.add(key)
         self._changes.append(FiredMarked(ds.dataset_id, key))
+
+    def mark_file_fired(self, ds: DatasetState, trigger_id: str, file_id: str) -> None:
+        """Mark a per-file trigger fired for a current file: the file's fact is written again."""
+        fired = ds.fired_files.get(file_id, ())
+        if trigger_id not in fired:
+            fired = ds.fired_files[file_id] = (*fired, trigger_id)
+        self._changes.append(FileWritten(ds.dataset_id, ds.files[file_id], fired))
 
     def restore(self, change: Change) -> None:
         """Apply a change recorded by another store (the service's changelog, replayed)."""
@@ -207,10 +239,14 @@ class StateStore:
                     "tags": tags,
                     "metadata": metadata,
                 }
-            case FileWritten(_, record):
+            case FileWritten(_, record, fired):
                 ds.files[record["file_id"]] = record
-            case FileRemoved(_, file_id):
+                _add_fired(ds, record["file_id"], fired)
+            case FileRemoved(_, file_id, fired):
                 ds.files.pop(file_id, None)
+                _add_fired(ds, file_id, fired)
+            case FileFired(_, file_id, fired):
+                _add_fired(ds, file_id, fired)
             case FiredMarked(_, key):
                 ds.fired.add(key)
             case UploadsWritten(_, open_uploads, causes):
@@ -237,8 +273,9 @@ class StateStore:
         return {**stored, **given}
 
     def _delete_dataset(self, ds: DatasetState) -> None:
+        fired_files = ds.fired_files
         for file_id in ds.files:
-            self._changes.append(FileRemoved(ds.dataset_id, file_id))
+            self._changes.append(FileRemoved(ds.dataset_id, file_id, fired_files.get(file_id, ())))
         ds.files.clear()
         ds.exists = False
         self._dataset_written(ds)
@@ -295,3 +332,16 @@ class StateStore:
         self._changes.append(
             DatasetWritten(ds.dataset_id, ds.org_id, record["tags"], record["metadata"], ds.exists)
         )
+
+
+def _new_snapshot(ds: DatasetState, snapshot: dict[str, Any] | None) -> bool:
+    """Whether an event's dataset snapshot changes the record: file events often carry an
+    unchanged one, and then nothing is written."""
+    return snapshot is not None and not (ds.exists and identical_json(snapshot, ds.record))
+
+
+def _add_fired(ds: DatasetState, file_id: str, fired: tuple[str, ...]) -> None:
+    """Fired keys are only ever added, so restored ones join those already known, in any order."""
+    if fired:
+        known = ds.fired_files.get(file_id, ())
+        ds.fired_files[file_id] = (*known, *(t for t in fired if t not in known))

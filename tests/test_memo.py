@@ -10,7 +10,8 @@ import pytest
 from conditions import compile_condition
 from engine.events import Event
 from engine.globs import GlobSet
-from engine.memo import MemoStore, identical_json
+from engine.json_identity import identical_json
+from engine.memo import MemoStore
 from engine.state import StateStore
 from engine.vocabulary import EventType
 

@@ -14,7 +14,6 @@ from engine.state import (
     FileWritten,
     FiredMarked,
     StateStore,
-    fired_key,
 )
 from engine.vocabulary import EventType
 
@@ -65,7 +64,7 @@ def test_dataset_snapshot_on_any_event_replaces_tags_and_metadata() -> None:
 def test_dataset_deleted_drops_files_but_keeps_fired_keys() -> None:
     store = StateStore()
     ds = store.apply(_ev("file.uploaded", {"file_id": "f1", "relative_path": "a"}))
-    store.mark_fired(ds, fired_key("tr_1", None))
+    store.mark_fired(ds, "tr_1")
     store.apply(_ev("dataset.deleted"))
     assert ds.files == {} and not ds.exists
     assert "tr_1" in ds.fired
@@ -92,13 +91,15 @@ def test_every_change_is_reported_in_order_once() -> None:
     store = StateStore()
     ds = store.apply(_ev("dataset.created", dataset=_snapshot(["a"], {"k": 1})))
     store.apply(_ev("file.uploaded", {"file_id": "f1", "relative_path": "a/1.jpg"}))
-    store.mark_fired(ds, fired_key("tr_1", "f1"))
+    store.mark_file_fired(ds, "tr_1", "f1")
+    store.mark_fired(ds, "tr_2")
     store.apply(_ev("dataset.deleted"))
     assert store.take_changes() == [
         DatasetWritten("ds_1", "og_1", ["a"], {"k": 1}, True),
         FileWritten("ds_1", ds_file("f1", "a/1.jpg")),
-        FiredMarked("ds_1", "tr_1/f1"),
-        FileRemoved("ds_1", "f1"),
+        FileWritten("ds_1", ds_file("f1", "a/1.jpg"), ("tr_1",)),
+        FiredMarked("ds_1", "tr_2"),
+        FileRemoved("ds_1", "f1", ("tr_1",)),
         DatasetWritten("ds_1", "og_1", ["a"], {"k": 1}, False),
     ]
     assert store.take_changes() == []
@@ -116,7 +117,9 @@ def test_restoring_the_changes_rebuilds_the_same_state() -> None:
     ds = source.apply(_ev("dataset.created", dataset=_snapshot(["a"], {"k": {"n": 1}})))
     source.apply(_ev("file.uploaded", {"file_id": "f1", "relative_path": "a/1.jpg"}))
     source.apply(_ev("file.uploaded", {"file_id": "f2", "relative_path": "a/2.jpg"}))
-    source.mark_fired(ds, fired_key("tr_1", "f1"))
+    source.mark_file_fired(ds, "tr_1", "f1")
+    source.mark_file_fired(ds, "tr_1", "f2")
+    source.mark_fired(ds, "tr_2")
     source.apply(_ev("file.deleted", {"file_id": "f2"}))
     rebuilt = StateStore()
     for change in source.take_changes():
@@ -126,6 +129,7 @@ def test_restoring_the_changes_rebuilds_the_same_state() -> None:
     assert copy is not None
     assert copy.record == ds.record and copy.org_id == "og_1" and copy.exists
     assert copy.files == ds.files and copy.fired == ds.fired
+    assert copy.fired_files == ds.fired_files == {"f1": ("tr_1",), "f2": ("tr_1",)}
 
 
 def test_a_dataset_first_seen_through_a_file_event_restores_with_its_org() -> None:
@@ -148,3 +152,31 @@ def ds_file(file_id: str, path: str) -> dict[str, Any]:
         "file_id": file_id,
         "relative_path": path,
     }
+
+
+def test_an_unchanged_snapshot_writes_nothing_and_keeps_the_record() -> None:
+    store = StateStore()
+    ds = store.apply(_ev("dataset.created", dataset=_snapshot(["a"], {"k": 1})))
+    record = ds.record
+    store.take_changes()
+    store.apply(
+        _ev("file.uploaded", {"file_id": "f1", "relative_path": "a"}, _snapshot(["a"], {"k": 1}))
+    )
+    assert [type(c) for c in store.take_changes()] == [FileWritten]
+    assert ds.record is record
+    # equal in Python but not the same JSON value: a condition may tell 1 and 1.0 apart
+    store.apply(
+        _ev("file.uploaded", {"file_id": "f2", "relative_path": "b"}, _snapshot(["a"], {"k": 1.0}))
+    )
+    assert [type(c) for c in store.take_changes()] == [DatasetWritten, FileWritten]
+    assert ds.record["metadata"]["k"] == 1.0 and isinstance(ds.record["metadata"]["k"], float)
+
+
+def test_a_file_uploaded_again_after_removal_keeps_what_fired_for_it() -> None:
+    store = StateStore()
+    ds = store.apply(_ev("file.uploaded", {"file_id": "f1", "relative_path": "a"}))
+    store.mark_file_fired(ds, "tr_1", "f1")
+    store.apply(_ev("file.deleted", {"file_id": "f1"}))
+    store.apply(_ev("file.uploaded", {"file_id": "f1", "relative_path": "a"}))
+    assert ds.has_fired("tr_1", "f1") and not ds.has_fired("tr_1", None)
+    assert store.take_changes()[-1] == FileWritten("ds_1", ds.files["f1"], ("tr_1",))

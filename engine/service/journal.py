@@ -2,10 +2,15 @@
 
 Each `engine.state.Change` becomes one compacted-topic record, keyed so that a later change of
 the same fact replaces an earlier one: the dataset's record under `[dataset_id, "d", ""]`, a file
-under `[dataset_id, "f", file_id]` (a tombstone once removed), a fired key under
+under `[dataset_id, "f", file_id]` (its record, and the per-file triggers fired for it; a tombstone
+once removed, unless some fired), a dataset trigger's or an invoke's fired key under
 `[dataset_id, "k", key]`, the open uploads and remembered causes under `[dataset_id, "u", ""]`, a
 closed upload under `[dataset_id, "x", transaction_id]`. Keys are JSON lists, so no other changelog
-record shares them.
+record shares them. A journal holds one record per key: in a compacted topic only the last value
+of a key counts, so one transaction need not write the earlier ones.
+
+Earlier versions wrote a per-file trigger's fired key as `[dataset_id, "k", "trigger_id/file_id"]`;
+such records are still read (trigger ids contain neither `/` nor `!`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import orjson
 from engine.state import (
     Change,
     DatasetWritten,
+    FileFired,
     FileRemoved,
     FileWritten,
     FiredMarked,
@@ -30,33 +36,38 @@ _PRESENT = b"1"  # the value of a fact that is a key alone: a fired key, a close
 
 
 class Journal:
-    """The changelog records of the changes made since it was last drained, in order."""
+    """The changelog records of the changes made since it was last drained: the last value of
+    each key, in the order the keys were first changed."""
 
     __slots__ = ("_records",)
 
     def __init__(self) -> None:
-        self._records: list[ChangelogRecord] = []
+        self._records: dict[bytes, bytes | None] = {}
 
     def extend(self, changes: Iterable[Change]) -> None:
-        self._records.extend(map(encode, changes))
+        self._records.update(map(encode, changes))
 
     def drain(self) -> list[ChangelogRecord]:
-        records, self._records = self._records, []
-        return records
+        records, self._records = self._records, {}
+        return list(records.items())
 
 
 def encode(change: Change) -> ChangelogRecord:
     match change:
-        case FileWritten(dataset_id, record):
-            return _key(dataset_id, "f", record["file_id"]), orjson.dumps(record)
+        case FileWritten(dataset_id, record, fired):
+            value = {"record": record, "fired": fired} if fired else record
+            return _key(dataset_id, "f", record["file_id"]), orjson.dumps(value)
         case FiredMarked(dataset_id, key):
             return _key(dataset_id, "k", key), _PRESENT
         case UploadsWritten(dataset_id, open_uploads, causes):
             return _key(dataset_id, "u", ""), orjson.dumps({"open": open_uploads, "causes": causes})
         case UploadClosed(dataset_id, transaction_id):
             return _key(dataset_id, "x", transaction_id), _PRESENT
-        case FileRemoved(dataset_id, file_id):
-            return _key(dataset_id, "f", file_id), None
+        case FileRemoved(dataset_id, file_id, fired):
+            value = orjson.dumps({"record": None, "fired": fired}) if fired else None
+            return _key(dataset_id, "f", file_id), value
+        case FileFired(dataset_id, file_id, fired):
+            raise TypeError(f"{change!r} is written with its file's record")
         case DatasetWritten(dataset_id, org_id, tags, metadata, exists):
             doc = {"org_id": org_id, "tags": tags, "metadata": metadata, "exists": exists}
             return _key(dataset_id, "d", ""), orjson.dumps(doc)
@@ -68,9 +79,7 @@ def decode(key: bytes, value: bytes | None) -> Change | None:
     tombstone of anything but a file)."""
     dataset_id, kind, name = orjson.loads(key)
     if kind == "f":
-        if value is None:
-            return FileRemoved(dataset_id, name)
-        return FileWritten(dataset_id, orjson.loads(value))
+        return _file(dataset_id, name, value)
     if value is None:
         return None
     if kind == "d":
@@ -84,7 +93,22 @@ def decode(key: bytes, value: bytes | None) -> Change | None:
         return UploadsWritten(dataset_id, opened, tuple(Cause(c) for c in doc["causes"]))
     if kind == "x":
         return UploadClosed(dataset_id, name)
+    trigger_id, per_file, file_id = name.partition("/")
+    if per_file and "!" not in trigger_id:  # an earlier version's per-file fired key
+        return FileFired(dataset_id, file_id, (trigger_id,))
     return FiredMarked(dataset_id, name)
+
+
+def _file(dataset_id: str, file_id: str, value: bytes | None) -> FileWritten | FileRemoved:
+    if value is None:
+        return FileRemoved(dataset_id, file_id)
+    doc = orjson.loads(value)
+    if "file_id" in doc:  # a file record: no trigger fired for it
+        return FileWritten(dataset_id, doc)
+    fired = tuple(doc["fired"])
+    if doc["record"] is None:
+        return FileRemoved(dataset_id, file_id, fired)
+    return FileWritten(dataset_id, doc["record"], fired)
 
 
 def _key(dataset_id: str, kind: str, name: str) -> bytes:

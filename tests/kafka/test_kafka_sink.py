@@ -106,8 +106,9 @@ async def test_a_replay_into_one_transaction_writes_what_a_jsonl_replay_writes(
         assert (original is None) == (copy is None), dataset_id
         if original is None or copy is None:
             continue
-        assert (copy.record, copy.files, copy.fired) == (
+        assert (copy.record, copy.files, copy.fired, copy.fired_files) == (
             original.record,
             original.files,
             original.fired,
+            original.fired_files,
         )
