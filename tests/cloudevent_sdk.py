@@ -5,14 +5,32 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import orjson
 from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings import kafka
 from cloudevents.core.bindings.kafka import KafkaMessage
 from cloudevents.core.v1.event import CloudEvent
 
+from engine.errors import EventError
+from engine.events import parse_event
+
 RecordHeaders = list[tuple[str, bytes]]
+EXAMPLE_EVENTS = Path(__file__).resolve().parent.parent / "examples" / "events.jsonl"
+
+
+def valid_example_events() -> list[dict[str, Any]]:
+    """The example events that are valid: the others are no CloudEvents the SDK would make."""
+    events = []
+    for line in EXAMPLE_EVENTS.read_bytes().splitlines():
+        try:
+            parse_event(line)
+        except EventError:
+            continue
+        events.append(orjson.loads(line))
+    return events
 
 
 def sdk_event(event: dict[str, Any]) -> CloudEvent:

@@ -25,6 +25,7 @@ from tests.cloudevent_sdk import (
     headers_of,
     read_binary,
     structured_message,
+    valid_example_events,
 )
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -44,17 +45,6 @@ BINARY_HEADERS = headers_of(binary_message(EVENT))
 DATA = orjson.dumps(EVENT["data"])
 
 
-def _valid_examples() -> list[dict[str, Any]]:
-    events = []
-    for line in (EXAMPLES / "events.jsonl").read_bytes().splitlines():
-        try:
-            parse_event(line)
-        except EventError:
-            continue  # the examples' bad events: not CloudEvents the SDK would make
-        events.append(orjson.loads(line))
-    return events
-
-
 def _record(
     value: bytes | None, headers: list[tuple[str, bytes | None]], key: bytes | None = b"ds_1"
 ) -> Origin:
@@ -62,7 +52,7 @@ def _record(
 
 
 def test_records_the_sdk_makes_in_either_mode_decode_to_the_structured_event() -> None:
-    examples = _valid_examples()
+    examples = valid_example_events()
     assert {event["type"] for event in examples} >= {"file.uploaded", "dataset.upload_completed"}
     for event in examples:
         want = parse_event(orjson.dumps(event))
@@ -204,7 +194,7 @@ def _example_invocations(lines: list[bytes]) -> MemorySink:
 
 
 def test_an_executor_reads_an_invocation_request_with_the_sdk() -> None:
-    examples = [orjson.dumps(event) for event in _valid_examples()]
+    examples = [orjson.dumps(event) for event in valid_example_events()]
     for invocation in _example_invocations(examples).invocations:
         value = invocation.to_json()
         request = orjson.loads(value)
@@ -221,7 +211,8 @@ def test_an_executor_reads_an_invocation_request_with_the_sdk() -> None:
 
 def test_an_invocation_of_an_event_without_a_time_has_no_time_header() -> None:
     untimed = [
-        orjson.dumps({k: v for k, v in event.items() if k != "time"}) for event in _valid_examples()
+        orjson.dumps({k: v for k, v in event.items() if k != "time"})
+        for event in valid_example_events()
     ]
     for invocation in _example_invocations(untimed).invocations:
         names = [name for name, _ in invocation_headers(invocation)]
