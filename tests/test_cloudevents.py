@@ -69,7 +69,11 @@ def test_records_the_sdk_makes_in_either_mode_decode_to_the_structured_event() -
         [("content-type", b"application/cloudevents+json")],
         [("content-type", b"application/json")],  # no ce_ header: no binary-mode event
         # A structured-mode content-type wins over stray attribute headers, as the binding says.
-        [("content-type", b"application/cloudevents+json; charset=utf-8"), ("ce_id", b"\xff")],
+        [
+            ("content-type", b"application/cloudevents+json; charset=utf-8"),
+            ("ce_id", b"\xff"),
+            ("ce_id", b"ev-2"),
+        ],
         [("traceparent", b"\xff\xfe"), ("retries", None)],  # headers of others are left alone
     ],
 )

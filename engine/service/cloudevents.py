@@ -38,6 +38,7 @@ def binary_mode_attributes(headers: RecordHeaders) -> dict[str, str] | None:
     for a record in structured mode. `EventError` naming the header when one is unusable: not
     UTF-8, repeated, a required attribute missing, or data that is not JSON."""
     found: dict[str, bytes | None] = {}
+    repeated: str | None = None
     content_type: bytes | None = None
     for name, value in headers:
         lowered = name.lower()
@@ -45,11 +46,13 @@ def binary_mode_attributes(headers: RecordHeaders) -> dict[str, str] | None:
             content_type = value
         elif lowered.startswith(_PREFIX):
             if lowered in found:
-                raise _header_error(lowered, "appears more than once")
+                repeated = lowered
             found[lowered] = value
     media = None if content_type is None else _text(_CONTENT_TYPE, content_type)
     if not found or (media is not None and media.lower().startswith(_STRUCTURED_MEDIA)):
         return None
+    if repeated is not None:
+        raise _header_error(repeated, "appears more than once")
     if media is not None and _JSON_MEDIA.fullmatch(media) is None:
         reason = f"{media!r} is not JSON: the data of an event in binary mode must be JSON"
         raise _header_error(_CONTENT_TYPE, reason)

@@ -122,7 +122,7 @@ class KafkaTransactionSink:
         unwritten: dict[int, str] = {}  # why, by the invocation's place in the result
         for at, invocation in enumerate(result.invocations):
             if spans_datasets:
-                key = invocation["data_source"]["data_source_id"].encode()
+                key = invocation.dataset_id.encode()
             headers = [*source, *invocation_headers(invocation)]
             why = self._keyed(self._invocations_topic, key, invocation.to_json(), headers)
             if why is not None:
