@@ -194,6 +194,28 @@ class InvocationRequest(Mapping[str, Any]):
             )
         )  # fmt: skip
 
+    # The fields a Kafka record's headers name, read without building the object: `_values` are
+    # in the order of `_VARIABLE`.
+    @property
+    def invocation_id(self) -> str:
+        return self._values[0]
+
+    @property
+    def org_id(self) -> str:
+        return self._values[1]
+
+    @property
+    def dataset_id(self) -> str:
+        return self._values[2]
+
+    @property
+    def event_time(self) -> str | None:
+        return self._values[7]
+
+    @property
+    def trigger_name(self) -> str:
+        return self._template.trigger["name"]
+
     def as_dict(self) -> dict[str, Any]:
         if self._fields is None:
             self._fields = self._template.fields(self._values)

@@ -3,7 +3,8 @@
 A driver (replay, the Kafka service) reads an event, has the evaluator process it, and hands the
 result to a sink, or the error of an event it could not take. Each sink turns those into its own
 records: JSON Lines files (`JsonlSink`), lists (`MemorySink`), or the records of one Kafka
-transaction (`engine.service.kafka_sink`). Nothing here knows of Kafka.
+transaction (`engine.service.kafka_sink`). Of Kafka, only what a record carries is known here: its
+key, and its headers when they hold a CloudEvent in binary mode (`engine.service.cloudevents`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import orjson
 
 from engine.decisions import EventResult
 from engine.errors import EventError
-from engine.events import Event, parse_event
+from engine.events import Event, event_from_binary, parse_event
 from engine.invocations import InvocationRequest
+from engine.service.cloudevents import RecordHeaders, binary_mode_attributes
 
 
 class Origin(msgspec.Struct, gc=False):  # made in C, like `Event`: one per event read
@@ -28,6 +30,7 @@ class Origin(msgspec.Struct, gc=False):  # made in C, like `Event`: one per even
     data: bytes | None  # None: a Kafka record without a value
     partition: int | None = None  # the topic partition; None for a file
     key: bytes | None = None  # the Kafka record's key
+    headers: RecordHeaders = ()  # the Kafka record's headers
 
     @property
     def stream(self) -> str:
@@ -38,9 +41,14 @@ class Origin(msgspec.Struct, gc=False):  # made in C, like `Event`: one per even
         """The event, parsed and validated; `EventError` names what is wrong. A Kafka record must
         be keyed by its event's `datasetid`: the key chooses the partition, and a dataset's state
         lives in one partition only, so an event keyed otherwise would start a second state."""
-        if self.data is None:
+        # A record with headers may be a CloudEvent in binary mode: attributes in the headers.
+        attributes = binary_mode_attributes(self.headers) if self.headers else None
+        if attributes is not None:
+            event = event_from_binary(attributes, self.data or b"", max_bytes=max_bytes)
+        elif self.data is None:
             raise EventError("event", None, "the record has no value")
-        event = parse_event(self.data, max_bytes=max_bytes)
+        else:
+            event = parse_event(self.data, max_bytes=max_bytes)
         # A backfill spans an org: it is written to every partition, each backfilling its own.
         keyed = event.kind.has_datasetid
         if self.partition is not None and keyed and self.key != event.dataset_id.encode():

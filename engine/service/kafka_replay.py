@@ -46,7 +46,12 @@ def kafka_range_events(
                 while (batch := runner.run(_next(batches))) is not None:
                     for record in batch:
                         yield Origin(
-                            topic, record.offset, record.value, record.partition, record.key
+                            topic,
+                            record.offset,
+                            record.value,
+                            record.partition,
+                            record.key,
+                            record.headers,
                         )
         finally:
             runner.run(consumer.stop())

@@ -1,9 +1,10 @@
 """The records of one Kafka transaction: a `Sink` for a partition worker's batch of events.
 
 Invocation requests and evaluation records are keyed by dataset and carry where their event came
-from; a bad event is dead-lettered as it came, with why and where in its headers; the state
-changes of the events join the partition's changelog (encoded by `engine.service.journal`), and
-the worker's own changelog records (the next input offset) through `add`.
+from (invocation requests also CloudEvents binary-mode headers: `engine.service.cloudevents`); a
+bad event is dead-lettered as it came, headers too, with why and where in headers of its own; the
+state changes of the events join the partition's changelog (encoded by `engine.service.journal`),
+and the worker's own changelog records (the next input offset) through `add`.
 
 Every record is checked against its topic's limit (`engine.service.limits`) as it is added, so
 nothing the broker would refuse is sent: a record too large as it is goes compressed in a batch of
@@ -33,6 +34,7 @@ from aiokafka.structs import RecordMetadata
 from engine.decisions import EventResult
 from engine.errors import EventError
 from engine.events import Event
+from engine.service.cloudevents import invocation_headers
 from engine.service.journal import Journal
 from engine.service.limits import Headers, WriteLimits
 from engine.sinks import Origin
@@ -120,8 +122,9 @@ class KafkaTransactionSink:
         unwritten: dict[int, str] = {}  # why, by the invocation's place in the result
         for at, invocation in enumerate(result.invocations):
             if spans_datasets:
-                key = invocation["data_source"]["data_source_id"].encode()
-            why = self._keyed(self._invocations_topic, key, invocation.to_json(), source)
+                key = invocation.dataset_id.encode()
+            headers = [*source, *invocation_headers(invocation)]
+            why = self._keyed(self._invocations_topic, key, invocation.to_json(), headers)
             if why is not None:
                 unwritten[at] = self._too_large("invocation", origin, why)
         evaluations = result.evaluations
@@ -146,7 +149,8 @@ class KafkaTransactionSink:
         tp = TopicPartition(
             self._dead_letter_topic, partitions[(origin.partition or 0) % len(partitions)]
         )
-        if self._append(tp, origin.key, origin.data, headers) is not None:
+        # As it came includes its headers: a binary-mode event's attributes are there.
+        if self._append(tp, origin.key, origin.data, [*origin.headers, *headers]) is not None:
             self.truncated += 1
             self.add(tp, *self._truncated(tp.topic, origin, headers))
 
@@ -232,7 +236,7 @@ class KafkaTransactionSink:
         self, topic: str, origin: Origin, headers: Headers
     ) -> tuple[bytes | None, bytes, Headers]:
         """A dead letter that fits: the value's head (the key too is dropped when it alone leaves
-        no room), headers saying so."""
+        no room), the dead letter's own headers saying so, without the record's."""
         data = origin.data or b""
         headers = [
             *headers,

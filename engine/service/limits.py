@@ -16,7 +16,7 @@ from typing import Final
 from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
-Headers = list[tuple[str, bytes]]
+Headers = list[tuple[str, bytes | None]]  # a header may have no value (a record's, kept as it came)
 
 # Kafka's default `message.max.bytes`, which a topic's `max.message.bytes` inherits.
 DEFAULT_MAX_MESSAGE_BYTES: Final = 1_048_588

@@ -202,4 +202,6 @@ class PartitionWorker:
 
 
 def _origin(record: Record) -> Origin:
-    return Origin(record.topic, record.offset, record.value, record.partition, record.key)
+    return Origin(
+        record.topic, record.offset, record.value, record.partition, record.key, record.headers
+    )
