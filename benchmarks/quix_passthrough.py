@@ -17,13 +17,14 @@ import argparse
 import hashlib
 import sys
 from collections.abc import Sequence
-from typing import Any
-
-from quixstreams import Application
+from typing import TYPE_CHECKING, Any
 
 from engine.compiled import DEFAULT_TIMEOUT_MINUTES
 from engine.models import ComputeRequirements
 from engine.service.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from quixstreams import Application
 
 PASSTHROUGH_TRIGGER = "passthrough"
 COMPUTE_DEFAULTS = ComputeRequirements().model_dump()
@@ -82,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def build_application(args: argparse.Namespace) -> Application:
+    # Imported here: the harness imports this module for `passthrough_id` and runs without
+    # quix-streams installed until `--vs-quix` starts the passthrough.
+    from quixstreams import Application
+
     app = Application(
         broker_address=args.bootstrap_servers,
         consumer_group=args.group_id,
