@@ -2,6 +2,7 @@
 
 python -m benchmarks --quick --no-kafka          # about a minute on 2 cores
 python -m benchmarks --json out/bench.json       # the full run, results as JSON too
+python -m benchmarks --vs-quix --quick           # the engine beside a quix-streams passthrough
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import orjson
 from benchmarks import calibrate, report
 from benchmarks.kafka_bench import KafkaBenchError, KafkaSettings, run_kafka
 from benchmarks.runner import TRIGGERS_PER_ORG, Settings, run, say
+from benchmarks.versus_quix import VersusSettings, run_versus_quix
 from benchmarks.workload import WorkloadSpec, generate
 
 DEFAULT_COUNTS = (100, 1_000, 10_000, 100_000)
@@ -30,11 +32,26 @@ class Mode:
     baseline_budget_s: float  # per run
     kafka_triggers: int
     kafka_events: int
+    versus_events: int  # for --vs-quix
     one_org_max: int | None  # the one-org scenario's largest count (its build is the slowest)
 
 
-QUICK = Mode(20_000, 1.5, kafka_triggers=10_000, kafka_events=20_000, one_org_max=10_000)
-FULL = Mode(100_000, 15.0, kafka_triggers=100_000, kafka_events=200_000, one_org_max=None)
+QUICK = Mode(
+    20_000,
+    1.5,
+    kafka_triggers=10_000,
+    kafka_events=20_000,
+    versus_events=20_000,
+    one_org_max=10_000,
+)
+FULL = Mode(
+    100_000,
+    15.0,
+    kafka_triggers=100_000,
+    kafka_events=200_000,
+    versus_events=100_000,
+    one_org_max=None,
+)
 
 
 def _counts(text: str) -> tuple[int, ...]:
@@ -46,6 +63,16 @@ def _counts(text: str) -> tuple[int, ...]:
     if not counts or counts[0] < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: trigger counts must be positive")
     return counts
+
+
+def _positive(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be at least 1")
+    return number
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,6 +104,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="broker for the Kafka run (default: $TRIGGER_ENGINE_TEST_BOOTSTRAP, else "
         "deploy/kafka/kafka.sh start)",
     )
+    parser.add_argument(
+        "--vs-quix",
+        action="store_true",
+        help="only the engine through the broker beside an exactly-once quix-streams passthrough, "
+        "one invocation per event (--events events, default by mode)",
+    )
+    parser.add_argument(
+        "--repetitions",
+        type=_positive,
+        default=2,
+        help="with --vs-quix: runs per side, in alternating order (default 2)",
+    )
     return parser
 
 
@@ -94,9 +133,31 @@ def _kafka(args: argparse.Namespace, mode: Mode) -> dict[str, Any]:
         return {"status": f"failed: {exc}"}
 
 
+def _versus_quix(args: argparse.Namespace, mode: Mode) -> int:
+    settings = VersusSettings(
+        KafkaSettings(bootstrap=args.bootstrap_servers),
+        events=args.events or mode.versus_events,
+        repetitions=args.repetitions,
+        seed=args.seed,
+    )
+    try:
+        compared = run_versus_quix(settings)
+    except KafkaBenchError as exc:
+        compared = {"status": f"failed: {exc}"}
+    print(report.versus_quix_lines(compared))
+    if args.json is not None:
+        doc = {"versus_quix": compared, "machine": report.machine(), "versions": report.versions()}
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+        print(f"json: {args.json}")
+    return 0 if compared["status"] == "ok" else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     mode = QUICK if args.quick else FULL
+    if args.vs_quix:
+        return _versus_quix(args, mode)
     settings = Settings(
         counts=args.counts,
         events=args.events or mode.events,

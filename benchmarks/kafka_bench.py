@@ -122,12 +122,12 @@ def run_kafka(workload: Workload, settings: KafkaSettings) -> dict[str, Any]:
     bootstrap = resolve_bootstrap(settings.bootstrap)
     with tempfile.TemporaryDirectory(prefix="trigger-engine-kafka-bench-") as tmp:
         try:
-            return asyncio.run(_run(workload, settings, bootstrap, Path(tmp)))
+            return asyncio.run(run_engine(workload, settings, bootstrap, Path(tmp)))
         except KafkaConnectionError as exc:
             raise KafkaBenchError(f"cannot reach the broker at {bootstrap}: {exc}") from exc
 
 
-async def _run(
+async def run_engine(
     workload: Workload, settings: KafkaSettings, bootstrap: str, tmp: Path
 ) -> dict[str, Any]:
     topics = Topics.fresh()
@@ -137,9 +137,7 @@ async def _run(
         ready_s, measured = await _with_service(workload, settings, bootstrap, topics, tmp)
     finally:
         await delete_topics(bootstrap, topics)
-    expected = _replayed_invocation_ids(workload)
     received = measured.pop("invocation_ids")
-    counts = Counter(received)
     return {
         "status": "ok",
         "bootstrap": bootstrap,
@@ -148,13 +146,19 @@ async def _run(
         "event_partitions": EVENT_PARTITIONS,
         "service_ready_s": round(ready_s, 2),
         **measured,
-        "exactly_once": {
-            "expected_invocations": len(expected),
-            "received": len(received),
-            "duplicates": sum(n - 1 for n in counts.values() if n > 1),
-            "missing": len(set(expected) - set(counts)),
-            "unexpected": len(set(counts) - set(expected)),
-        },
+        "exactly_once": exactly_once(replayed_invocation_ids(workload), received),
+    }
+
+
+def exactly_once(expected: list[str], received: list[str]) -> dict[str, int]:
+    """How the invocation ids received differ from those expected: zeros but the counts if none."""
+    counts = Counter(received)
+    return {
+        "expected_invocations": len(expected),
+        "received": len(received),
+        "duplicates": sum(n - 1 for n in counts.values() if n > 1),
+        "missing": len(set(expected) - set(counts)),
+        "unexpected": len(set(counts) - set(expected)),
     }
 
 
@@ -176,7 +180,11 @@ async def _with_service(
             started = time.monotonic()
             await wait_ready(service, port, log, len(workload.triggers))
             ready_s = time.monotonic() - started
-            return ready_s, await _measure(workload, settings, bootstrap, topics)
+            measured = await measure(workload, settings, bootstrap, topics)
+            measured["written"] = await written_records(
+                bootstrap, [topics.invocations, topics.state]
+            )
+            return ready_s, measured
         finally:
             await stop_service(service)
 
@@ -216,19 +224,25 @@ def service_command(bootstrap: str, topics: Topics, actions: Path, port: int) ->
 async def create_registry_topics(bootstrap: str, topics: Topics) -> None:
     """The registry topic must hold the triggers before the service starts; the service creates
     the others. The events topic is created here too, with a known partition count."""
+    await create_topics(
+        bootstrap,
+        [
+            NewTopic(topics.triggers, 1, 1, topic_configs={"cleanup.policy": "compact"}),
+            NewTopic(topics.events, EVENT_PARTITIONS, 1),
+        ],
+    )
+
+
+async def create_topics(bootstrap: str, new_topics: list[NewTopic]) -> None:
+    """Create the topics and wait until each partition has a leader."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        await admin.create_topics(
-            [
-                NewTopic(topics.triggers, 1, 1, topic_configs={"cleanup.policy": "compact"}),
-                NewTopic(topics.events, EVENT_PARTITIONS, 1),
-            ]
-        )
+        await admin.create_topics(new_topics)
         # The controller acknowledges a topic before its partitions have leaders; producing
         # in between only earns retries.
         deadline = time.monotonic() + READY_TIMEOUT_S
-        while not await _led(admin, [topics.triggers, topics.events]):
+        while not await _led(admin, [topic.name for topic in new_topics]):
             if time.monotonic() > deadline:
                 raise KafkaBenchError("the new topics got no partition leaders")
             await asyncio.sleep(POLL_S)
@@ -313,7 +327,7 @@ async def stop_service(service: subprocess.Popen[bytes]) -> None:
             await asyncio.to_thread(service.wait)
 
 
-async def _measure(
+async def measure(
     workload: Workload, settings: KafkaSettings, bootstrap: str, topics: Topics
 ) -> dict[str, Any]:
     events = workload.events
@@ -335,12 +349,12 @@ async def _measure(
         start = time.monotonic_ns()
         await send_events(producer, topics.events, events[:split], sent_at, rate=None)
         produced_s = (time.monotonic_ns() - start) / 1e9
-        await _wait_committed(bootstrap, topics, split, settings.drain_timeout_s)
+        await wait_committed(bootstrap, topics, split, settings.drain_timeout_s)
         drained_s = (time.monotonic_ns() - start) / 1e9
         await send_events(
             producer, topics.events, events[split:], sent_at, rate=settings.latency_rate
         )
-        await _wait_committed(bootstrap, topics, len(events), settings.drain_timeout_s)
+        await wait_committed(bootstrap, topics, len(events), settings.drain_timeout_s)
         await asyncio.sleep(0.5)  # let the consumer catch the last committed invocations
     finally:
         collector.cancel()
@@ -393,7 +407,7 @@ async def _collect(consumer: AIOKafkaConsumer, received: list[tuple[str, str, in
         received.append((request["invocation_id"], request["event_id"], time.monotonic_ns()))
 
 
-async def _wait_committed(bootstrap: str, topics: Topics, total: int, timeout_s: float) -> None:
+async def wait_committed(bootstrap: str, topics: Topics, total: int, timeout_s: float) -> None:
     """Until the service's group has committed offsets covering `total` events."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -414,7 +428,34 @@ async def _wait_committed(bootstrap: str, topics: Topics, total: int, timeout_s:
     raise KafkaBenchError(f"the service did not commit {total} events within {timeout_s:g} s")
 
 
-def _replayed_invocation_ids(workload: Workload) -> list[str]:
+async def written_records(bootstrap: str, names: list[str]) -> dict[str, dict[str, int]]:
+    """Per topic: the committed records a `read_committed` reader gets, and the offsets taken
+    (records, aborted ones and transaction markers: a marker per partition a transaction wrote)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, isolation_level="read_committed", enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        written: dict[str, dict[str, int]] = {}
+        for name in names:
+            partitions = [TopicPartition(name, p) for p in range(EVENT_PARTITIONS)]
+            ends = await consumer.end_offsets(partitions)
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            records = 0
+            deadline = time.monotonic() + READY_TIMEOUT_S
+            while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+                if time.monotonic() > deadline:
+                    raise KafkaBenchError(f"topic {name!r} could not be read to its end")
+                batches = await consumer.getmany(timeout_ms=500)
+                records += sum(len(batch) for batch in batches.values())
+            written[name] = {"records": records, "offsets": sum(ends.values())}
+        return written
+    finally:
+        await consumer.stop()
+
+
+def replayed_invocation_ids(workload: Workload) -> list[str]:
     """What the engine decides for these events without a broker: the exactly-once reference."""
     registry, _ = build_registry(workload)
     evaluator = Evaluator(registry, StateStore(), record_evaluations=False)

@@ -22,6 +22,8 @@ PACKAGES = (
     "python-jsonlogic",
     "aiokafka",
     "matplotlib",
+    "quixstreams",
+    "confluent-kafka",
 )
 BIG, ONE_ORG_COUNT = 100_000, 10_000
 
@@ -214,6 +216,27 @@ def _kafka_target(kafka: dict[str, Any]) -> Target:
         return Target(goal, str(kafka.get("status", "not run")), None)
     latency = f"p50 {kafka['latency_p50_ms']:.1f} ms, p99 {kafka['latency_p99_ms']:.1f} ms"
     return Target(goal, f"{rate:,.0f} events/s, {latency}", rate >= 10_000)
+
+
+def versus_quix_lines(compared: dict[str, Any]) -> str:
+    """The comparison's medians and ratio, or why there are none."""
+    if compared.get("status") != "ok":
+        return f"versus quix: {compared.get('status')}"
+    lines = [
+        f"versus quix: {compared['events']:,} events, one invocation each, "
+        f"{compared['event_partitions']} partitions; order {', '.join(compared['order'])}"
+    ]
+    for side in ("engine", "quix"):
+        median = compared[side]["median"]
+        checks = [run["exactly_once"] for run in compared[side]["runs"]]
+        exact = all(c["duplicates"] == c["missing"] == c["unexpected"] == 0 for c in checks)
+        lines.append(
+            f"  {side:<6} median {median['events_per_s']:>9,.0f} invocations/s, latency at "
+            f"{compared['latency_rate']:,.0f} events/s p50 {median['latency_p50_ms']:.1f} ms, "
+            f"p99 {median['latency_p99_ms']:.1f} ms; exactly once: {'yes' if exact else 'NO'}"
+        )
+    lines.append(f"  engine / quix invocations per second: {compared['engine_over_quix']:.2f}")
+    return "\n".join(lines)
 
 
 def table(outcome: Outcome) -> str:

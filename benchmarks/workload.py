@@ -68,6 +68,7 @@ EVALUATED_EVENTS = frozenset(
     for type_, kind in EVENT_KINDS.items()
     if kind.cause is not None or kind.effect is StateEffect.CLOSE_UPLOAD
 )
+UPLOADS_TRIGGER = "every-file"  # the one trigger of `generate_uploads`
 EPOCH = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 PLUS_TWO = timezone(timedelta(hours=2))
 
@@ -119,6 +120,36 @@ def generate(spec: WorkloadSpec) -> Workload:
     stream = _EventStream(rng, spec, orgs, counts, robots)
     events = [event for _, event in zip(range(spec.events), stream, strict=False)]
     return Workload(spec, triggers, actions, events, dict(zip(orgs, counts, strict=True)))
+
+
+def generate_uploads(events: int, seed: int = 7) -> Workload:
+    """One invocation per event: every event is the upload of a new file (outside any upload
+    transaction) into one of a few open datasets of one org, whose single trigger fires once per
+    file, with no condition. The workload of the comparison with a passthrough, whose work per
+    event is then the engine's minimum: one event in, one invocation out."""
+    rng = random.Random(seed)
+    org = "og_0000"
+    trigger: Json = {
+        "org_id": org,
+        "name": UPLOADS_TRIGGER,
+        "action": ACTIONS[0],
+        "required_inputs": ["**/*"],
+        "for_each": "dataset_file",
+        "causes": ["file_upload"],
+    }
+    actions = [
+        {"org_id": org, "name": ACTIONS[0], "image_uri": f"registry.example.com/{ACTIONS[0]}:1"}
+    ]
+    stream = []
+    for n in range(events):
+        dataset_id = f"ds_{n % OPEN_DATASETS:07d}"
+        path = f"r0000/2026-11-20/run_{n % OPEN_DATASETS:03d}/cam_front/{n:06d}.jpg"
+        file = _file_record(rng, f"fl_{n + 1:08d}", path)
+        stream.append(
+            _stamped(_Envelope(org, dataset_id).event("file.uploaded", {"file": file}), n + 1)
+        )
+    spec = WorkloadSpec(triggers=1, orgs=1, events=events, seed=seed)
+    return Workload(spec, [trigger], actions, stream, {org: 1})
 
 
 def skewed_counts(total: int, orgs: int) -> list[int]:
@@ -349,10 +380,7 @@ class _EventStream:
 
     def _stamp(self, event: Json) -> Json:
         self._serial += 1
-        moment = EPOCH + timedelta(seconds=self._serial)
-        event["id"] = f"ev-{self._serial:08d}"
-        event["time"] = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-        return event
+        return _stamped(event, self._serial)
 
     def _open(self) -> _Session:
         rng = self._rng
@@ -533,6 +561,14 @@ class _Recording:
 
     def _emit(self, event_type: str, data: Json, transaction: str | None = None) -> None:
         self.events.append(self._envelope.event(event_type, data, transaction))
+
+
+def _stamped(event: Json, serial: int) -> Json:
+    """The event with the id and time of its place in the stream."""
+    moment = EPOCH + timedelta(seconds=serial)
+    event["id"] = f"ev-{serial:08d}"
+    event["time"] = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return event
 
 
 @dataclass(frozen=True, slots=True)
