@@ -342,6 +342,10 @@ def _new_snapshot(ds: DatasetState, snapshot: dict[str, Any] | None) -> bool:
 
 def _add_fired(ds: DatasetState, file_id: str, fired: tuple[str, ...]) -> None:
     """Fired keys are only ever added, so restored ones join those already known, in any order."""
-    if fired:
-        known = ds.fired_files.get(file_id, ())
-        ds.fired_files[file_id] = (*known, *(t for t in fired if t not in known))
+    if not fired:
+        return
+    known = ds.fired_files.get(file_id)
+    if known is None:
+        ds.fired_files[file_id] = fired
+    elif known != fired:
+        ds.fired_files[file_id] = known + tuple(t for t in fired if t not in known)
