@@ -27,7 +27,6 @@ from engine.events import Event
 from engine.service.journal import ChangelogRecord, decode, encode
 from engine.state import Change, DatasetState, StateStore
 
-DEFAULT_CACHE_DATASETS = 100_000
 # Not a JSON list, so never one of the journal's keys; sorts after all of them.
 _CHECKPOINT_KEY = b"~checkpoint"
 _JOURNAL_PREFIX = b"["
@@ -64,12 +63,12 @@ class DiskStateStore(StateStore):
     """The datasets of one input partition in the RocksDB database at `path` (created if missing),
     the `cache_datasets` used last kept in memory, plus those changed since the last commit."""
 
-    def __init__(self, path: Path, cache_datasets: int = DEFAULT_CACHE_DATASETS) -> None:
+    def __init__(self, path: Path, cache_datasets: int) -> None:
         if cache_datasets < 1:
             raise ValueError(f"cache_datasets must be at least 1, not {cache_datasets}")
         super().__init__()
         self.path = path
-        self._limit = cache_datasets
+        self.cache_datasets = cache_datasets
         self._dirty: set[str] = set()  # changed since the last commit: kept in memory until then
         self._records: list[ChangelogRecord] = []  # their journal records, oldest first
         options = Options(raw_mode=True)
@@ -84,7 +83,7 @@ class DiskStateStore(StateStore):
             raise StoreUnreadable(f"state store {path}: {exc}") from exc
 
     @classmethod
-    def fresh(cls, path: Path, cache_datasets: int = DEFAULT_CACHE_DATASETS) -> DiskStateStore:
+    def fresh(cls, path: Path, cache_datasets: int) -> DiskStateStore:
         """An empty store at `path`, whatever was there before."""
         if path.exists():
             shutil.rmtree(path)
@@ -106,7 +105,7 @@ class DiskStateStore(StateStore):
             if cached is None:
                 return None
         self._datasets[dataset_id] = cached  # last in the dict: used last
-        self._evict(self._limit)
+        self._evict(self.cache_datasets)
         return cached
 
     def _load(self, dataset_id: str) -> DatasetState | None:
@@ -139,7 +138,7 @@ class DiskStateStore(StateStore):
                 found.append(ds)
                 cached.pop(dataset_id, None)
                 cached[dataset_id] = ds
-        self._evict(self._limit)
+        self._evict(self.cache_datasets)
         return found
 
     def _dataset_ids(self) -> set[str]:
@@ -186,22 +185,24 @@ class DiskStateStore(StateStore):
 
     # committing
 
-    def commit(self, changelog_offset: int, input_offset: int | None) -> None:
-        """Write the records of the changes taken since the last commit, and the checkpoint, in
-        one atomic batch; then evict down to the cache's size."""
+    def commit(self, changelog_offset: int | None, input_offset: int | None) -> None:
+        """Write the records of the changes taken since the last commit, and the checkpoint (none
+        without a changelog offset), in one atomic batch; then evict down to the cache's size."""
         batch = WriteBatch(raw_mode=True)
         for key, value in self._records:
             if value is None:
                 batch.delete(key)
             else:
                 batch.put(key, value)
-        checkpoint = Checkpoint(changelog_offset, input_offset, time.time())
-        batch.put(_CHECKPOINT_KEY, checkpoint.encoded())
+        if changelog_offset is not None:
+            checkpoint = Checkpoint(changelog_offset, input_offset, time.time())
+            batch.put(_CHECKPOINT_KEY, checkpoint.encoded())
         self._db.write(batch)
-        self.checkpoint = checkpoint
+        if changelog_offset is not None:
+            self.checkpoint = checkpoint
         self._records.clear()
         self._dirty.clear()
-        self._evict(self._limit)
+        self._evict(self.cache_datasets)
 
     def discard(self) -> None:
         """Forget what was not committed: memory is dropped, the disk is as last committed."""

@@ -137,7 +137,7 @@ def test_discard_forgets_what_was_not_committed(
     memory = Evaluator(registry, StateStore())
     _outputs(memory, events[:300], commit_every=1)
     dataset_ids = {e["datasetid"] for e in events if "datasetid" in e}
-    store = DiskStateStore(tmp_path / "state")
+    store = DiskStateStore(tmp_path / "state", 100)
     try:
         evaluator = Evaluator(registry, store)
         _outputs(evaluator, events[:300], commit_every=300)
@@ -168,13 +168,13 @@ def test_written_records_replace_and_remove_keys_with_the_checkpoint(tmp_path: P
     assert any(value is None for _, value in tombstones)
 
     path = tmp_path / "state"
-    store = DiskStateStore(path)
+    store = DiskStateStore(path, 100)
     store.write_records(records, 10, 3)
     ds = store.get("ds_1")
     assert ds is not None and set(ds.files) == {"fl_1"}
     store.write_records(tombstones, 12, None)
     store.close()
-    reopened = DiskStateStore(path)
+    reopened = DiskStateStore(path, 100)
     try:
         assert reopened.get("ds_1") == source.get("ds_1")
         checkpoint = reopened.checkpoint
@@ -194,8 +194,8 @@ def test_a_directory_that_is_no_store_is_unreadable(tmp_path: Path) -> None:
     path.mkdir()
     (path / "CURRENT").write_bytes(b"MANIFEST-garbage\n")
     with pytest.raises(StoreUnreadable, match="state store"):
-        DiskStateStore(path)
-    DiskStateStore.fresh(path).close()  # a fresh one replaces it
-    reopened = DiskStateStore(path)
+        DiskStateStore(path, 100)
+    DiskStateStore.fresh(path, 100).close()  # a fresh one replaces it
+    reopened = DiskStateStore(path, 100)
     assert reopened.checkpoint is None
     reopened.close()
