@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import orjson
 
@@ -30,14 +31,20 @@ from engine.service.cli import (
     against_kafka,
     replay_events,
 )
-from engine.sinks import JsonlSink
+from engine.service.settings import ServiceSettings
+from engine.sinks import JsonlSink, Origin
 from engine.state import StateStore
 from engine.trigger_commands import add_triggers_parser
 from engine.trigger_files import load_trigger_entries
 from engine.vocabulary import Cause
 from engine.whatif import what_if
 
+if TYPE_CHECKING:
+    from engine.disk_state import DiskStateStore
+
 EXIT_USAGE = 2
+# With `replay --state-dir`: the changes of this many events go to disk in one write.
+_REPLAY_COMMIT_EVENTS = 1000
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -78,16 +85,27 @@ def _open_output(stack: ExitStack, path: str | None, default: IO[bytes] | None) 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     registry = build_registry(args.triggers, args.actions, default_timeout=args.default_timeout)
-    evaluator = Evaluator(registry, StateStore(), record_evaluations=args.evaluations is not None)
     progress = None if args.no_progress else Progress.for_terminal("replay")
     with ExitStack() as stack:
+        events = replay_events(args)
+        if args.state_dir is None:
+            state, memo_limit = StateStore(), None
+        else:
+            state = stack.enter_context(_disk_state(args.state_dir, args.state_cache_datasets))
+            events, memo_limit = _committing(events, state), args.state_cache_datasets
+        evaluator = Evaluator(
+            registry,
+            state,
+            record_evaluations=args.evaluations is not None,
+            memo_limit=memo_limit,
+        )
         sink = JsonlSink(
             _open_output(stack, args.out, sys.stdout.buffer),
             evaluations=_open_output(stack, args.evaluations, None),
             rejects=_open_output(stack, args.rejects, None),
         )
         summary = replay(
-            replay_events(args),
+            events,
             evaluator,
             sink,
             progress=progress,
@@ -101,6 +119,31 @@ def cmd_replay(args: argparse.Namespace) -> int:
             "pass --rejects FILE to keep them\n"
         )
     return 0
+
+
+@contextmanager
+def _disk_state(state_dir: Path, cache_datasets: int) -> Iterator[DiskStateStore]:
+    """A disk store in a new directory under `state_dir`, removed afterwards."""
+    from engine.disk_state import DiskStateStore  # RocksDB is loaded only when asked for
+
+    if cache_datasets < 1:
+        raise ConfigError("--state-cache-datasets", None, f"{cache_datasets} is not at least 1")
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="replay-", dir=state_dir) as path:
+        store = DiskStateStore(Path(path) / "state", cache_datasets)
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+def _committing(events: Iterable[Origin], store: DiskStateStore) -> Iterator[Origin]:
+    """`events`, with the store's changes written to disk every `_REPLAY_COMMIT_EVENTS`: an event
+    is asked for once the one before is done."""
+    for number, origin in enumerate(events, 1):
+        yield origin
+        if number % _REPLAY_COMMIT_EVENTS == 0:
+            store.commit(None, None)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -198,6 +241,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rejects", help="write rejected events (with source, line, reason) here")
     p.add_argument("--max-event-bytes", type=int, default=DEFAULT_MAX_EVENT_BYTES)
     p.add_argument("--no-progress", action="store_true", help="never draw the progress line")
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        help="keep the state on disk (a temporary database under this directory) for histories "
+        "larger than memory",
+    )
+    p.add_argument(
+        "--state-cache-datasets",
+        type=int,
+        default=ServiceSettings.model_fields["state_cache_datasets"].default,
+        help="with --state-dir: datasets kept in memory (default: %(default)s)",
+    )
     add_replay_kafka_options(p)
     p.set_defaults(func=cmd_replay)
 

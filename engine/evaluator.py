@@ -176,12 +176,14 @@ class Evaluator:
         state: StateStore,
         *,
         record_evaluations: bool = True,
+        memo_limit: int | None = None,
     ) -> None:
         self.registry = registry
         self.state = state
         self.record_evaluations = record_evaluations
         self.stats = EvaluationStats()
-        self.memos = MemoStore()  # derived from `state`, per dataset: see `engine.memo`
+        # Derived from `state`, per dataset (see `engine.memo`); bounded when the state is.
+        self.memos = MemoStore(memo_limit)
 
     def process(self, event: Event) -> EventResult:
         """Apply `event` to state, then evaluate; a bad event raises `EventError`, state intact.

@@ -60,20 +60,29 @@ class DatasetMemo:
 
 
 class MemoStore:
-    """The memos of the datasets one evaluator has seen, by dataset id."""
+    """The memos of the datasets one evaluator has seen, by dataset id: with a `limit`, those of
+    the `limit` datasets used last (the others are rebuilt when asked)."""
 
-    __slots__ = ("_memos",)
+    __slots__ = ("_limit", "_memos")
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int | None = None) -> None:
         self._memos: dict[str, DatasetMemo] = {}
+        self._limit = limit
 
     def get(self, dataset_id: str) -> DatasetMemo | None:
         return self._memos.get(dataset_id)
 
     def following(self, ds: DatasetState, changes: Iterable[Change]) -> DatasetMemo:
         """The dataset's memo, with `changes` followed."""
-        memo = self._memos.get(ds.dataset_id)
-        if memo is None:
-            memo = self._memos[ds.dataset_id] = DatasetMemo()
+        memos = self._memos
+        if self._limit is None:
+            memo = memos.get(ds.dataset_id)
+            if memo is None:
+                memo = memos[ds.dataset_id] = DatasetMemo()
+        else:
+            memo = memos.pop(ds.dataset_id, None) or DatasetMemo()
+            memos[ds.dataset_id] = memo  # last in the dict: used last
+            if len(memos) > self._limit:
+                del memos[next(iter(memos))]
         memo.follow(ds, changes)
         return memo

@@ -153,7 +153,14 @@ class StateStore:
         return len(self._datasets)
 
     def get(self, dataset_id: str) -> DatasetState | None:
+        return self._find(dataset_id)
+
+    # Where datasets are held: a subclass may look them up and keep them elsewhere.
+    def _find(self, dataset_id: str) -> DatasetState | None:
         return self._datasets.get(dataset_id)
+
+    def _add(self, ds: DatasetState) -> None:
+        self._datasets[ds.dataset_id] = ds
 
     def datasets_of(self, org_id: str) -> list[DatasetState]:
         """The org's existing datasets, by dataset id (plain string order)."""
@@ -167,7 +174,7 @@ class StateStore:
 
     def apply(self, event: Event) -> DatasetState:
         """Apply an event to its dataset; raise `EventError`, changing nothing, if it is unfit."""
-        ds = self._datasets.get(event.dataset_id)
+        ds = self._find(event.dataset_id)
         if ds is not None and ds.org_id != event.org_id:
             raise EventError(
                 f"event {event.id!r}",
@@ -189,7 +196,7 @@ class StateStore:
             ds = DatasetState(
                 event.dataset_id, event.org_id, _empty_record(event.dataset_id, event.org_id)
             )
-            self._datasets[event.dataset_id] = ds
+            self._add(ds)
         if effect is StateEffect.DELETE_DATASET:
             self._delete_dataset(ds)
             return ds
@@ -226,10 +233,10 @@ class StateStore:
 
     def restore(self, change: Change) -> None:
         """Apply a change recorded by another store (the service's changelog, replayed)."""
-        ds = self._datasets.get(change.dataset_id)
+        ds = self._find(change.dataset_id)
         if ds is None:  # a dataset's other changes may arrive before its record
             ds = DatasetState(change.dataset_id, "", _empty_record(change.dataset_id, ""))
-            self._datasets[change.dataset_id] = ds
+            self._add(ds)
         match change:
             case DatasetWritten(dataset_id, org_id, tags, metadata, exists):
                 ds.org_id, ds.exists = org_id, exists

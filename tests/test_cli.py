@@ -395,3 +395,19 @@ def test_triggers_create_rejects_invalid_definitions(
         assert main(args) == 2
     assert fragment in capsys.readouterr().err
     assert not (tmp_path / "t.json").exists()
+
+
+def test_replay_with_a_state_dir_writes_the_same_bytes(tmp_path: Path) -> None:
+    events = str(EXAMPLES / "events.jsonl")
+    outputs = {}
+    for name, flags in (
+        ("memory", []),
+        ("disk", ["--state-dir", str(tmp_path / "state"), "--state-cache-datasets", "1"]),
+    ):
+        out, evaluations = tmp_path / f"{name}.jsonl", tmp_path / f"{name}-evaluations.jsonl"
+        command = ["replay", events, *ENGINE, "--out", str(out), "--evaluations", str(evaluations)]
+        assert main([*command, "--no-progress", *flags]) == 0
+        outputs[name] = (out.read_bytes(), evaluations.read_bytes())
+    assert outputs["disk"] == outputs["memory"]
+    assert outputs["memory"][0]
+    assert list((tmp_path / "state").iterdir()) == []  # the temporary database is gone

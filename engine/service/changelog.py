@@ -4,18 +4,28 @@ Partition p of the changelog holds the state changes of the datasets of input pa
 in the same transactions as the outputs and the consumed offsets. Each transaction also records the
 next input offset under `OFFSET_KEY`, so a restored state says exactly which input it has seen: the
 consumer resumes there, whether or not the group's offset commit is visible yet.
+
+With a state directory, each partition's state is a `DiskStateStore` whose checkpoint says up to
+which changelog offset it is complete: restoring it reads only the changelog from there. A store
+that cannot be trusted (missing, unreadable, without a checkpoint, or whose checkpoint lies
+outside the changelog partition) is rebuilt from the changelog's beginning.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from engine.disk_state import DiskStateStore, StoreUnreadable
 from engine.service.journal import decode
 from engine.service.topic_reader import Record, read_batches
 from engine.state import StateStore
+
+log = logging.getLogger(__name__)
 
 # Not a JSON list, so never one of the journal's keys.
 OFFSET_KEY = b"input-offset"
@@ -28,12 +38,25 @@ class PartitionState:
     changelog_end: int
     state: StateStore = field(default_factory=StateStore)
     input_offset: int | None = None  # the next input offset the last transaction recorded
+    restored_records: int = 0  # changelog records read to restore it
 
     def apply(self, record: Record) -> None:
+        self.restored_records += 1
         if record.key == OFFSET_KEY:
             self.input_offset = int(record.value)
         elif (change := decode(record.key, record.value)) is not None:
             self.state.restore(change)
+
+    def committed(self, changelog_end: int, input_offset: int) -> None:
+        """A transaction committed; a disk store writes its changes and checkpoint now."""
+        self.changelog_end, self.input_offset = changelog_end, input_offset
+        if isinstance(self.state, DiskStateStore):
+            self.state.commit(changelog_end, input_offset)
+
+    def aborted(self) -> None:
+        """A transaction aborted: a disk store forgets its changes (the disk has none of them)."""
+        if isinstance(self.state, DiskStateStore):
+            self.state.discard()
 
 
 def offset_record(next_offset: int) -> tuple[bytes, bytes]:
@@ -86,3 +109,83 @@ async def _read_to_ends(
     # topic of the cluster, at once and again every metadata_max_age_ms, and decoding that stalls
     # the event loop on a cluster with many topics.
     consumer.pause(*tps)
+
+
+def open_store(path: Path, cache_datasets: int) -> DiskStateStore:
+    """The store at `path`; an empty one in place of one that cannot be opened."""
+    try:
+        return DiskStateStore(path, cache_datasets)
+    except StoreUnreadable as exc:
+        log.warning("%s; rebuilding it from the changelog", exc)
+        return DiskStateStore.fresh(path, cache_datasets)
+
+
+async def restore_stores(
+    consumer: AIOKafkaConsumer, topic: str, stores: Mapping[int, DiskStateStore]
+) -> dict[int, PartitionState]:
+    """The state of each partition in its disk store, brought up to the changelog's end offset:
+    from the store's checkpoint if it lies within the changelog partition, else from its
+    beginning into an emptied store. `consumer` as for `restore`."""
+    ends = await changelog_ends(consumer, topic, stores)
+    beginnings = await consumer.beginning_offsets([TopicPartition(topic, p) for p in stores])
+    starts = {tp.partition: offset for tp, offset in beginnings.items()}
+    states: dict[int, PartitionState] = {}
+    positions: dict[TopicPartition, int] = {}
+    for p, store in stores.items():
+        checkpoint = store.checkpoint
+        if checkpoint is None or not starts[p] <= checkpoint.changelog_offset <= ends[p]:
+            if checkpoint is not None:
+                log.warning(
+                    "state store %s is at changelog offset %d, outside %s/%d's offsets %d to %d: "
+                    "rebuilding it",
+                    store.path,
+                    checkpoint.changelog_offset,
+                    topic,
+                    p,
+                    starts[p],
+                    ends[p],
+                )
+            store.close()
+            store = DiskStateStore.fresh(store.path, store.cache_datasets)
+            states[p] = PartitionState(starts[p], store)
+        else:
+            states[p] = PartitionState(checkpoint.changelog_offset, store, checkpoint.input_offset)
+        if states[p].changelog_end < ends[p]:
+            positions[TopicPartition(topic, p)] = states[p].changelog_end
+    if positions:
+        await _read_tails(consumer, positions, ends, states)
+    for p, state in states.items():
+        state.changelog_end = ends[p]
+        store = state.state
+        assert isinstance(store, DiskStateStore)
+        checkpoint = store.checkpoint
+        if checkpoint is None or checkpoint.changelog_offset != ends[p]:
+            store.commit(ends[p], state.input_offset)  # past the commit markers: all is read
+    return states
+
+
+async def _read_tails(
+    consumer: AIOKafkaConsumer,
+    positions: Mapping[TopicPartition, int],
+    ends: Mapping[int, int],
+    states: dict[int, PartitionState],
+) -> None:
+    """Write the records from `positions` to the partitions' ends into their stores, a fetched
+    batch at a time, each with the checkpoint just past it."""
+    tps = list(positions)
+    consumer.assign(tps)
+    for tp, offset in positions.items():
+        consumer.seek(tp, offset)
+    async for records in read_batches(consumer, {tp: ends[tp.partition] for tp in tps}):
+        state = states[records[0].partition]
+        store = state.state
+        assert isinstance(store, DiskStateStore)  # made so by `restore_stores`
+        state.restored_records += len(records)
+        written = []
+        for record in records:
+            if record.key == OFFSET_KEY:
+                state.input_offset = int(record.value)
+            else:
+                written.append((record.key, record.value))
+        store.write_records(written, records[-1].offset + 1, state.input_offset)
+    consumer.pause(*tps)  # as in `_read_to_ends`

@@ -64,6 +64,9 @@ _RUN_FLAGS = {
     "--triggers-topic": "trigger registry (compacted)",
     "--state-topic": "state changelog (compacted, co-partitioned with the events topic)",
     "--actions-topic": "action registry (compacted), read when --actions is not given",
+    "--state-dir": "keep each partition's state on disk under this directory (RocksDB, with a "
+    "checkpoint: a restart reads only the changelog's tail); unset: in memory",
+    "--state-cache-datasets": "with --state-dir: datasets kept in memory per partition",
     "--actions": "action files (a file or a directory) instead of the actions topic",
     "--transactional-id-prefix": "prefix of the per-input-partition transactional ids",
     "--batch-max-records": "most events per transaction",

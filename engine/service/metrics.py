@@ -181,6 +181,11 @@ class ServiceMetrics:
         self.state_restore = Histogram(
             "trigger_engine_state_restore_seconds", "restoring the assigned partitions' state"
         )
+        self.state_restored_records = Counter(
+            "trigger_engine_state_restored_records_total",
+            "changelog records read to restore state (with --state-dir: only the tail past the "
+            "local checkpoint)",
+        )
         self._gauges = list(gauges)
 
     def render(self) -> str:
@@ -201,6 +206,7 @@ class ServiceMetrics:
                 self.commit_duration,
                 self.producer_init,
                 self.state_restore,
+                self.state_restored_records,
                 *self._gauges,
             ]
         )

@@ -86,7 +86,10 @@ class PartitionWorker:
         self._settings = settings
         self._limits = limits
         self._evaluator = Evaluator(
-            registry, restored.state, record_evaluations=bool(settings.evaluations_topic)
+            registry,
+            restored.state,
+            record_evaluations=bool(settings.evaluations_topic),
+            memo_limit=None if settings.state_dir is None else settings.state_cache_datasets,
         )
         self._queued: list[Record] = []  # fetched, not yet taken into a batch
         self._queued_to = next_offset  # records below it are queued, in a batch or committed
@@ -167,14 +170,16 @@ class PartitionWorker:
         except asyncio.CancelledError:
             raise  # shutdown deadline: the partition's next init_transactions aborts it
         except BaseException:
+            self.restored.aborted()
             await self._abort()
             raise
-        self.next_offset = self.restored.input_offset = next_offset
+        self.next_offset = next_offset
         # The offset record is the transaction's last write to the changelog partition and only
         # the commit marker follows it: nothing else can be appended while this producer holds
         # the partition's transactional id. So this is the partition's end offset from now until
-        # someone else writes to it, which is what a parked state is checked against.
-        self.restored.changelog_end = ends[changelog] + 1
+        # someone else writes to it, which is what a parked state is checked against (and where
+        # a disk store's checkpoint says it is complete up to).
+        self.restored.committed(ends[changelog] + 1, next_offset)
 
     async def close(self) -> None:
         await self.producer.stop()

@@ -40,8 +40,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import IllegalStateError, KafkaError, KafkaTimeoutError, ProducerFenced
 
 from engine.actions import ActionCatalog, load_actions
+from engine.disk_state import DiskStateStore
 from engine.registry import TriggerRegistry
-from engine.service.changelog import PartitionState, restore
+from engine.service.changelog import PartitionState, open_store, restore, restore_stores
 from engine.service.health import Health, HealthLimits
 from engine.service.http import HttpServer, Response
 from engine.service.kafka_sink import RecordTooLarge
@@ -139,6 +140,9 @@ class TriggerService:
         self._restorer: AIOKafkaConsumer | None = None  # reads changelog partitions, no group
         self._workers: dict[TopicPartition, PartitionWorker] = {}
         self._parked: dict[int, PartitionState] = {}
+        # With --state-dir, each partition's store: open while the partition is assigned (and
+        # across a rebalance that gives it back), its datasets used last in memory.
+        self._stores: dict[int, DiskStateStore] = {}
         self._failing: dict[TopicPartition, _Failing] = {}
         self._reopening: dict[TopicPartition, asyncio.Future[None]] = {}
         self._restoring: set[TopicPartition] = set()
@@ -275,6 +279,7 @@ class TriggerService:
         async with self._lock:
             await asyncio.gather(*(worker.close() for worker in self._workers.values()))
             self._workers.clear()
+            self._close_stores(set(self._stores))
         await self._close_clients()
         await self._leave_as_static_member()
 
@@ -585,6 +590,7 @@ class TriggerService:
         self._consumer.pause(*tps)
         kept = {tp.partition for tp in tps}
         self._parked = {p: state for p, state in self._parked.items() if p in kept}
+        self._close_stores(set(self._stores) - kept)
         self._restoring = set(tps)
         self._opening = self._spawn(self._open_assigned(tps))
 
@@ -623,18 +629,18 @@ class TriggerService:
         )
         try:
             started = time.perf_counter()
-            assert self._restorer is not None
-            states = await restore(
-                self._restorer, self.settings.state_topic, [tp.partition for tp in tps], parked
-            )
+            states = await self._restore([tp.partition for tp in tps], parked)
             seconds = time.perf_counter() - started
             self.metrics.state_restore.observe(seconds)
             kept = sorted(p for p, state in states.items() if state is parked.get(p))
+            restored_records = sum(state.restored_records for state in states.values())
+            self.metrics.state_restored_records.inc(restored_records)
             log.info(
-                "state of partitions %s restored in %.3f s (kept: %s)",
+                "state of partitions %s restored in %.3f s (kept: %s; restored_records: %d)",
                 sorted(states),
                 seconds,
                 kept,
+                restored_records,
             )
             workers = []
             for tp, producer in zip(tps, producers, strict=True):
@@ -649,6 +655,29 @@ class TriggerService:
         except BaseException:
             await asyncio.gather(*(p.stop() for p in producers))
             raise
+
+    async def _restore(
+        self, partitions: list[int], parked: dict[int, PartitionState]
+    ) -> dict[int, PartitionState]:
+        """The partitions' state: in memory from their changelog, else from their disk stores."""
+        settings, restorer = self.settings, self._restorer
+        assert restorer is not None
+        if settings.state_dir is None:
+            return await restore(restorer, settings.state_topic, partitions, parked)
+        for p in partitions:
+            if p not in self._stores:
+                path = settings.state_dir / settings.state_topic / str(p)
+                self._stores[p] = open_store(path, settings.state_cache_datasets)
+        stores = {p: self._stores[p] for p in partitions}
+        states = await restore_stores(restorer, settings.state_topic, stores)
+        for p, state in states.items():  # a store rebuilt is a new one
+            assert isinstance(state.state, DiskStateStore)
+            self._stores[p] = state.state
+        return states
+
+    def _close_stores(self, partitions: set[int]) -> None:
+        for p in partitions:
+            self._stores.pop(p).close()
 
     async def _timed_producer(self, partition: int) -> AIOKafkaProducer:
         started = time.perf_counter()

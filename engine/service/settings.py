@@ -124,6 +124,10 @@ class ServiceSettings(_Settings):
     broker_unreachable_after: float = Field(default=15.0, gt=0)
     stalled_after: float = Field(default=60.0, gt=0)
     wedged_after: float = Field(default=120.0, gt=0)
+    # Where each input partition's state lives on disk (RocksDB, with a local checkpoint), the
+    # datasets used last cached in memory; None: all state in memory.
+    state_dir: Path | None = None
+    state_cache_datasets: int = Field(default=100_000, ge=1)
     create_topics: bool = False
 
     @model_validator(mode="after")

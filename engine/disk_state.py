@@ -1,0 +1,242 @@
+"""A `StateStore` whose datasets live on disk, in RocksDB, with those used last in memory.
+
+The database holds exactly what the service's compacted changelog would keep: the latest value of
+each journal key (`engine.service.journal`), a removed key deleted. Journal keys are JSON lists
+that begin with the dataset id, so one prefix scan finds a dataset's records; a dataset is loaded
+by decoding them and `restore`-ing each into a fresh state. Next to them, one checkpoint says up to
+which changelog offset the records are complete, and which input offset comes next.
+
+Writes wait for `commit`: the records of the changes made since the last one and the checkpoint
+go in one write batch, which RocksDB's write-ahead log makes atomic even across a killed process.
+Until then the datasets those changes touched stay in memory (never evicted); `discard` forgets
+them, and the disk still holds the last committed state.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+from rocksdict import Options, Rdict, RdictIter, WriteBatch
+
+from engine.events import Event
+from engine.service.journal import ChangelogRecord, decode, encode
+from engine.state import Change, DatasetState, StateStore
+
+# Not a JSON list, so never one of the journal's keys; sorts after all of them.
+_CHECKPOINT_KEY = b"~checkpoint"
+_JOURNAL_PREFIX = b"["
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """The records on disk are complete up to, not including, `changelog_offset`."""
+
+    changelog_offset: int
+    input_offset: int | None  # the next input offset the changelog recorded, if any
+    written_at: float  # seconds since the epoch
+
+    def encoded(self) -> bytes:
+        return orjson.dumps(
+            {
+                "changelog_offset": self.changelog_offset,
+                "input_offset": self.input_offset,
+                "written_at": self.written_at,
+            }
+        )
+
+    @classmethod
+    def decoded(cls, value: bytes) -> Checkpoint:
+        doc = orjson.loads(value)
+        return cls(doc["changelog_offset"], doc["input_offset"], doc["written_at"])
+
+
+class StoreUnreadable(Exception):
+    """The directory holds no database this store can open; the message says why."""
+
+
+class DiskStateStore(StateStore):
+    """The datasets of one input partition in the RocksDB database at `path` (created if missing),
+    the `cache_datasets` used last kept in memory, plus those changed since the last commit."""
+
+    def __init__(self, path: Path, cache_datasets: int) -> None:
+        if cache_datasets < 1:
+            raise ValueError(f"cache_datasets must be at least 1, not {cache_datasets}")
+        super().__init__()
+        self.path = path
+        self.cache_datasets = cache_datasets
+        self._dirty: set[str] = set()  # changed since the last commit: kept in memory until then
+        self._records: list[ChangelogRecord] = []  # their journal records, oldest first
+        options = Options(raw_mode=True)
+        options.create_if_missing(True)
+        try:
+            self._db = Rdict(str(path), options)
+            found = self._db.get(_CHECKPOINT_KEY)
+            self.checkpoint = None if found is None else Checkpoint.decoded(found)
+        except Exception as exc:  # rocksdict raises plain exceptions; a corrupt checkpoint too
+            if hasattr(self, "_db"):
+                self._db.close()
+            raise StoreUnreadable(f"state store {path}: {exc}") from exc
+
+    @classmethod
+    def fresh(cls, path: Path, cache_datasets: int) -> DiskStateStore:
+        """An empty store at `path`, whatever was there before."""
+        if path.exists():
+            shutil.rmtree(path)
+        return cls(path, cache_datasets)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __len__(self) -> int:
+        """The datasets held in memory (counting those on disk would take a scan)."""
+        return len(self._datasets)
+
+    # reading
+
+    def _find(self, dataset_id: str) -> DatasetState | None:
+        cached = self._datasets.pop(dataset_id, None)
+        if cached is None:
+            cached = self._load(dataset_id)
+            if cached is None:
+                return None
+        self._datasets[dataset_id] = cached  # last in the dict: used last
+        self._evict(self.cache_datasets)
+        return cached
+
+    def _load(self, dataset_id: str) -> DatasetState | None:
+        """The dataset as committed to disk, None if it has no record there."""
+        scratch = StateStore()
+        for key, value in self._scan(dataset_prefix(dataset_id)):
+            change = decode(key, value)
+            if change is not None:
+                scratch.restore(change)
+        return scratch.get(dataset_id)
+
+    def _scan(self, prefix: bytes) -> Iterable[tuple[bytes, bytes]]:
+        iterator: RdictIter = self._db.iter()
+        iterator.seek(prefix)
+        while iterator.valid():
+            key = iterator.key()
+            if not key.startswith(prefix):
+                break
+            yield key, iterator.value()
+            iterator.next()
+
+    def datasets_of(self, org_id: str) -> list[DatasetState]:
+        """The org's existing datasets, by dataset id: those in memory, and those on disk (loaded
+        into memory if they are the org's)."""
+        cached = self._datasets
+        found = []
+        for dataset_id in sorted(self._dataset_ids() | cached.keys()):
+            ds = cached.get(dataset_id) or self._load(dataset_id)
+            if ds is not None and ds.org_id == org_id and ds.exists:
+                found.append(ds)
+                cached.pop(dataset_id, None)
+                cached[dataset_id] = ds
+        self._evict(self.cache_datasets)
+        return found
+
+    def _dataset_ids(self) -> set[str]:
+        """The ids of the datasets on disk: one seek each, past all the keys of the last."""
+        ids = set()
+        iterator: RdictIter = self._db.iter()
+        iterator.seek(_JOURNAL_PREFIX)
+        while iterator.valid() and iterator.key().startswith(_JOURNAL_PREFIX):
+            dataset_id = orjson.loads(iterator.key())[0]
+            ids.add(dataset_id)
+            # Past the dataset's keys: each goes on with a quote after its prefix.
+            iterator.seek(dataset_prefix(dataset_id) + b"\xff")
+        return ids
+
+    # changing
+
+    def apply(self, event: Event) -> DatasetState:
+        queued = len(self._changes)
+        ds = super().apply(event)
+        if len(self._changes) > queued:
+            self._keep(ds)
+        return ds
+
+    def mark_fired(self, ds: DatasetState, key: str) -> None:
+        super().mark_fired(ds, key)
+        self._keep(ds)
+
+    def restore(self, change: Change) -> None:
+        super().restore(change)
+        ds = self._datasets[change.dataset_id]  # `_find` or `_add` made it the last used
+        self._keep(ds)
+        self._records.append(encode(change))
+
+    def take_changes(self) -> list[Change]:
+        changes = super().take_changes()
+        self._records.extend(map(encode, changes))
+        return changes
+
+    def _keep(self, ds: DatasetState) -> None:
+        """`ds` changed: it stays in memory until committed (the one changed, should an older
+        copy have been evicted and loaded again meanwhile)."""
+        self._dirty.add(ds.dataset_id)
+        self._datasets[ds.dataset_id] = ds
+
+    # committing
+
+    def commit(self, changelog_offset: int | None, input_offset: int | None) -> None:
+        """Write the records of the changes taken since the last commit, and the checkpoint (none
+        without a changelog offset), in one atomic batch; then evict down to the cache's size."""
+        batch = WriteBatch(raw_mode=True)
+        for key, value in self._records:
+            if value is None:
+                batch.delete(key)
+            else:
+                batch.put(key, value)
+        if changelog_offset is not None:
+            checkpoint = Checkpoint(changelog_offset, input_offset, time.time())
+            batch.put(_CHECKPOINT_KEY, checkpoint.encoded())
+        self._db.write(batch)
+        if changelog_offset is not None:
+            self.checkpoint = checkpoint
+        self._records.clear()
+        self._dirty.clear()
+        self._evict(self.cache_datasets)
+
+    def discard(self) -> None:
+        """Forget what was not committed: memory is dropped, the disk is as last committed."""
+        self._records.clear()
+        self._dirty.clear()
+        self._changes.clear()
+        self._datasets.clear()
+
+    def write_records(
+        self, records: Iterable[ChangelogRecord], changelog_offset: int, input_offset: int | None
+    ) -> None:
+        """Apply records read from the changelog (a removed key's value is None) and advance the
+        checkpoint, in one atomic batch. What is in memory is dropped: it may be older."""
+        self.discard()
+        for key, value in records:
+            self._records.append((key, value))
+        self.commit(changelog_offset, input_offset)
+
+    def _evict(self, limit: int) -> None:
+        """Drop the datasets used longest ago, unchanged since the last commit, above `limit`."""
+        cached = self._datasets
+        excess = len(cached) - limit
+        if excess <= 0:
+            return
+        evicted = []
+        for dataset_id in cached:  # oldest first; the changed ones are few
+            if dataset_id not in self._dirty:
+                evicted.append(dataset_id)
+                if len(evicted) == excess:
+                    break
+        for dataset_id in evicted:
+            del cached[dataset_id]
+
+
+def dataset_prefix(dataset_id: str) -> bytes:
+    """The bytes every journal key of the dataset begins with: `["<dataset_id>",`."""
+    return orjson.dumps([dataset_id])[:-1] + b","

@@ -1,0 +1,201 @@
+"""The disk-backed state store decides exactly as the in-memory one, whatever its cache holds, and
+its commits, checkpoints and reopenings keep exactly what was committed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from benchmarks.workload import WorkloadSpec, generate
+from engine.actions import ActionCatalog
+from engine.disk_state import DiskStateStore, StoreUnreadable, dataset_prefix
+from engine.errors import EventError
+from engine.evaluator import Evaluator
+from engine.events import event_from_dict
+from engine.models import Action, Trigger
+from engine.registry import TriggerRegistry
+from engine.service.journal import encode
+from engine.state import StateStore
+
+Json = dict[str, Any]
+SPEC = WorkloadSpec(triggers=150, orgs=3, events=1_500, seed=2, files_per_dataset=(3, 12))
+
+
+def _registry(triggers: Iterable[Json], actions: Iterable[Json]) -> TriggerRegistry:
+    registry = TriggerRegistry(ActionCatalog([Action.model_validate(a) for a in actions]))
+    for trigger in triggers:
+        registry.put(Trigger.model_validate(trigger), place="test")
+    return registry
+
+
+def _backfills(triggers: list[Json]) -> list[Json]:
+    """A backfill of every trigger, rerun: every dataset of its org is evaluated again."""
+    return [
+        {
+            "specversion": "1.0",
+            "id": f"backfill-{n}",
+            "type": "trigger.backfill_requested",
+            "source": "/test",
+            "orgid": trigger["org_id"],
+            "data": {"trigger": {"name": trigger["name"], "request_id": "r", "rerun": True}},
+        }
+        for n, trigger in enumerate(triggers)
+    ]
+
+
+def _outputs(evaluator: Evaluator, events: list[Json], commit_every: int) -> list[bytes]:
+    """Each event's invocations and evaluation records (or its error), as JSON; a disk store
+    commits every `commit_every` events."""
+    outputs = []
+    state = evaluator.state
+    for number, event in enumerate(events, 1):
+        try:
+            result = evaluator.process(event_from_dict(event))
+        except EventError as exc:
+            outputs.append(str(exc).encode())
+            continue
+        outputs.extend(r.to_json() for r in result.invocations)
+        outputs.extend(map(orjson.dumps, result.evaluations))
+        if isinstance(state, DiskStateStore) and number % commit_every == 0:
+            state.commit(number, number)
+    return outputs
+
+
+@pytest.fixture(scope="module")
+def workload() -> tuple[TriggerRegistry, list[Json]]:
+    spec = generate(SPEC)
+    return _registry(spec.triggers, spec.actions), spec.events + _backfills(spec.triggers[:40])
+
+
+@pytest.fixture(scope="module")
+def in_memory(workload: tuple[TriggerRegistry, list[Json]]) -> list[bytes]:
+    registry, events = workload
+    return _outputs(Evaluator(registry, StateStore()), events, commit_every=1)
+
+
+@pytest.mark.parametrize(
+    ("cache", "commit_every"), [(100_000, 50), (1, 1), (2, 7), (2, 1000), (30, 3)]
+)
+def test_the_disk_store_decides_as_the_in_memory_one(
+    tmp_path: Path,
+    workload: tuple[TriggerRegistry, list[Json]],
+    in_memory: list[bytes],
+    cache: int,
+    commit_every: int,
+) -> None:
+    registry, events = workload
+    store = DiskStateStore(tmp_path / "state", cache)
+    try:
+        on_disk = _outputs(Evaluator(registry, store, memo_limit=cache), events, commit_every)
+        store.commit(len(events), len(events))
+        assert len(store) <= cache
+    finally:
+        store.close()
+    assert on_disk == in_memory
+    assert any(b"invoked_action" in line for line in in_memory)
+
+
+def _states(store: StateStore, dataset_ids: Iterable[str]) -> dict[str, Any]:
+    return {dataset_id: store.get(dataset_id) for dataset_id in sorted(dataset_ids)}
+
+
+def test_a_reopened_store_holds_what_was_committed_and_its_checkpoint(
+    tmp_path: Path, workload: tuple[TriggerRegistry, list[Json]]
+) -> None:
+    registry, events = workload
+    committed, uncommitted = events[:800], events[800:900]
+    memory = Evaluator(registry, StateStore())
+    _outputs(memory, committed, commit_every=1)
+    dataset_ids = {e["datasetid"] for e in events if "datasetid" in e}
+    expected = _states(memory.state, dataset_ids)
+
+    path = tmp_path / "state"
+    store = DiskStateStore(path, cache_datasets=5)
+    _outputs(Evaluator(registry, store), committed, commit_every=len(committed))
+    store.commit(123, 45)
+    _outputs(Evaluator(registry, store), uncommitted, commit_every=len(events))
+    store.close()  # the last events never committed: as if the process stopped
+
+    reopened = DiskStateStore(path, cache_datasets=5)
+    try:
+        checkpoint = reopened.checkpoint
+        assert checkpoint is not None
+        assert (checkpoint.changelog_offset, checkpoint.input_offset) == (123, 45)
+        assert _states(reopened, dataset_ids) == expected
+    finally:
+        reopened.close()
+
+
+def test_discard_forgets_what_was_not_committed(
+    tmp_path: Path, workload: tuple[TriggerRegistry, list[Json]]
+) -> None:
+    registry, events = workload
+    memory = Evaluator(registry, StateStore())
+    _outputs(memory, events[:300], commit_every=1)
+    dataset_ids = {e["datasetid"] for e in events if "datasetid" in e}
+    store = DiskStateStore(tmp_path / "state", 100)
+    try:
+        evaluator = Evaluator(registry, store)
+        _outputs(evaluator, events[:300], commit_every=300)
+        _outputs(evaluator, events[300:600], commit_every=len(events))
+        store.discard()
+        assert len(store) == 0
+        assert _states(store, dataset_ids) == _states(memory.state, dataset_ids)
+    finally:
+        store.close()
+
+
+def test_written_records_replace_and_remove_keys_with_the_checkpoint(tmp_path: Path) -> None:
+    source = StateStore()
+    event = {
+        "specversion": "1.0",
+        "id": "e1",
+        "type": "file.uploaded",
+        "source": "/test",
+        "orgid": "og_1",
+        "datasetid": "ds_1",
+        "data": {"file": {"file_id": "fl_1", "relative_path": "a/b.jpg"}},
+    }
+    source.apply(event_from_dict(event))
+    records = [encode(change) for change in source.take_changes()]
+    removed = {**event, "id": "e2", "type": "file.deleted", "data": {"file": {"file_id": "fl_1"}}}
+    source.apply(event_from_dict(removed))
+    tombstones = [encode(change) for change in source.take_changes()]
+    assert any(value is None for _, value in tombstones)
+
+    path = tmp_path / "state"
+    store = DiskStateStore(path, 100)
+    store.write_records(records, 10, 3)
+    ds = store.get("ds_1")
+    assert ds is not None and set(ds.files) == {"fl_1"}
+    store.write_records(tombstones, 12, None)
+    store.close()
+    reopened = DiskStateStore(path, 100)
+    try:
+        assert reopened.get("ds_1") == source.get("ds_1")
+        checkpoint = reopened.checkpoint
+        assert checkpoint is not None
+        assert (checkpoint.changelog_offset, checkpoint.input_offset) == (12, None)
+    finally:
+        reopened.close()
+
+
+def test_a_dataset_is_the_records_under_its_prefix_only() -> None:
+    assert dataset_prefix("ds_1") == b'["ds_1",'
+    assert not orjson.dumps(["ds_10", "d", ""]).startswith(dataset_prefix("ds_1"))
+
+
+def test_a_directory_that_is_no_store_is_unreadable(tmp_path: Path) -> None:
+    path = tmp_path / "state"
+    path.mkdir()
+    (path / "CURRENT").write_bytes(b"MANIFEST-garbage\n")
+    with pytest.raises(StoreUnreadable, match="state store"):
+        DiskStateStore(path, 100)
+    DiskStateStore.fresh(path, 100).close()  # a fresh one replaces it
+    reopened = DiskStateStore(path, 100)
+    assert reopened.checkpoint is None
+    reopened.close()
