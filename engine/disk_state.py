@@ -1,7 +1,7 @@
 """A `StateStore` whose datasets live on disk, in RocksDB, with those used last in memory.
 
 The database holds exactly what the service's compacted changelog would keep: the latest value of
-each journal key (`engine.service.journal`), a removed key deleted. Journal keys are JSON lists
+each journal key (`engine.journal`), a removed key deleted. Journal keys are JSON lists
 that begin with the dataset id, so one prefix scan finds a dataset's records; a dataset is loaded
 by decoding them and `restore`-ing each into a fresh state. Next to them, one checkpoint says up to
 which changelog offset the records are complete, and which input offset comes next.
@@ -24,7 +24,7 @@ import orjson
 from rocksdict import Options, Rdict, RdictIter, WriteBatch
 
 from engine.events import Event
-from engine.service.journal import ChangelogRecord, decode, encode
+from engine.journal import ChangelogRecord, decode, encode
 from engine.state import Change, DatasetState, StateStore
 
 # Not a JSON list, so never one of the journal's keys; sorts after all of them.

@@ -4,7 +4,7 @@ already fired — and the typed changes that every mutation produces.
 State is keyed by dataset id, which is also the Kafka key of every event, so one input partition
 owns a disjoint set of datasets. What is derived from these facts (condition verdicts, path
 matches, input selections) lives in `engine.memo`, and how changes are encoded for the service's
-changelog lives in `engine.service.journal`: this module knows neither.
+changelog lives in `engine.journal`: this module knows neither.
 """
 
 from __future__ import annotations

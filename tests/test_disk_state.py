@@ -16,9 +16,9 @@ from engine.disk_state import DiskStateStore, StoreUnreadable, dataset_prefix
 from engine.errors import EventError
 from engine.evaluator import Evaluator
 from engine.events import event_from_dict
+from engine.journal import encode
 from engine.models import Action, Trigger
 from engine.registry import TriggerRegistry
-from engine.service.journal import encode
 from engine.state import StateStore
 
 Json = dict[str, Any]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.service.journal import Journal, decode, encode
+from engine.journal import Journal, decode, encode
 from engine.state import (
     DatasetWritten,
     FileFired,

@@ -32,6 +32,9 @@ CORE = (
     "engine.commands",
     "engine.evaluator",
     "engine.invocations",
+    # how state is encoded and kept on disk: the service and replay share it
+    "engine.journal",
+    "engine.disk_state",
 )
 OUTER = ("aiokafka", "engine.service", "engine.replay", "engine.cli", "engine.sinks")
 

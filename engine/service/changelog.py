@@ -21,7 +21,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from engine.disk_state import DiskStateStore, StoreUnreadable
-from engine.service.journal import decode
+from engine.journal import decode
 from engine.service.topic_reader import Record, read_batches
 from engine.state import StateStore
 

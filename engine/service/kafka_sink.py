@@ -3,7 +3,7 @@
 Invocation requests and evaluation records are keyed by dataset and carry where their event came
 from (invocation requests also CloudEvents binary-mode headers: `engine.service.cloudevents`); a
 bad event is dead-lettered as it came, headers too, with why and where in headers of its own; the
-state changes of the events join the partition's changelog (encoded by `engine.service.journal`),
+state changes of the events join the partition's changelog (encoded by `engine.journal`),
 and the worker's own changelog records (the next input offset) through `add`.
 
 Every record is checked against its topic's limit (`engine.service.limits`) as it is added, so
@@ -34,8 +34,8 @@ from aiokafka.structs import RecordMetadata
 from engine.decisions import EventResult
 from engine.errors import EventError
 from engine.events import Event
+from engine.journal import Journal
 from engine.service.cloudevents import invocation_headers
-from engine.service.journal import Journal
 from engine.service.limits import Headers, WriteLimits
 from engine.sinks import Origin
 from engine.vocabulary import Outcome, Status

@@ -12,8 +12,8 @@ import orjson
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from engine.evaluator import Evaluator
+from engine.journal import decode
 from engine.replay import replay
-from engine.service.journal import decode
 from engine.service.kafka_sink import KafkaTransactionSink
 from engine.service.limits import DEFAULT_MAX_MESSAGE_BYTES, WriteLimits
 from engine.sinks import Origin
