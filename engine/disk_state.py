@@ -59,6 +59,10 @@ class StoreUnreadable(Exception):
     """The directory holds no database this store can open; the message says why."""
 
 
+class StoreInUse(Exception):
+    """The store is open elsewhere: it must not be rebuilt under its owner."""
+
+
 class DiskStateStore(StateStore):
     """The datasets of one input partition in the RocksDB database at `path` (created if missing),
     the `cache_datasets` used last kept in memory, plus those changed since the last commit."""
@@ -80,6 +84,11 @@ class DiskStateStore(StateStore):
         except Exception as exc:  # rocksdict raises plain exceptions; a corrupt checkpoint too
             if hasattr(self, "_db"):
                 self._db.close()
+            if "LOCK" in str(exc):
+                raise StoreInUse(
+                    f"state store {path}: is open in another process or store ({exc}); "
+                    "give each instance a --state-dir of its own"
+                ) from exc
             raise StoreUnreadable(f"state store {path}: {exc}") from exc
 
     @classmethod

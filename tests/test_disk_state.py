@@ -12,13 +12,20 @@ import pytest
 
 from benchmarks.workload import WorkloadSpec, generate
 from engine.actions import ActionCatalog
-from engine.disk_state import DiskStateStore, StoreUnreadable, dataset_prefix
+from engine.disk_state import (
+    Checkpoint,
+    DiskStateStore,
+    StoreInUse,
+    StoreUnreadable,
+    dataset_prefix,
+)
 from engine.errors import EventError
 from engine.evaluator import Evaluator
-from engine.events import event_from_dict
+from engine.events import Event, event_from_dict
 from engine.journal import encode
 from engine.models import Action, Trigger
 from engine.registry import TriggerRegistry
+from engine.service.changelog import distrust, open_store
 from engine.state import StateStore
 
 Json = dict[str, Any]
@@ -199,3 +206,59 @@ def test_a_directory_that_is_no_store_is_unreadable(tmp_path: Path) -> None:
     reopened = DiskStateStore(path, 100)
     assert reopened.checkpoint is None
     reopened.close()
+
+
+def test_a_store_open_elsewhere_is_in_use_and_not_rebuilt(tmp_path: Path) -> None:
+    path = tmp_path / "state"
+    owner = DiskStateStore(path, 100)
+    try:
+        owner.apply(_uploaded("ds_1", "fl_1"))
+        owner.take_changes()
+        owner.commit(5, 9)
+        with pytest.raises(StoreInUse, match="give each instance a --state-dir of its own"):
+            open_store(path, 100)
+        assert owner.get("ds_1") is not None
+    finally:
+        owner.close()
+    reopened = open_store(path, 100)
+    try:
+        checkpoint = reopened.checkpoint
+        assert checkpoint is not None and checkpoint.changelog_offset == 5
+        assert reopened.get("ds_1") is not None
+    finally:
+        reopened.close()
+
+
+def _uploaded(dataset_id: str, file_id: str) -> Event:
+    return event_from_dict(
+        {
+            "specversion": "1.0",
+            "id": f"up-{file_id}",
+            "type": "file.uploaded",
+            "source": "/test",
+            "orgid": "og_1",
+            "datasetid": dataset_id,
+            "data": {"file": {"file_id": file_id, "relative_path": f"a/{file_id}.jpg"}},
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("checkpoint", "now", "expected"),
+    [
+        (None, 0.0, "it has no checkpoint"),
+        (Checkpoint(5, 9, 1000.0), 1010.0, None),
+        (Checkpoint(3, 9, 1000.0), 1010.0, "changelog offset 3, is outside offsets 4 to 20"),
+        (Checkpoint(21, 9, 1000.0), 1010.0, "changelog offset 21, is outside offsets 4 to 20"),
+        (Checkpoint(20, 9, 1000.0), 1000.0 + 86_400, None),
+        (Checkpoint(20, 9, 1000.0), 1001.0 + 86_400, "longer than the changelog keeps tombstones"),
+    ],
+)
+def test_a_checkpoint_is_trusted_within_the_changelog_and_its_tombstones_retention(
+    checkpoint: Checkpoint | None, now: float, expected: str | None
+) -> None:
+    reason = distrust(checkpoint, 4, 20, now, tombstones_kept_s=86_400)
+    if expected is None:
+        assert reason is None
+    else:
+        assert reason is not None and expected in reason

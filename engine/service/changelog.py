@@ -7,20 +7,22 @@ consumer resumes there, whether or not the group's offset commit is visible yet.
 
 With a state directory, each partition's state is a `DiskStateStore` whose checkpoint says up to
 which changelog offset it is complete: restoring it reads only the changelog from there. A store
-that cannot be trusted (missing, unreadable, without a checkpoint, or whose checkpoint lies
-outside the changelog partition) is rebuilt from the changelog's beginning.
+that cannot be trusted (missing, unreadable, without a checkpoint, whose checkpoint lies outside
+the changelog partition, or older than the changelog keeps tombstones) is rebuilt from the
+changelog's beginning.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from engine.disk_state import DiskStateStore, StoreUnreadable
+from engine.disk_state import Checkpoint, DiskStateStore, StoreUnreadable
 from engine.journal import decode
 from engine.service.topic_reader import Record, read_batches
 from engine.state import StateStore
@@ -120,12 +122,34 @@ def open_store(path: Path, cache_datasets: int) -> DiskStateStore:
         return DiskStateStore.fresh(path, cache_datasets)
 
 
+def distrust(
+    checkpoint: Checkpoint | None, beginning: int, end: int, now: float, tombstones_kept_s: float
+) -> str | None:
+    """Why a disk store at `checkpoint` cannot be brought up to date from the changelog's tail,
+    which spans offsets `beginning` to `end` and keeps a removal's tombstone `tombstones_kept_s`
+    seconds; None when it can."""
+    if checkpoint is None:
+        return "it has no checkpoint"
+    offset = checkpoint.changelog_offset
+    if not beginning <= offset <= end:
+        return f"its checkpoint, changelog offset {offset}, is outside offsets {beginning} to {end}"
+    if now - checkpoint.written_at > tombstones_kept_s:
+        return (
+            f"its checkpoint was written {now - checkpoint.written_at:.0f} s ago, longer than the "
+            f"changelog keeps tombstones ({tombstones_kept_s:.0f} s): removals since may be gone"
+        )
+    return None
+
+
 async def restore_stores(
-    consumer: AIOKafkaConsumer, topic: str, stores: Mapping[int, DiskStateStore]
+    consumer: AIOKafkaConsumer,
+    topic: str,
+    stores: Mapping[int, DiskStateStore],
+    tombstones_kept_s: float,
 ) -> dict[int, PartitionState]:
     """The state of each partition in its disk store, brought up to the changelog's end offset:
-    from the store's checkpoint if it lies within the changelog partition, else from its
-    beginning into an emptied store. `consumer` as for `restore`."""
+    from the store's checkpoint if `distrust` finds nothing against it, else from its beginning
+    into an emptied store. `consumer` as for `restore`."""
     ends = await changelog_ends(consumer, topic, stores)
     beginnings = await consumer.beginning_offsets([TopicPartition(topic, p) for p in stores])
     starts = {tp.partition: offset for tp, offset in beginnings.items()}
@@ -133,22 +157,17 @@ async def restore_stores(
     positions: dict[TopicPartition, int] = {}
     for p, store in stores.items():
         checkpoint = store.checkpoint
-        if checkpoint is None or not starts[p] <= checkpoint.changelog_offset <= ends[p]:
-            if checkpoint is not None:
+        reason = distrust(checkpoint, starts[p], ends[p], time.time(), tombstones_kept_s)
+        if reason is not None:
+            if checkpoint is not None:  # a new store has none: nothing to say
                 log.warning(
-                    "state store %s is at changelog offset %d, outside %s/%d's offsets %d to %d: "
-                    "rebuilding it",
-                    store.path,
-                    checkpoint.changelog_offset,
-                    topic,
-                    p,
-                    starts[p],
-                    ends[p],
+                    "state store %s of %s/%d: %s; rebuilding it", store.path, topic, p, reason
                 )
             store.close()
             store = DiskStateStore.fresh(store.path, store.cache_datasets)
             states[p] = PartitionState(starts[p], store)
         else:
+            assert checkpoint is not None
             states[p] = PartitionState(checkpoint.changelog_offset, store, checkpoint.input_offset)
         if states[p].changelog_end < ends[p]:
             positions[TopicPartition(topic, p)] = states[p].changelog_end

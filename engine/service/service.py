@@ -53,7 +53,7 @@ from engine.service.partition import BatchOutcome, PartitionWorker, open_produce
 from engine.service.registry_topic import RegistryFollower
 from engine.service.settings import ServiceSettings
 from engine.service.topic_reader import Record
-from engine.service.topics import max_message_bytes, prepare_topics
+from engine.service.topics import max_message_bytes, prepare_topics, tombstone_retention_ms
 from engine.vocabulary import Outcome
 
 log = logging.getLogger(__name__)
@@ -143,6 +143,7 @@ class TriggerService:
         # With --state-dir, each partition's store: open while the partition is assigned (and
         # across a rebalance that gives it back), its datasets used last in memory.
         self._stores: dict[int, DiskStateStore] = {}
+        self._tombstones_kept_s: float | None = None  # the changelog's, with a state dir
         self._failing: dict[TopicPartition, _Failing] = {}
         self._reopening: dict[TopicPartition, asyncio.Future[None]] = {}
         self._restoring: set[TopicPartition] = set()
@@ -201,6 +202,8 @@ class TriggerService:
                 await max_message_bytes(self.settings),
                 self.settings.large_record_compression,
             )
+            if self.settings.state_dir is not None:
+                self._tombstones_kept_s = await tombstone_retention_ms(self.settings) / 1000
             self._restorer = self._plain_consumer()
             await self._restorer.start()
             # The changelog's metadata now rather than at the first restore, which would wait.
@@ -669,7 +672,10 @@ class TriggerService:
                 path = settings.state_dir / settings.state_topic / str(p)
                 self._stores[p] = open_store(path, settings.state_cache_datasets)
         stores = {p: self._stores[p] for p in partitions}
-        states = await restore_stores(restorer, settings.state_topic, stores)
+        assert self._tombstones_kept_s is not None  # read at start with a state dir
+        states = await restore_stores(
+            restorer, settings.state_topic, stores, self._tombstones_kept_s
+        )
         for p, state in states.items():  # a store rebuilt is a new one
             assert isinstance(state.state, DiskStateStore)
             self._stores[p] = state.state

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 DEFAULT_PARTITIONS = 12  # deploy/topics.sh's TOPICS_PARTITIONS, for a missing input topic
 REGISTRY_PARTITIONS = 1
 MAX_REPLICATION = 3
+DEFAULT_DELETE_RETENTION_MS = 86_400_000  # Kafka's default delete.retention.ms
 _METADATA_TIMEOUT_S = 30.0
 _METADATA_POLL_S = 0.1
 
@@ -108,32 +109,48 @@ def _check(settings: ServiceSettings, counts: dict[str, int], partitions: int) -
 async def max_message_bytes(settings: ServiceSettings) -> dict[str, int]:
     """The `max.message.bytes` of each topic the engine writes, read once at start. A topic whose
     configuration cannot be read (no DescribeConfigs permission) counts with Kafka's default."""
-    written = written_topics(settings)
+    return await _topic_config(
+        settings, written_topics(settings), "max.message.bytes", DEFAULT_MAX_MESSAGE_BYTES
+    )
+
+
+async def tombstone_retention_ms(settings: ServiceSettings) -> int:
+    """How long the state changelog keeps a removal's tombstone (`delete.retention.ms`), read at
+    start: a disk store last written longer ago may have missed one."""
+    topic = settings.state_topic
+    found = await _topic_config(
+        settings, [topic], "delete.retention.ms", DEFAULT_DELETE_RETENTION_MS
+    )
+    return found[topic]
+
+
+async def _topic_config(
+    settings: ServiceSettings, topics: list[str], name: str, default: int
+) -> dict[str, int]:
+    """The integer configuration `name` of each topic; `default` where it cannot be read."""
     admin = AIOKafkaAdminClient(**settings.kafka.client_options())
     await admin.start()
     try:
         responses = await admin.describe_configs(
-            [
-                ConfigResource(ConfigResourceType.TOPIC, topic, {"max.message.bytes": None})
-                for topic in written
-            ]
+            [ConfigResource(ConfigResourceType.TOPIC, topic, {name: None}) for topic in topics]
         )
     finally:
         await admin.close()
-    limits = dict.fromkeys(written, DEFAULT_MAX_MESSAGE_BYTES)
+    values = dict.fromkeys(topics, default)
     for response in responses:
         for resource in response.to_object()["resources"]:
             entries = resource["config_entries"]
             if resource["error_code"] == 0 and entries:
-                limits[resource["resource_name"]] = int(entries[0]["config_value"])
+                values[resource["resource_name"]] = int(entries[0]["config_value"])
             else:
                 log.warning(
-                    "max.message.bytes of topic %r cannot be read (error %d): taking %d",
+                    "%s of topic %r cannot be read (error %d): taking %d",
+                    name,
                     resource["resource_name"],
                     resource["error_code"],
-                    DEFAULT_MAX_MESSAGE_BYTES,
+                    default,
                 )
-    return limits
+    return values
 
 
 async def partition_counts(admin: AIOKafkaAdminClient) -> dict[str, int]:
