@@ -79,7 +79,8 @@ def _open_output(stack: ExitStack, path: str | None, default: IO[bytes] | None) 
 def cmd_replay(args: argparse.Namespace) -> int:
     registry = build_registry(args.triggers, args.actions, default_timeout=args.default_timeout)
     evaluator = Evaluator(registry, StateStore(), record_evaluations=args.evaluations is not None)
-    progress = None if args.no_progress else Progress.for_terminal("replay")
+    events = replay_events(args)
+    progress = None if args.no_progress else Progress.for_terminal("replay", source=events)
     with ExitStack() as stack:
         sink = JsonlSink(
             _open_output(stack, args.out, sys.stdout.buffer),
@@ -87,7 +88,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             rejects=_open_output(stack, args.rejects, None),
         )
         summary = replay(
-            replay_events(args),
+            events,
             evaluator,
             sink,
             progress=progress,
@@ -197,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--evaluations", help="write one evaluation record per evaluation here")
     p.add_argument("--rejects", help="write rejected events (with source, line, reason) here")
     p.add_argument("--max-event-bytes", type=int, default=DEFAULT_MAX_EVENT_BYTES)
-    p.add_argument("--no-progress", action="store_true", help="never draw the progress line")
+    p.add_argument("--no-progress", action="store_true", help="never draw the progress bar")
     add_replay_kafka_options(p)
     p.set_defaults(func=cmd_replay)
 
@@ -238,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", metavar="FILE", help="also write the report as JSON here (- : stdout only)"
     )
     p.add_argument("--max-event-bytes", type=int, default=DEFAULT_MAX_EVENT_BYTES)
-    p.add_argument("--no-progress", action="store_true", help="never draw the progress line")
+    p.add_argument("--no-progress", action="store_true", help="never draw the progress bar")
     add_replay_kafka_options(p)
     p.set_defaults(func=cmd_whatif)
 
