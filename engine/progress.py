@@ -1,4 +1,5 @@
-"""A progress bar for terminals (tqdm): shown only when stderr is a TTY, redrawn a few times a second.
+"""A progress bar for terminals (tqdm): shown only when stderr is a TTY, redrawn a few times a
+second.
 
 The bar advances by the input's bytes when the input can tell its size and how far reading has got
 (`InputBytes`: event files), else by the items done out of a known total, else it shows the count
