@@ -1,5 +1,5 @@
-"""`trigger-engine` command line: replay, validate, explain, whatif, evaluations, triggers, run,
-admin."""
+"""`trigger-engine` command line: replay, validate, explain, whatif, schema, evaluations, triggers,
+run, admin."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from engine.explain import TriggerHistory, explain
 from engine.progress import Progress
 from engine.registry import TriggerRegistry
 from engine.replay import read_events, replay
+from engine.schemas import SchemaKind, schema_text
 from engine.service.cli import (
     add_admin_parser,
     add_replay_kafka_options,
@@ -160,6 +161,11 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    sys.stdout.write(schema_text(SchemaKind(args.kind)))
+    return 0
+
+
 def _find_trigger(registry: TriggerRegistry, name: str, org: str | None) -> CompiledTrigger:
     found = [t for t in registry if t.name == name and (org is None or t.spec.org_id == org)]
     if not found:
@@ -242,6 +248,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="never draw the progress bar")
     add_replay_kafka_options(p)
     p.set_defaults(func=cmd_whatif)
+
+    p = sub.add_parser(
+        "schema",
+        help="print the JSON Schema of a triggers file, an actions file or an input event",
+    )
+    p.add_argument("kind", choices=[kind.value for kind in SchemaKind])
+    p.set_defaults(func=cmd_schema)
 
     add_evaluations_parser(sub)
     add_triggers_parser(sub)
