@@ -46,6 +46,7 @@ class EventFiles:
         self._reading: IO[bytes] | None = None  # the (compressed) bytes of the file being read
 
     def __iter__(self) -> Iterator[Origin]:
+        self._finished_bytes = 0
         with ExitStack() as stack:
             for source in self.sources:
                 stream = stack.enter_context(_open(source))
