@@ -1,5 +1,5 @@
-"""`trigger-engine` command line: replay, validate, explain, whatif, evaluations, triggers, run,
-admin."""
+"""`trigger-engine` command line: replay, validate, explain, whatif, schema, evaluations, triggers,
+run, admin."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from engine.explain import TriggerHistory, explain
 from engine.progress import Progress
 from engine.registry import TriggerRegistry
 from engine.replay import read_events, replay
+from engine.schemas import SchemaKind, schema_text
 from engine.service.cli import (
     add_admin_parser,
     add_replay_kafka_options,
@@ -85,9 +86,9 @@ def _open_output(stack: ExitStack, path: str | None, default: IO[bytes] | None) 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     registry = build_registry(args.triggers, args.actions, default_timeout=args.default_timeout)
-    progress = None if args.no_progress else Progress.for_terminal("replay")
+    events = replay_events(args)
+    progress = None if args.no_progress else Progress.for_terminal("replay", source=events)
     with ExitStack() as stack:
-        events = replay_events(args)
         if args.state_dir is None:
             state, memo_limit = StateStore(), None
         else:
@@ -202,6 +203,11 @@ def cmd_whatif(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    sys.stdout.write(schema_text(SchemaKind(args.kind)))
+    return 0
+
+
 def _find_trigger(registry: TriggerRegistry, name: str, org: str | None) -> CompiledTrigger:
     found = [t for t in registry if t.name == name and (org is None or t.spec.org_id == org)]
     if not found:
@@ -240,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--evaluations", help="write one evaluation record per evaluation here")
     p.add_argument("--rejects", help="write rejected events (with source, line, reason) here")
     p.add_argument("--max-event-bytes", type=int, default=DEFAULT_MAX_EVENT_BYTES)
-    p.add_argument("--no-progress", action="store_true", help="never draw the progress line")
+    p.add_argument("--no-progress", action="store_true", help="never draw the progress bar")
     p.add_argument(
         "--state-dir",
         type=Path,
@@ -293,9 +299,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", metavar="FILE", help="also write the report as JSON here (- : stdout only)"
     )
     p.add_argument("--max-event-bytes", type=int, default=DEFAULT_MAX_EVENT_BYTES)
-    p.add_argument("--no-progress", action="store_true", help="never draw the progress line")
+    p.add_argument("--no-progress", action="store_true", help="never draw the progress bar")
     add_replay_kafka_options(p)
     p.set_defaults(func=cmd_whatif)
+
+    p = sub.add_parser(
+        "schema",
+        help="print the JSON Schema of a triggers file, an actions file or an input event",
+    )
+    p.add_argument("kind", choices=[kind.value for kind in SchemaKind])
+    p.set_defaults(func=cmd_schema)
 
     add_evaluations_parser(sub)
     add_triggers_parser(sub)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Final, Literal, Required, TypedDict
+from typing import Annotated, Any, Final, Literal, Required, TypedDict, get_args
 
 import msgspec
 
@@ -29,7 +29,8 @@ from engine.vocabulary import (
 )
 
 DEFAULT_MAX_EVENT_BYTES: Final = 1 << 20
-_INGESTION_STATUSES: Final = frozenset({"not_ingested", "ingested"})
+IngestionStatus = Literal["not_ingested", "ingested"]
+_INGESTION_STATUSES: Final = frozenset(get_args(IngestionStatus))
 
 
 class Command(msgspec.Struct, frozen=True, gc=False):
@@ -150,7 +151,7 @@ class _FileFields(TypedDict, total=False):
     size: Annotated[int, msgspec.Meta(ge=0)]
     tags: list[str]
     metadata: dict[str, Any]
-    ingestion_status: Literal["not_ingested", "ingested"]
+    ingestion_status: IngestionStatus
 
 
 class _Upload(TypedDict, total=False):

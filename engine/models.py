@@ -167,7 +167,7 @@ class Action(Model):
 
     _name = field_validator("name")(_check_name)
 
-    @field_validator("inherits", mode="before")
+    @field_validator("inherits", mode="before", json_schema_input_type=str | ActionReference | None)
     @classmethod
     def _reference_string(cls, value: Any) -> Any:
         return ActionReference.parse(value) if isinstance(value, str) else value
@@ -226,7 +226,7 @@ class Trigger(Model):
             raise ValueError(f"{value!r} must not contain '/' or '!'")
         return value
 
-    @field_validator("action", mode="before")
+    @field_validator("action", mode="before", json_schema_input_type=str | ActionReference)
     @classmethod
     def _reference_string(cls, value: Any) -> Any:
         return ActionReference.parse(value) if isinstance(value, str) else value

@@ -7,6 +7,7 @@ goes to the sink's rejects with where it was and why.
 from __future__ import annotations
 
 import gzip
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
@@ -30,15 +31,44 @@ class ReplaySummary:
         return {"lines": self.lines, "rejected": self.rejected, **evaluator.stats.as_dict()}
 
 
-def read_events(sources: Iterable[str]) -> Iterator[Origin]:
+def read_events(sources: Iterable[str]) -> EventFiles:
     """Every non-blank line of every source, in order, with its place."""
-    with ExitStack() as stack:
-        for source in sources:
-            stream = stack.enter_context(_open(source))
-            for number, line in enumerate(stream, start=1):
-                data = line.strip()
-                if data:
-                    yield Origin(source, number, data)
+    return EventFiles(sources)
+
+
+class EventFiles:
+    """The events of JSON Lines files (`.gz`, or `-` for stdin), and how far reading has got in
+    bytes (`engine.progress.InputBytes`): a compressed file counts its compressed bytes."""
+
+    def __init__(self, sources: Iterable[str]) -> None:
+        self.sources = tuple(sources)
+        self._finished_bytes = 0  # of the files read to the end
+        self._reading: IO[bytes] | None = None  # the (compressed) bytes of the file being read
+
+    def __iter__(self) -> Iterator[Origin]:
+        self._finished_bytes = 0
+        with ExitStack() as stack:
+            for source in self.sources:
+                stream = stack.enter_context(_open(source))
+                compressed = isinstance(stream, gzip.GzipFile)
+                self._reading = cast(IO[bytes], stream.fileobj) if compressed else stream
+                for number, line in enumerate(stream, start=1):
+                    data = line.strip()
+                    if data:
+                        yield Origin(source, number, data)
+                self._finished_bytes += self._reading.tell() if source != "-" else 0
+                self._reading = None
+
+    def size(self) -> int | None:
+        """The files' bytes; None when one of them is stdin."""
+        if "-" in self.sources:
+            return None
+        return sum(os.stat(source).st_size for source in self.sources)
+
+    def position(self) -> int:
+        """The bytes read so far (not meaningful with stdin, whose size is not known)."""
+        reading = self._reading
+        return self._finished_bytes + (reading.tell() if reading is not None else 0)
 
 
 def _open(source: str) -> IO[bytes]:

@@ -246,17 +246,22 @@ def what_if(
     """Replay `events` under each registry and compare the invocations requested."""
 
     def run(
-        events: Iterable[Origin], registry: TriggerRegistry, sink: Sink, name: str
+        events: Iterable[Origin], registry: TriggerRegistry, sink: Sink, progress: Progress | None
     ) -> ReplaySummary:
         evaluator = Evaluator(registry, StateStore(), record_evaluations=False)
-        progress = Progress.for_terminal(f"whatif ({name})") if show_progress else None
         return replay(events, evaluator, sink, progress=progress, max_event_bytes=max_event_bytes)
+
+    def bar(name: str, total: int | None = None, source: object = None) -> Progress | None:
+        label = f"whatif ({name})"
+        return Progress.for_terminal(label, total, source=source) if show_progress else None
 
     current_run = _CurrentRun()
     with spooled() as spool:
-        before = run(spool.recording(events), current, current_run, "current")
+        # The current run reads the files, and its bar follows their bytes; the candidate's
+        # reads the spool, as many events as the current run counted.
+        before = run(spool.recording(events), current, current_run, bar("current", source=events))
         candidate_run = _CandidateRun(current_run.requests)
-        after = run(spool.replaying(), candidate, candidate_run, "candidate")
+        after = run(spool.replaying(), candidate, candidate_run, bar("candidate", before.lines))
     removed = [
         (key, _difference(Change.REMOVED, key, requested))
         for key, requested in candidate_run.current.items()
