@@ -19,7 +19,7 @@ from engine.decisions import EventResult
 from engine.errors import EventError
 from engine.events import Event, event_from_binary, parse_event
 from engine.invocations import InvocationRequest
-from engine.service.cloudevents import RecordHeaders, binary_mode_attributes
+from engine.service.cloudevents import binary_mode_attributes
 
 
 class Origin(msgspec.Struct, gc=False):  # made in C, like `Event`: one per event read
@@ -30,7 +30,7 @@ class Origin(msgspec.Struct, gc=False):  # made in C, like `Event`: one per even
     data: bytes | None  # None: a Kafka record without a value
     partition: int | None = None  # the topic partition; None for a file
     key: bytes | None = None  # the Kafka record's key
-    headers: RecordHeaders = ()  # the Kafka record's headers
+    headers: tuple[tuple[str, bytes | None], ...] = ()  # the Kafka record's headers
 
     @property
     def stream(self) -> str:

@@ -233,6 +233,7 @@ def test_stdin_is_read_once_and_reports_as_a_file_does(tmp_path: Path) -> None:
         Origin("events.jsonl", 7, b'{"id": "ev-1"}'),
         Origin("dataset-events", 42, b"\x00 not json", partition=2, key=b"ds_1"),
         Origin("dataset-events", 43, None, partition=0),
+        Origin("dataset-events", 44, b"{}", 1, b"ds_1", (("ce_id", b"ev-1"), ("x", None))),
     ],
 )
 def test_the_spool_gives_back_each_record_as_it_was_read(origin: Origin) -> None:

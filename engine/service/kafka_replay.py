@@ -51,7 +51,7 @@ def kafka_range_events(
                             record.value,
                             record.partition,
                             record.key,
-                            record.headers,
+                            tuple(record.headers),
                         )
         finally:
             runner.run(consumer.stop())

@@ -208,5 +208,10 @@ class PartitionWorker:
 
 def _origin(record: Record) -> Origin:
     return Origin(
-        record.topic, record.offset, record.value, record.partition, record.key, record.headers
+        record.topic,
+        record.offset,
+        record.value,
+        record.partition,
+        record.key,
+        tuple(record.headers),
     )
