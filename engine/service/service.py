@@ -46,6 +46,7 @@ from engine.service.health import Health, HealthLimits
 from engine.service.http import HttpServer, Response
 from engine.service.kafka_sink import RecordTooLarge
 from engine.service.limits import WriteLimits
+from engine.service.logs import partition_fields
 from engine.service.membership import leave_group
 from engine.service.metrics import (
     CONTENT_TYPE,
@@ -454,6 +455,7 @@ class TriggerService:
                 exc,
                 delay,
                 exc_info=None if isinstance(exc, KafkaError | RecordTooLarge) else exc,
+                extra=partition_fields(*tp, offset=records[0].offset, error=repr(exc)),
             )
             await self._reopen(worker, delay)
             return
@@ -469,7 +471,13 @@ class TriggerService:
         )
         outcome = await worker.set_aside(record, reason)
         self.metrics.records_set_aside.labels(error=type(failing.error).__name__).inc()
-        log.error("%s: the record at offset %d is %s", worker.tp, record.offset, reason)
+        log.error(
+            "%s: the record at offset %d is %s",
+            worker.tp,
+            record.offset,
+            reason,
+            extra=partition_fields(*worker.tp, offset=record.offset, reason=reason),
+        )
         return outcome
 
     def _failed(self, tp: TopicPartition, records: list[Record], error: Exception) -> float:
@@ -493,6 +501,7 @@ class TriggerService:
                 tp,
                 first,
                 records[-1].offset,
+                extra=partition_fields(*tp, offset=first, last_offset=records[-1].offset),
             )
         backoff = settings.batch_retry_backoff_ms * 2 ** min(failing.tries - 1, 30)
         return min(backoff, settings.batch_retry_backoff_max_ms) / 1000
@@ -532,11 +541,17 @@ class TriggerService:
         state and position of the changelog. Else stop touching it until it is assigned again."""
         if await self._still_assigned(worker.tp):
             log.warning(
-                "%s was fenced from outside the group (admin seek?); reopening it", worker.tp
+                "%s was fenced from outside the group (admin seek?); reopening it",
+                worker.tp,
+                extra=partition_fields(*worker.tp),
             )
             await self._reopen(worker)
             return
-        log.error("%s is fenced: another instance owns it now; pausing it", worker.tp)
+        log.error(
+            "%s is fenced: another instance owns it now; pausing it",
+            worker.tp,
+            extra=partition_fields(*worker.tp),
+        )
         assert self._consumer is not None
         del self._workers[worker.tp]
         self._consumer.pause(worker.tp)
@@ -689,6 +704,7 @@ class TriggerService:
             worker.tp.partition,
             worker.next_offset,
             len(worker.restored.state),
+            extra=partition_fields(*worker.tp, offset=worker.next_offset),
         )
 
     # health
