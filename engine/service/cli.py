@@ -231,7 +231,8 @@ async def run_service(settings: ServiceSettings, stopped_before: Callable[[], bo
     except (KafkaError, TimeoutError, ConnectionError) as exc:
         log.error("cannot start: %s", kafka_failure(settings.kafka.bootstrap_servers, exc))
         return 1
-    log.info("serving /healthz, /readyz and /metrics on port %d", service.http_port)
+    port = service.http_port
+    log.info("serving /healthz, /readyz and /metrics on port %d", port, extra={"http_port": port})
     try:
         await service.wait()
     finally:

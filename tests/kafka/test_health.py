@@ -11,12 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -27,7 +22,7 @@ from engine.service.changelog import PartitionState
 from engine.service.partition import BatchOutcome, PartitionWorker
 from engine.service.service import TriggerService
 from engine.service.topic_reader import Record
-from tests.kafka.conftest import KAFKA_SH, KAFKA_SH_TIMEOUT_S, CreateTopics
+from tests.kafka.conftest import CreateTopics, PrivateBroker
 from tests.kafka.helpers import (
     Deployment,
     Labels,
@@ -258,57 +253,6 @@ async def test_a_partition_whose_records_wait_without_progress_shows_in_metrics_
         f"partition {held} makes progress again",
         "the main loop turns again",
     ]
-
-
-class PrivateBroker:
-    """A broker of `deploy/kafka/kafka.sh` on ports and in a directory of its own."""
-
-    def __init__(self, directory: Path) -> None:
-        port = _free_port_pair()
-        self.bootstrap = f"127.0.0.1:{port}"
-        self._env = {
-            **os.environ,
-            "PYTHON": sys.executable,  # the readiness probe imports aiokafka
-            "TRIGGER_ENGINE_KAFKA_PORT": str(port),
-            "TRIGGER_ENGINE_KAFKA_DIR": str(directory),
-        }
-
-    def run(self, command: str) -> None:
-        done = subprocess.run(
-            ["bash", str(KAFKA_SH), command],
-            capture_output=True,
-            text=True,
-            env=self._env,
-            timeout=KAFKA_SH_TIMEOUT_S,
-            check=False,
-        )
-        if done.returncode != 0:
-            pytest.fail(f"`kafka.sh {command}` of the private broker failed:\n{done.stderr}")
-
-
-def _free_port_pair() -> int:
-    """A free port whose successor (the broker's controller port) is free too."""
-    for _ in range(20):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        with socket.socket() as successor:
-            try:
-                successor.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise AssertionError("no two free consecutive ports on 127.0.0.1")
-
-
-@pytest.fixture
-def private_broker(tmp_path: Path) -> Iterator[PrivateBroker]:
-    broker = PrivateBroker(tmp_path / "kafka")
-    broker.run("start")
-    try:
-        yield broker
-    finally:
-        broker.run("stop")
 
 
 async def test_readiness_fails_while_the_broker_is_down_and_returns_with_it(
