@@ -21,7 +21,7 @@ from typing import Any, Literal, get_args, get_origin
 from engine.command_events import zoned_moment
 from engine.errors import ConfigError
 from engine.replay import read_events
-from engine.service.logs import configure_logging, quiet_client_library
+from engine.service.logs import LOG_FORMATS, configure_logging, quiet_client_library
 from engine.service.settings import (
     SASL_MECHANISMS,
     SECURITY_PROTOCOLS,
@@ -180,13 +180,25 @@ def add_run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         choices=LOG_LEVELS,
         help=f"(env {_env_name('--log-level')}; default: INFO)",
     )
+    parser.add_argument(
+        "--log-format",
+        default=_env_value("--log-format") or "text",
+        type=str.lower,
+        choices=LOG_FORMATS,
+        help="text: one line per record; json: one JSON object per record, with the record's "
+        f"fields (env {_env_name('--log-format')}; default: text)",
+    )
     parser.set_defaults(func=cmd_run)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     if args.log_level not in LOG_LEVELS:  # from the variable, which argparse does not check
         raise ConfigError("--log-level", _PLACE, f"{args.log_level!r} is not one of {LOG_LEVELS}")
-    configure_logging(args.log_level)
+    if args.log_format not in LOG_FORMATS:  # from the variable, which argparse does not check
+        raise ConfigError(
+            "--log-format", _PLACE, f"{args.log_format!r} is not one of {LOG_FORMATS}"
+        )
+    configure_logging(args.log_level, args.log_format)
     settings = service_settings(args)
     return asyncio.run(run_service(settings, stopped_before=stop_noted))
 
@@ -222,7 +234,8 @@ async def run_service(settings: ServiceSettings, stopped_before: Callable[[], bo
     except (KafkaError, TimeoutError, ConnectionError) as exc:
         log.error("cannot start: %s", kafka_failure(settings.kafka.bootstrap_servers, exc))
         return 1
-    log.info("serving /healthz, /readyz and /metrics on port %d", service.http_port)
+    port = service.http_port
+    log.info("serving /healthz, /readyz and /metrics on port %d", port, extra={"http_port": port})
     try:
         await service.wait()
     finally:

@@ -153,9 +153,10 @@ class Health:
                 stalled[partition],
                 progress.position,
                 progress.end,
+                extra={"partition": partition, "offset": progress.position},
             )
         for partition in sorted(self._stalled - stalled.keys()):
-            log.info("partition %d makes progress again", partition)
+            log.info("partition %d makes progress again", partition, extra={"partition": partition})
         self._stalled = set(stalled)
 
     # verdicts

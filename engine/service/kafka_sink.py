@@ -254,7 +254,17 @@ class KafkaTransactionSink:
     def _too_large(self, output: str, origin: Origin, why: str) -> str:
         self.too_large[output] += 1
         reason = f"{output} {_RECORD_KINDS[output]} of {why}"
-        log.warning("not written, from the event at %s: %s", _place(origin), reason)
+        log.warning(
+            "not written, from the event at %s: %s",
+            _place(origin),
+            reason,
+            extra={
+                "topic": origin.source,
+                "partition": origin.partition,
+                "offset": origin.position,
+                "reason": reason,
+            },
+        )
         return reason
 
 

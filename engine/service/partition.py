@@ -23,6 +23,7 @@ from engine.registry import TriggerRegistry
 from engine.service.changelog import PartitionState, offset_record
 from engine.service.kafka_sink import KafkaTransactionSink
 from engine.service.limits import WriteLimits
+from engine.service.logs import partition_fields
 from engine.service.settings import ServiceSettings
 from engine.service.topic_reader import Record
 from engine.sinks import Origin, Sink
@@ -203,7 +204,12 @@ class PartitionWorker:
             async with asyncio.timeout(_ABORT_TIMEOUT_S):
                 await asyncio.shield(self.producer.abort_transaction())
         except Exception as exc:  # any failure here leaves the abort to the next owner
-            log.warning("aborting the transaction of %s failed: %r", self.tp, exc)
+            log.warning(
+                "aborting the transaction of %s failed: %r",
+                self.tp,
+                exc,
+                extra=partition_fields(*self.tp, error=repr(exc)),
+            )
 
 
 def _origin(record: Record) -> Origin:

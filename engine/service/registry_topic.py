@@ -24,6 +24,7 @@ from engine.documents import validate_item
 from engine.errors import ConfigError
 from engine.models import Action, Trigger
 from engine.registry import TriggerRegistry
+from engine.service.logs import partition_fields
 from engine.service.settings import KafkaSettings
 from engine.service.topic_reader import Record, read_batches
 from engine.trigger_files import trigger_from_dict, trigger_to_dict
@@ -283,6 +284,9 @@ class RegistryFollower:
             record.topic,
             kind,
             error,
+            extra=partition_fields(
+                record.topic, record.partition, offset=record.offset, reason=str(kind)
+            ),
         )
         self._on_reject(record.topic, kind)
 

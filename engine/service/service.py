@@ -30,7 +30,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 from types import TracebackType
@@ -47,8 +47,16 @@ from engine.service.health import Health, HealthLimits
 from engine.service.http import HttpServer, Response
 from engine.service.kafka_sink import RecordTooLarge
 from engine.service.limits import WriteLimits
+from engine.service.logs import partition_fields
 from engine.service.membership import leave_group
-from engine.service.metrics import CONTENT_TYPE, Gauge, Labels, ServiceMetrics, single
+from engine.service.metrics import (
+    CONTENT_TYPE,
+    Labels,
+    ScrapedGauge,
+    ServiceMetrics,
+    by_partition,
+    single,
+)
 from engine.service.partition import BatchOutcome, PartitionWorker, open_producer
 from engine.service.registry_topic import RegistryFollower
 from engine.service.settings import ServiceSettings
@@ -127,9 +135,9 @@ class TriggerService:
             settings.kafka,
             settings.triggers_topic,
             None if actions else settings.actions_topic,
-            on_reject=lambda topic, reason: self.metrics.registry_rejects.inc(
+            on_reject=lambda topic, reason: self.metrics.registry_rejects.labels(
                 topic=topic, reason=reason
-            ),
+            ).inc(),
         )
         self._http = HttpServer(
             settings.http_host,
@@ -442,11 +450,11 @@ class TriggerService:
             else:
                 outcome = await worker.process(records)
         except ProducerFenced:
-            self.metrics.transactions.inc(result="aborted")
+            self.metrics.partition(tp.topic, tp.partition).aborted.inc()
             await self._fenced(worker)
             return
         except Exception as exc:  # whatever failed, the records must not stop the partition
-            self.metrics.transactions.inc(result="aborted")
+            self.metrics.partition(tp.topic, tp.partition).aborted.inc()
             delay = self._failed(tp, records, exc)
             log.warning(
                 "transaction of %s from offset %d aborted (%r); reopening the partition in %g s",
@@ -455,11 +463,12 @@ class TriggerService:
                 exc,
                 delay,
                 exc_info=None if isinstance(exc, KafkaError | RecordTooLarge) else exc,
+                extra=partition_fields(*tp, offset=records[0].offset, error=repr(exc)),
             )
             await self._reopen(worker, delay)
             return
         self._succeeded(tp, worker.next_offset)
-        self._count(outcome, time.perf_counter() - started)
+        self._count(tp, outcome, time.perf_counter() - started)
 
     async def _set_aside(
         self, worker: PartitionWorker, record: Record, failing: _Failing
@@ -469,8 +478,14 @@ class TriggerService:
             f"the last with {failing.error!r}"
         )
         outcome = await worker.set_aside(record, reason)
-        self.metrics.records_set_aside.inc(error=type(failing.error).__name__)
-        log.error("%s: the record at offset %d is %s", worker.tp, record.offset, reason)
+        self.metrics.records_set_aside.labels(error=type(failing.error).__name__).inc()
+        log.error(
+            "%s: the record at offset %d is %s",
+            worker.tp,
+            record.offset,
+            reason,
+            extra=partition_fields(*worker.tp, offset=record.offset, reason=reason),
+        )
         return outcome
 
     def _failed(self, tp: TopicPartition, records: list[Record], error: Exception) -> float:
@@ -494,6 +509,7 @@ class TriggerService:
                 tp,
                 first,
                 records[-1].offset,
+                extra=partition_fields(*tp, offset=first, last_offset=records[-1].offset),
             )
         backoff = settings.batch_retry_backoff_ms * 2 ** min(failing.tries - 1, 30)
         return min(backoff, settings.batch_retry_backoff_max_ms) / 1000
@@ -507,22 +523,23 @@ class TriggerService:
         else:
             self._failing[tp] = _Failing(next_offset, failing.alone_until)
 
-    def _count(self, outcome: BatchOutcome, seconds: float) -> None:
+    def _count(self, tp: TopicPartition, outcome: BatchOutcome, seconds: float) -> None:
         metrics, stats = self.metrics, outcome.stats
-        metrics.transactions.inc(result="committed")
+        counters = metrics.partition(tp.topic, tp.partition)
+        counters.committed.inc()
         metrics.batch_duration.observe(seconds)
         metrics.commit_duration.observe(outcome.commit_seconds)
-        metrics.events.inc(outcome.events)
-        metrics.dead_letters.inc(outcome.dead_letters)
+        counters.events.inc(outcome.events)
+        counters.dead_letters.inc(outcome.dead_letters)
         metrics.dead_letters_truncated.inc(outcome.truncated)
         for output, count in outcome.too_large.items():
-            metrics.outputs_too_large.inc(count, output=output)
-        metrics.invocations.inc(stats.invocations - outcome.too_large["invocation"])
+            metrics.outputs_too_large.labels(output=output).inc(count)
+        counters.invocations.inc(stats.invocations - outcome.too_large["invocation"])
         metrics.evaluation_failures.inc(stats.failed)
         if stats.invocations:
-            metrics.evaluations.inc(stats.invocations, outcome=Outcome.INVOKED, reason="")
+            metrics.evaluations.labels(outcome=Outcome.INVOKED, reason="").inc(stats.invocations)
         for reason, count in stats.skipped.items():
-            metrics.evaluations.inc(count, outcome=Outcome.SKIPPED, reason=reason)
+            metrics.evaluations.labels(outcome=Outcome.SKIPPED, reason=reason).inc(count)
 
     async def _fenced(self, worker: PartitionWorker) -> None:
         """Someone initialised this partition's transactional id: a new owner (the group gave the
@@ -532,11 +549,17 @@ class TriggerService:
         state and position of the changelog. Else stop touching it until it is assigned again."""
         if await self._still_assigned(worker.tp):
             log.warning(
-                "%s was fenced from outside the group (admin seek?); reopening it", worker.tp
+                "%s was fenced from outside the group (admin seek?); reopening it",
+                worker.tp,
+                extra=partition_fields(*worker.tp),
             )
             await self._reopen(worker)
             return
-        log.error("%s is fenced: another instance owns it now; pausing it", worker.tp)
+        log.error(
+            "%s is fenced: another instance owns it now; pausing it",
+            worker.tp,
+            extra=partition_fields(*worker.tp),
+        )
         assert self._consumer is not None
         del self._workers[worker.tp]
         self._consumer.pause(worker.tp)
@@ -716,6 +739,7 @@ class TriggerService:
             worker.tp.partition,
             worker.next_offset,
             len(worker.restored.state),
+            extra=partition_fields(*worker.tp, offset=worker.next_offset),
         )
 
     # health
@@ -818,45 +842,51 @@ class TriggerService:
 
     def _metrics(self) -> Response:
         self._note_progress(time.monotonic())
-        return Response(HTTPStatus.OK, self.metrics.render().encode(), CONTENT_TYPE)
+        return Response(HTTPStatus.OK, self.metrics.render(), CONTENT_TYPE)
 
-    def _gauges(self) -> Iterable[Gauge]:
+    def _gauges(self) -> Iterable[ScrapedGauge]:
         return [
-            Gauge("trigger_engine_assigned_partitions", "input partitions owned", self._owned),
-            Gauge(
+            ScrapedGauge(
+                "trigger_engine_assigned_partitions", "input partitions owned", self._owned
+            ),
+            ScrapedGauge(
                 "trigger_engine_consumer_lag",
                 "records waiting in each owned partition: offsets from its position to its end",
                 self._lag,
             ),
-            Gauge(
+            ScrapedGauge(
                 "trigger_engine_stalled_seconds",
                 "seconds each owned partition has gone without progress while records wait",
                 self._stalled_seconds,
             ),
-            Gauge(
+            ScrapedGauge(
                 "trigger_engine_stalled_partitions",
                 "owned partitions without progress for longer than --stalled-after",
                 self._stalled_count,
             ),
-            Gauge(
+            ScrapedGauge(
                 "trigger_engine_broker_reachable",
                 "0 from a look the brokers did not answer, or a silence longer than "
                 "--broker-unreachable-after, until they answer",
                 self._broker_reachable,
             ),
-            Gauge("trigger_engine_datasets", "datasets held in memory", self._datasets),
-            Gauge("trigger_engine_triggers", "triggers in the registry", self._trigger_count),
-            Gauge("trigger_engine_ready", "1 when /readyz answers 200", self._ready_value),
+            ScrapedGauge("trigger_engine_datasets", "datasets held in memory", self._datasets),
+            ScrapedGauge(
+                "trigger_engine_triggers", "triggers in the registry", self._trigger_count
+            ),
+            ScrapedGauge("trigger_engine_ready", "1 when /readyz answers 200", self._ready_value),
         ]
 
     def _owned(self) -> dict[Labels, float]:
         return single(len(self._workers))
 
     def _lag(self) -> dict[Labels, float]:
-        return _by_partition(self._health.lags())
+        return by_partition(self.settings.events_topic, self._health.lags())
 
     def _stalled_seconds(self) -> dict[Labels, float]:
-        return _by_partition(self._health.stalled_seconds(time.monotonic()))
+        return by_partition(
+            self.settings.events_topic, self._health.stalled_seconds(time.monotonic())
+        )
 
     def _stalled_count(self) -> dict[Labels, float]:
         return single(len(self._health.stalled(time.monotonic())))
@@ -880,10 +910,6 @@ def _about_the_records(error: Exception) -> bool:
     if isinstance(error, KafkaError):
         return not (error.retriable or isinstance(error, KafkaTimeoutError))
     return True
-
-
-def _by_partition(values: Mapping[int, float]) -> dict[Labels, float]:
-    return {(("partition", str(partition)),): value for partition, value in values.items()}
 
 
 def _probe(trouble: str | None, fine: str) -> Response:

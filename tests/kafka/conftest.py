@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import socket
 import subprocess
 import sys
 import uuid
@@ -205,3 +206,54 @@ def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
         return f"{prefix}-{test_name}-{uuid.uuid4().hex[:8]}"
 
     return make
+
+
+class PrivateBroker:
+    """A broker of `deploy/kafka/kafka.sh` on ports and in a directory of its own."""
+
+    def __init__(self, directory: Path) -> None:
+        port = _free_port_pair()
+        self.bootstrap = f"127.0.0.1:{port}"
+        self._env = {
+            **os.environ,
+            "PYTHON": sys.executable,  # the readiness probe imports aiokafka
+            "TRIGGER_ENGINE_KAFKA_PORT": str(port),
+            "TRIGGER_ENGINE_KAFKA_DIR": str(directory),
+        }
+
+    def run(self, command: str) -> None:
+        done = subprocess.run(
+            ["bash", str(KAFKA_SH), command],
+            capture_output=True,
+            text=True,
+            env=self._env,
+            timeout=KAFKA_SH_TIMEOUT_S,
+            check=False,
+        )
+        if done.returncode != 0:
+            pytest.fail(f"`kafka.sh {command}` of the private broker failed:\n{done.stderr}")
+
+
+def _free_port_pair() -> int:
+    """A free port whose successor (the broker's controller port) is free too."""
+    for _ in range(20):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        with socket.socket() as successor:
+            try:
+                successor.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise AssertionError("no two free consecutive ports on 127.0.0.1")
+
+
+@pytest.fixture
+def private_broker(tmp_path: Path) -> Iterator[PrivateBroker]:
+    broker = PrivateBroker(tmp_path / "kafka")
+    broker.run("start")
+    try:
+        yield broker
+    finally:
+        broker.run("stop")

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from engine.actions import ActionCatalog, load_actions
 from engine.evaluator import Evaluator
@@ -312,6 +313,19 @@ def ends_of(produced: Iterable[Produced]) -> dict[int, int]:
     for event in produced:
         ends[event.partition] = max(ends.get(event.partition, 0), event.offset + 1)
     return ends
+
+
+Labels = tuple[tuple[str, str], ...]
+
+
+def exposition_samples(text: str) -> dict[str, dict[Labels, float]]:
+    """The samples of a Prometheus text exposition, as the client library parses them: by sample
+    name, then by their labels (sorted pairs; `()` for none)."""
+    samples: dict[str, dict[Labels, float]] = defaultdict(dict)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[sample.name][tuple(sorted(sample.labels.items()))] = sample.value
+    return dict(samples)
 
 
 async def wait_for(check: Callable[[], bool | Awaitable[bool]], what: str) -> None:

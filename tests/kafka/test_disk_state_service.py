@@ -13,6 +13,7 @@ from pathlib import Path
 from aiokafka.admin import AIOKafkaAdminClient
 
 from engine.disk_state import DiskStateStore
+from engine.service.metrics import total
 from engine.service.service import TriggerService
 from tests.kafka.conftest import CreateTopics
 from tests.kafka.helpers import (
@@ -45,7 +46,7 @@ async def _run(
     async with TriggerService(settings) as service:
         await wait_for(lambda: len(service.partitions) == PARTITIONS, "every partition restored")
         await wait_committed(admin, dep.group, dep.events, ends)
-    return service.metrics.state_restored_records.value()
+    return total(service.metrics.state_restored_records)
 
 
 def _checkpoints(state_dir: Path, dep: Deployment) -> dict[int, int]:

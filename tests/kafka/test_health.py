@@ -11,12 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -27,12 +22,14 @@ from engine.service.changelog import PartitionState
 from engine.service.partition import BatchOutcome, PartitionWorker
 from engine.service.service import TriggerService
 from engine.service.topic_reader import Record
-from tests.kafka.conftest import KAFKA_SH, KAFKA_SH_TIMEOUT_S, CreateTopics
+from tests.kafka.conftest import CreateTopics, PrivateBroker
 from tests.kafka.helpers import (
     Deployment,
+    Labels,
     dataset_events,
     ends_of,
     example_deployment,
+    exposition_samples,
     produce_events,
     wait_committed,
     wait_for,
@@ -41,6 +38,8 @@ from tests.kafka.helpers import (
 HEALTH_LOGGER = "engine.service.health"
 # The engine asks the brokers every second (docs/operations.md, "HTTP endpoints").
 LOOK_INTERVAL_S = 1.0
+LAG = "trigger_engine_consumer_lag"
+STALLED_SECONDS = "trigger_engine_stalled_seconds"
 
 
 async def _http(port: int, path: str) -> tuple[int, str]:
@@ -53,29 +52,27 @@ async def _http(port: int, path: str) -> tuple[int, str]:
     return int(head.split()[1]), body.decode()
 
 
-async def _samples(port: int) -> dict[str, float]:
-    """The samples of `/metrics`, by name and labels as written."""
+async def _scrape(port: int) -> dict[str, dict[Labels, float]]:
     status, body = await _http(port, "/metrics")
     assert status == 200
-    lines = [line for line in body.splitlines() if line and not line.startswith("#")]
-    return {name: float(value) for name, value in (line.rsplit(" ", 1) for line in lines)}
+    return exposition_samples(body)
 
 
-async def _lags(port: int) -> dict[int, float]:
-    prefix = 'trigger_engine_consumer_lag{partition="'
-    return {
-        int(name.removeprefix(prefix).removesuffix('"}')): value
-        for name, value in (await _samples(port)).items()
-        if name.startswith(prefix)
-    }
+async def _samples(port: int) -> dict[str, float]:
+    """The unlabelled samples of `/metrics`, by name."""
+    scraped = await _scrape(port)
+    return {name: by_labels[()] for name, by_labels in scraped.items() if () in by_labels}
+
+
+async def _by_partition(port: int, name: str, topic: str) -> dict[int, float]:
+    """The samples of `name` on `/metrics`, one per partition of `topic`."""
+    by_labels = (await _scrape(port)).get(name, {})
+    assert {dict(labels)["topic"] for labels in by_labels} <= {topic}
+    return {int(dict(labels)["partition"]): value for labels, value in by_labels.items()}
 
 
 def _logged(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == HEALTH_LOGGER]
-
-
-def _stalled_seconds(partition: int) -> str:
-    return f'trigger_engine_stalled_seconds{{partition="{partition}"}}'
 
 
 async def _deployment(
@@ -203,7 +200,7 @@ async def test_a_partition_whose_records_wait_without_progress_shows_in_metrics_
         lags = {p: 5 if p == held else 0 for p in range(3)}
 
         async def lags_shown() -> bool:
-            return await _lags(port) == lags
+            return await _by_partition(port, LAG, dep.events) == lags
 
         await wait_for(lags_shown, f"the lags {lags} while the state is restored")
         assert await _http(port, "/readyz") == (503, "restoring the state of partitions 0, 1, 2\n")
@@ -218,11 +215,11 @@ async def test_a_partition_whose_records_wait_without_progress_shows_in_metrics_
         status, body = await _http(port, "/readyz")
         assert status == 503
         assert body.startswith(f"stalled partitions, no progress while records wait: {held} (")
-        samples = await _samples(port)
-        assert samples[_stalled_seconds(held)] > 1
-        assert [samples[_stalled_seconds(p)] for p in range(3) if p != held] == [0, 0]
-        assert await _lags(port) == lags
-        assert samples["trigger_engine_broker_reachable"] == 1
+        stalled_seconds = await _by_partition(port, STALLED_SECONDS, dep.events)
+        assert stalled_seconds[held] > 1
+        assert [stalled_seconds[p] for p in range(3) if p != held] == [0, 0]
+        assert await _by_partition(port, LAG, dep.events) == lags
+        assert (await _samples(port))["trigger_engine_broker_reachable"] == 1
         assert await _http(port, "/healthz") == (200, "alive\n")  # the main loop turns
 
         rest = await produce_events(kafka_bootstrap, dep.events, lines[5:])
@@ -243,10 +240,10 @@ async def test_a_partition_whose_records_wait_without_progress_shows_in_metrics_
 
         await wait_for(recovered, "the service to be ready again")
         assert await _http(port, "/healthz") == (200, "alive\n")
-        samples = await _samples(port)
-        assert samples["trigger_engine_stalled_partitions"] == 0
-        assert [samples[_stalled_seconds(p)] for p in range(3)] == [0, 0, 0]
-        assert await _lags(port) == {p: 0 for p in range(3)}
+        assert (await _samples(port))["trigger_engine_stalled_partitions"] == 0
+        stalled_seconds = await _by_partition(port, STALLED_SECONDS, dep.events)
+        assert stalled_seconds == {p: 0 for p in range(3)}
+        assert await _by_partition(port, LAG, dep.events) == {p: 0 for p in range(3)}
         await wait_for(lambda: len(_logged(caplog)) == 4, "the recovery to be logged")
 
     logged = _logged(caplog)
@@ -256,57 +253,6 @@ async def test_a_partition_whose_records_wait_without_progress_shows_in_metrics_
         f"partition {held} makes progress again",
         "the main loop turns again",
     ]
-
-
-class PrivateBroker:
-    """A broker of `deploy/kafka/kafka.sh` on ports and in a directory of its own."""
-
-    def __init__(self, directory: Path) -> None:
-        port = _free_port_pair()
-        self.bootstrap = f"127.0.0.1:{port}"
-        self._env = {
-            **os.environ,
-            "PYTHON": sys.executable,  # the readiness probe imports aiokafka
-            "TRIGGER_ENGINE_KAFKA_PORT": str(port),
-            "TRIGGER_ENGINE_KAFKA_DIR": str(directory),
-        }
-
-    def run(self, command: str) -> None:
-        done = subprocess.run(
-            ["bash", str(KAFKA_SH), command],
-            capture_output=True,
-            text=True,
-            env=self._env,
-            timeout=KAFKA_SH_TIMEOUT_S,
-            check=False,
-        )
-        if done.returncode != 0:
-            pytest.fail(f"`kafka.sh {command}` of the private broker failed:\n{done.stderr}")
-
-
-def _free_port_pair() -> int:
-    """A free port whose successor (the broker's controller port) is free too."""
-    for _ in range(20):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        with socket.socket() as successor:
-            try:
-                successor.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise AssertionError("no two free consecutive ports on 127.0.0.1")
-
-
-@pytest.fixture
-def private_broker(tmp_path: Path) -> Iterator[PrivateBroker]:
-    broker = PrivateBroker(tmp_path / "kafka")
-    broker.run("start")
-    try:
-        yield broker
-    finally:
-        broker.run("stop")
 
 
 async def test_readiness_fails_while_the_broker_is_down_and_returns_with_it(

@@ -18,6 +18,7 @@ from engine.evaluator import Evaluator
 from engine.replay import replay
 from engine.service.changelog import OFFSET_KEY
 from engine.service.kafka_replay import kafka_range_events
+from engine.service.metrics import total
 from engine.service.registry_topic import RejectReason, publish_trigger
 from engine.service.service import TriggerService
 from engine.service.settings import KafkaSettings
@@ -71,7 +72,7 @@ async def test_an_event_keyed_otherwise_than_by_its_dataset_is_a_dead_letter(
 
     async with TriggerService(dep.settings()) as service:
         await wait_committed(kafka_admin, dep.group, dep.events, ends_of(good + dead))
-    assert service.metrics.dead_letters.value() == 2
+    assert total(service.metrics.dead_letters) == 2
 
     letters = sorted(
         await read_all(kafka_bootstrap, dep.dlq),
@@ -164,10 +165,10 @@ async def test_an_invalid_update_of_a_live_trigger_leaves_its_last_valid_version
         await publish({**document, "for_each": "everything"})
         await publish({**document, "action": "no-such-action", "parameter_values": {}})
         await wait_for(
-            lambda: rejects.value(topic=dep.triggers, reason=RejectReason.COMPILE_ERROR) == 1,
+            lambda: total(rejects, topic=dep.triggers, reason=RejectReason.COMPILE_ERROR) == 1,
             "both invalid updates to be rejected",
         )
-        assert rejects.value(topic=dep.triggers, reason=RejectReason.INVALID_DEFINITION) == 1
+        assert total(rejects, topic=dep.triggers, reason=RejectReason.INVALID_DEFINITION) == 1
         assert await fired(2) == [("up-1", "0.7"), ("up-2", "0.7")]
 
         await publish({**document, "parameter_values": {"threshold": "0.9"}})

@@ -15,6 +15,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from engine.documents import document_items
 from engine.errors import ConfigError
+from engine.service.metrics import total
 from engine.service.registry_topic import publish_action, publish_trigger
 from engine.service.service import TriggerService
 from engine.service.settings import KafkaSettings, ServiceSettings
@@ -33,6 +34,7 @@ from tests.kafka.helpers import (
     example_lines,
     example_triggers,
     expected,
+    exposition_samples,
     produce_events,
     read_all,
     read_committed_until,
@@ -81,10 +83,10 @@ async def test_output_is_file_replays_and_bad_events_are_dead_lettered(
         assert headers["dlq.source.offset"] == str(source.offset).encode()
         assert f"@{source.offset}".encode() in headers["dlq.reason"]
     metrics = service.metrics
-    assert metrics.events.value() == len(produced)
-    assert metrics.dead_letters.value() == 3
-    assert metrics.invocations.value() == len(want.invocations)
-    assert metrics.transactions.value(result="aborted") == 0
+    assert total(metrics.events) == len(produced)
+    assert total(metrics.dead_letters) == 3
+    assert total(metrics.invocations) == len(want.invocations)
+    assert total(metrics.transactions, result="aborted") == 0
 
 
 async def test_uploads_give_file_replays_output_and_their_state_restores_from_the_changelog(
@@ -182,7 +184,7 @@ async def test_registry_topics_apply_live(
             await wait_for(lambda: service.ready, "the service to be ready")
             assert [t.name for t in service.registry] == ["front-cam-detect"]
             rejects = service.metrics.registry_rejects
-            assert rejects.value(topic=dep.triggers, reason="invalid_json") == 1
+            assert total(rejects, topic=dep.triggers, reason="invalid_json") == 1
 
             await put_trigger(producer, "run-summary")
             await wait_for(lambda: loaded("og_acme", "run-summary"), "run-summary to load")
@@ -197,7 +199,7 @@ async def test_registry_topics_apply_live(
 
             await put_trigger(producer, "mag-check")  # its action is not there yet
             await wait_for(
-                lambda: rejects.value(topic=dep.triggers, reason="compile_error") == 1,
+                lambda: total(rejects, topic=dep.triggers, reason="compile_error") == 1,
                 "mag-check to be rejected",
             )
             assert not loaded("og_skyops", "mag-check")
@@ -258,8 +260,8 @@ async def test_members_join_and_leave_mid_stream_and_each_event_counts_once(
     invocations = values(await read_all(kafka_bootstrap, dep.invocations))
     assert Counter(invocations) == Counter(want.invocations)
     assert by_dataset(invocations) == by_dataset(want.invocations)
-    assert sum(m.metrics.events.value() for m in members) == len(produced)
-    assert all(m.metrics.events.value() > 0 for m in members)
+    assert sum(total(m.metrics.events) for m in members) == len(produced)
+    assert all(total(m.metrics.events) > 0 for m in members)
 
 
 async def _http(port: int, path: str, method: str = "GET") -> tuple[int, bytes]:
@@ -290,21 +292,22 @@ async def test_health_readiness_and_metrics_over_http(
 
         status, body = await _http(port, "/metrics")
         assert status == 200
-        lines = body.decode().splitlines()
-        assert "# TYPE trigger_engine_events_total counter" in lines
-        assert f"trigger_engine_events_total {len(produced)}" in lines
-        assert "trigger_engine_dead_letters_total 3" in lines
-        assert "trigger_engine_triggers 9" in lines
-        assert "trigger_engine_assigned_partitions 3" in lines
-        assert "trigger_engine_ready 1" in lines
-        for reason in ("already_run", "condition_not_met", "no_matching_files"):
-            sample = f'trigger_engine_evaluations_total{{outcome="skipped",reason="{reason}"}}'
-            assert f"{sample} {skips[reason]}" in lines
-        for partition in range(3):
-            assert f'trigger_engine_consumer_lag{{partition="{partition}"}} 0' in lines
-        assert any(
-            line.startswith("trigger_engine_batch_duration_seconds_count ") for line in lines
-        )
+        samples = exposition_samples(body.decode())
+        by_partition = {(("partition", str(p)), ("topic", dep.events)) for p in range(3)}
+        assert sum(samples["trigger_engine_events_total"].values()) == len(produced)
+        assert set(samples["trigger_engine_events_total"]) <= by_partition
+        assert sum(samples["trigger_engine_dead_letters_total"].values()) == 3
+        assert samples["trigger_engine_triggers"] == {(): 9}
+        assert samples["trigger_engine_assigned_partitions"] == {(): 3}
+        assert samples["trigger_engine_ready"] == {(): 1}
+        skipped = {
+            dict(labels)["reason"]: value
+            for labels, value in samples["trigger_engine_evaluations_total"].items()
+            if ("outcome", "skipped") in labels
+        }
+        assert skipped == {reason: n for reason, n in skips.items() if reason is not None}
+        assert samples["trigger_engine_consumer_lag"] == dict.fromkeys(by_partition, 0)
+        assert samples["trigger_engine_batch_duration_seconds_count"][()] > 0
 
         assert (await _http(port, "/nowhere"))[0] == 404
         assert (await _http(port, "/healthz", "POST"))[0] == 405
@@ -397,7 +400,7 @@ async def test_a_fenced_instance_stops_writing_its_partition_until_the_group_han
         await produce(0, "ds_p0")
         await produce(1, "ds_p1")
         await wait_for(lambda: zombie.partitions == [1, 2], "the fenced partition to be dropped")
-        assert zombie.metrics.transactions.value(result="aborted") == 1
+        assert total(zombie.metrics.transactions, result="aborted") == 1
         await wait_committed(kafka_admin, dep.group, dep.events, {1: len(produced) // 2})
 
         await newcomer.start()

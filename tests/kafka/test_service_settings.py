@@ -1,5 +1,5 @@
 """Settings of `trigger-engine run` from flags and TRIGGER_ENGINE_* variables, the Kafka client
-options they give, and the Prometheus text the metrics render to. No broker needed."""
+options they give. No broker needed."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import pytest
 from engine.cli import build_parser
 from engine.errors import ConfigError
 from engine.service.cli import kafka_settings, service_settings
-from engine.service.metrics import Counter, Gauge, Histogram, render
 from engine.service.settings import KafkaSettings, ServiceSettings
 
 
@@ -129,30 +128,3 @@ def test_sasl_and_ssl_reach_the_client_options(tmp_path: Path) -> None:
     assert "ssl_context" not in KafkaSettings().client_options()
     with pytest.raises(FileNotFoundError):
         KafkaSettings(security_protocol="SSL", ssl_cafile=tmp_path / "absent.pem").client_options()
-
-
-def test_metrics_render_in_the_prometheus_text_format() -> None:
-    counter = Counter("t_events_total", "events")
-    counter.inc(2, reason='say "hi"\n')
-    counter.inc()
-    histogram = Histogram("t_seconds", "latency", buckets=(0.1, 1.0))
-    for value in (0.05, 0.5, 3.0):
-        histogram.observe(value)
-    gauge = Gauge("t_lag", "lag", lambda: {(("partition", "1"),): 4, (("partition", "0"),): 0})
-    assert render([counter, histogram, gauge]).splitlines() == [
-        "# HELP t_events_total events",
-        "# TYPE t_events_total counter",
-        "t_events_total 1",
-        't_events_total{reason="say \\"hi\\"\\n"} 2',
-        "# HELP t_seconds latency",
-        "# TYPE t_seconds histogram",
-        't_seconds_bucket{le="0.1"} 1',
-        't_seconds_bucket{le="1"} 2',
-        't_seconds_bucket{le="+Inf"} 3',
-        "t_seconds_sum 3.55",
-        "t_seconds_count 3",
-        "# HELP t_lag lag",
-        "# TYPE t_lag gauge",
-        't_lag{partition="0"} 0',
-        't_lag{partition="1"} 4',
-    ]
