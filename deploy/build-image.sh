@@ -74,9 +74,10 @@ make_standin_base() {
     || { tail -n 30 "$work/debootstrap.log" >&2; die "debootstrap of $debian_release failed"; }
   # The downloaded packages and indexes are not part of a slim base.
   rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
-  tar --numeric-owner -C "$rootfs" -cf "$work/rootfs.tar" .
-  "${podman[@]}" import -q --change 'CMD ["python3"]' "$work/rootfs.tar" "$standin_base" \
-    >/dev/null || die "podman import of the stand-in base failed"
+  tar --numeric-owner -C "$rootfs" -c . \
+    | "${podman[@]}" import -q --change 'CMD ["python3"]' - "$standin_base" >/dev/null \
+    || die "podman import of the stand-in base failed"
+  rm -rf "$rootfs"
 }
 
 # The Dockerfile's base image if it can be pulled, else the stand-in (made once).
