@@ -24,6 +24,8 @@ default_base="$(sed -n 's/^ARG PYTHON_IMAGE=//p' deploy/Dockerfile)"
 # Spelt out as Docker reads a short name, since podman may have no registry to search for one.
 [[ $default_base == */* ]] || default_base="docker.io/library/$default_base"
 debian_release="${default_base##*-}"
+python_minor="${default_base#*python:}"
+python_minor="${python_minor%%-*}"
 standin_base="localhost/trigger-engine-base:$debian_release"
 # The stand-in's interpreter: Debian's python3 (3.11 in bookworm), `python` and `venv` as in the
 # official image, and the certificate authorities pip needs to reach the package index.
@@ -32,10 +34,12 @@ standin_packages="python3,python3-venv,python-is-python3,ca-certificates"
 # mode (v1 controllers beside a v2 hierarchy), and runc runs on both layouts.
 podman=(podman --runtime runc)
 # Explicit limits within the host's hard limits: as root, podman asks for higher ones by default,
-# which a host without CAP_SYS_RESOURCE refuses.
-hard_nofile="$(ulimit -Hn)"
-[[ $hard_nofile == unlimited ]] && hard_nofile=1048576
-limits=(--ulimit "nofile=$hard_nofile:$hard_nofile" --ulimit "nproc=32768:32768")
+# which a host without CAP_SYS_RESOURCE refuses. Processes: at most podman build's own default.
+nofile="$(ulimit -Hn)"
+[[ $nofile == unlimited ]] && nofile=1048576
+nproc="$(ulimit -Hu)"
+[[ $nproc == unlimited || $nproc -gt 32768 ]] && nproc=32768
+limits=(--ulimit "nofile=$nofile:$nofile" --ulimit "nproc=$nproc:$nproc")
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/trigger-engine-image.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
@@ -89,6 +93,11 @@ choose_base() {
   fi
   step "cannot pull $default_base: $(tail -n 1 "$work/pull.log")"
   "${podman[@]}" image exists "$standin_base" || make_standin_base
+  local python_version
+  python_version="$(run_in_image "$standin_base" python -c 'import sys; print(sys.version)')" \
+    || die "python does not run in $standin_base"
+  [[ $python_version == "$python_minor".* ]] \
+    || die "$standin_base has Python $python_version, $default_base has $python_minor"
   echo "$standin_base"
 }
 
@@ -134,10 +143,9 @@ check_replay() {
     >"$work/image/invocations.jsonl" 2>"$work/image/stderr" \
     || { cat "$work/image/stderr" >&2; die "the replay of the examples failed in $image"; }
   [[ -s $work/host/invocations.jsonl ]] || die "the replay of the examples requested no invocation"
-  cmp -s "$work/host/invocations.jsonl" "$work/image/invocations.jsonl" || {
-    diff "$work/host/invocations.jsonl" "$work/image/invocations.jsonl" | head -n 20 >&2
-    die "the replay's invocation requests in $image differ from the host's (< host, > image)"
-  }
+  cmp -s "$work/host/invocations.jsonl" "$work/image/invocations.jsonl" \
+    || die "the replay's invocation requests in $image differ from the host's (< host, > image):" \
+      "$(diff "$work/host/invocations.jsonl" "$work/image/invocations.jsonl" | head -n 20)"
   # The summary line only: podman may add its own messages to the container's stderr.
   local host_summary image_summary
   host_summary="$(grep '^replay summary:' "$work/host/stderr")" || die "no summary on the host"
