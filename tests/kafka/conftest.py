@@ -42,10 +42,19 @@ TOPIC_METADATA_TIMEOUT_S = 30
 
 
 class CreateTopics(Protocol):
-    """Creates topics (name -> partition count) and returns once the broker serves them."""
+    """Creates topics (name -> partition count) and returns once the broker serves them.
+
+    `timeless`: records are never deleted for their age. A test that writes records with
+    timestamps of its own needs it: the broker's time-based retention would delete records
+    stamped earlier than its retention (a week by default) at its next check, while the test
+    runs."""
 
     async def __call__(
-        self, partitions_by_topic: Mapping[str, int], *, compacted: bool = False
+        self,
+        partitions_by_topic: Mapping[str, int],
+        *,
+        compacted: bool = False,
+        timeless: bool = False,
     ) -> None: ...
 
 
@@ -176,8 +185,12 @@ async def _served(admin: AIOKafkaAdminClient, partitions_by_topic: Mapping[str, 
 
 @pytest.fixture
 def create_topics(kafka_admin: AIOKafkaAdminClient) -> CreateTopics:
-    async def create(partitions_by_topic: Mapping[str, int], *, compacted: bool = False) -> None:
+    async def create(
+        partitions_by_topic: Mapping[str, int], *, compacted: bool = False, timeless: bool = False
+    ) -> None:
         configs = {"cleanup.policy": "compact"} if compacted else {}
+        if timeless:
+            configs["retention.ms"] = "-1"
         response = await kafka_admin.create_topics(
             [
                 NewTopic(name, partitions, replication_factor=1, topic_configs=configs)

@@ -87,7 +87,7 @@ async def test_whatif_over_a_time_range_reports_as_over_a_file_of_its_events(
     tmp_path: Path,
 ) -> None:
     topic = unique_name("events")
-    await create_topics({topic: 3})
+    await create_topics({topic: 3}, timeless=True)
     lines = example_lines()
     await _produce(kafka_bootstrap, topic, [(line, dataset_key(line)) for line in lines])
     (tmp_path / "range.jsonl").write_bytes(b"\n".join(lines[FIRST:STOP]) + b"\n")
@@ -121,7 +121,7 @@ async def test_evaluations_of_a_time_range_of_the_topic_are_filtered(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     topic = unique_name("evaluations")
-    await create_topics({topic: 3})
+    await create_topics({topic: 3}, timeless=True)
     lines = _evaluation_lines(tmp_path)
     garbage = FIRST + 1  # a record that is not an evaluation record, inside the range
     values = [*lines[:garbage], b"not an evaluation", *lines[garbage:]]

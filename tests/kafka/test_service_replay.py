@@ -52,7 +52,7 @@ async def test_a_time_range_of_a_topic_replays_like_the_same_events_from_a_file(
     tmp_path: Path,
 ) -> None:
     topic = unique_name("events")
-    await create_topics({topic: 1})
+    await create_topics({topic: 1}, timeless=True)
     lines = example_lines()
     async with AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all") as producer:
         for number, line in enumerate(lines):
