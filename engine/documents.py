@@ -1,12 +1,14 @@
 """Reading trigger and action documents: JSON or YAML files, or directories of them.
 
 Shared by trigger and action loading so both report errors the same way: the item (by name, or
-`#index` when it has none), the file, the field path and pydantic's reason.
+kind alone when it has none), its place (`file:line (trigger #index)`), the field path and
+pydantic's reason.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,6 +21,9 @@ from engine.errors import ConfigError
 SUFFIXES = (".json", ".yaml", ".yml")
 M = TypeVar("M", bound=BaseModel)
 
+_JSON = json.JSONDecoder()
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
+
 
 def document_files(path: Path) -> list[Path]:
     if path.is_dir():
@@ -28,36 +33,132 @@ def document_files(path: Path) -> list[Path]:
     return [path]
 
 
-def read_document(path: Path) -> Any:
-    text = path.read_text(encoding="utf-8")
-    try:
-        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(str(path), None, f"not valid {path.suffix[1:].upper()}: {exc}") from None
-
-
-def document_items(path: Path, collection: str) -> Iterator[tuple[dict[str, Any], str]]:
-    """(item, place) for each object in the file(s): a list, `{collection: [...]}` or one object."""
+def document_items(path: Path, collection: str) -> Iterator[tuple[Any, str]]:
+    """(item, place) for each item of the file(s), as `file_items` reads them."""
     for file in document_files(path):
-        doc = read_document(file)
-        if doc is None:
-            continue
-        if isinstance(doc, dict) and collection in doc:
-            doc = doc[collection]
-        items = doc if isinstance(doc, list) else [doc]
-        for number, item in enumerate(items):
-            place = f"{file} {collection[:-1]} #{number}"
-            if not isinstance(item, dict):
-                raise ConfigError(place, None, f"expected an object, got {type(item).__name__}")
-            yield item, place
+        yield from file_items(file, collection)
 
 
-def validate_item(model: type[M], data: dict[str, Any], place: str) -> M:
+def file_items(file: Path, collection: str) -> list[tuple[Any, str]]:
+    """(item, place) for each item of one file: a list, `{collection: [...]}` or one object. The
+    place is `file:line (kind #index)`, the line where the item starts."""
+    text = file.read_text(encoding="utf-8")
+    try:
+        read = json_items if file.suffix == ".json" else yaml_items
+        lined = read(text, collection)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(str(file), None, f"not valid {file.suffix[1:].upper()}: {exc}") from None
+    kind = collection.removesuffix("s")
+    return [(item, f"{file}:{line} ({kind} #{n})") for n, (item, line) in enumerate(lined)]
+
+
+def yaml_items(text: str, collection: str) -> list[tuple[Any, int]]:
+    """(item, line) pairs: the composed nodes carry the lines, construction gives the values."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        doc = None if node is None else loader.construct_document(node)
+    finally:
+        loader.dispose()
+    if node is None or doc is None:
+        return []
+    if isinstance(doc, dict) and collection in doc:
+        doc = doc[collection]
+        node = next((v for k, v in reversed(node.value) if k.value == collection), node)
+    if isinstance(doc, list) and isinstance(node, yaml.SequenceNode):
+        return [(item, n.start_mark.line + 1) for item, n in zip(doc, node.value, strict=True)]
+    return [(doc, node.start_mark.line + 1)]
+
+
+def json_items(text: str, collection: str) -> list[tuple[Any, int]]:
+    """(item, line) pairs. The C decoder reads each item; only the list (and the object around
+    it) is walked here, so finding the lines costs about what counting the newlines does."""
+    start = _json_space(text, 0)
+    if text.startswith("{", start):
+        found, end = _json_member(text, start, collection)
+    else:
+        found, end = _json_value(text, start)
+    if _json_space(text, end) != len(text):
+        raise json.JSONDecodeError("Extra data", text, _json_space(text, end))
+    value, at, lines = found
+    if value is None:  # an empty document, as in YAML
+        return []
+    if isinstance(value, dict) and collection in value:  # `collection` not a list: one item
+        value = value[collection]
+    if lines is not None:
+        return list(zip(value, lines, strict=True))
+    return [(value, text.count("\n", 0, at) + 1)]
+
+
+# A JSON value, where it starts, and the lines of its items when it is a list.
+_Found = tuple[Any, int, list[int] | None]
+
+
+def _json_space(text: str, pos: int) -> int:
+    match = _JSON_SPACE.match(text, pos)
+    return pos if match is None else match.end()
+
+
+def _json_value(text: str, pos: int) -> tuple[_Found, int]:
+    if not text.startswith("[", pos):
+        value, end = _JSON.raw_decode(text, pos)
+        return (value, pos, None), end
+    items: list[Any] = []
+    lines: list[int] = []
+    start, line, counted = pos, text.count("\n", 0, pos) + 1, pos
+    pos = _json_space(text, pos + 1)
+    if text.startswith("]", pos):
+        return (items, start, lines), pos + 1
+    while True:
+        line += text.count("\n", counted, pos)
+        counted = pos
+        item, pos = _JSON.raw_decode(text, pos)
+        items.append(item)
+        lines.append(line)
+        pos = _json_space(text, pos)
+        if text.startswith("]", pos):
+            return (items, start, lines), pos + 1
+        pos = _json_expect(text, pos, ",")
+
+
+def _json_member(text: str, pos: int, collection: str) -> tuple[_Found, int]:
+    """The object at `pos`; when it has `collection`, that member (the last one, as json does)."""
+    start, whole = pos, {}
+    found: _Found | None = None
+    pos = _json_space(text, pos + 1)
+    while not text.startswith("}", pos):
+        if whole:
+            pos = _json_expect(text, pos, ",")
+        if not text.startswith('"', pos):
+            raise json.JSONDecodeError(
+                "Expecting property name enclosed in double quotes", text, pos
+            )
+        key, pos = _JSON.raw_decode(text, pos)
+        pos = _json_expect(text, _json_space(text, pos), ":")
+        member, pos = _json_value(text, pos)
+        whole[key] = member[0]
+        if key == collection:
+            found = member
+        pos = _json_space(text, pos)
+    if found is None or not isinstance(found[0], list):
+        return (whole, start, None), pos + 1
+    return found, pos + 1
+
+
+def _json_expect(text: str, pos: int, delimiter: str) -> int:
+    if not text.startswith(delimiter, pos):
+        raise json.JSONDecodeError(f"Expecting {delimiter!r} delimiter", text, pos)
+    return _json_space(text, pos + 1)
+
+
+def validate_item(model: type[M], data: Any, place: str) -> M:
     """Validate one item; the error names the item, the field and the reason."""
+    kind = model.__name__.lower()
+    if not isinstance(data, dict):
+        raise ConfigError(kind, place, f"expected an object, got {type(data).__name__}")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        kind = model.__name__.lower()
         name = data.get("name")
         thing = f"{kind} {name!r}" if isinstance(name, str) else kind
         raise ConfigError(thing, place, describe(exc)) from None
