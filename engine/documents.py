@@ -23,6 +23,7 @@ M = TypeVar("M", bound=BaseModel)
 
 _JSON = json.JSONDecoder()
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")
+_JSON_NEXT = re.compile(r"[ \t\n\r]*([,\]])[ \t\n\r]*")  # after a list item: `,` or `]`
 
 
 def document_files(path: Path) -> list[Path]:
@@ -39,17 +40,84 @@ def document_items(path: Path, collection: str) -> Iterator[tuple[Any, str]]:
         yield from file_items(file, collection)
 
 
+def checked_items(
+    path: Path, collection: str, model: type[M]
+) -> Iterator[tuple[M, str] | ConfigError]:
+    """Each item of the file(s) validated, with its place, or the error of that item (or of its
+    whole file): reading goes on past errors, so that `validate` can report them all."""
+    for file in document_files(path):
+        try:
+            items = file_items(file, collection)
+        except ConfigError as exc:
+            yield exc
+            continue
+        for item, place in items:
+            try:
+                yield validate_item(model, item, place), place
+            except ConfigError as exc:
+                yield exc
+
+
 def file_items(file: Path, collection: str) -> list[tuple[Any, str]]:
     """(item, place) for each item of one file: a list, `{collection: [...]}` or one object. The
     place is `file:line (kind #index)`, the line where the item starts."""
     text = file.read_text(encoding="utf-8")
+    kind = collection.removesuffix("s")
     try:
-        read = json_items if file.suffix == ".json" else yaml_items
-        lined = read(text, collection)
+        if file.suffix != ".json":
+            lined = yaml_items(text, collection)
+            return [(item, f"{file}:{line} ({kind} #{n})") for n, (item, line) in enumerate(lined)]
+        doc = json.loads(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(str(file), None, f"not valid {file.suffix[1:].upper()}: {exc}") from None
-    kind = collection.removesuffix("s")
-    return [(item, f"{file}:{line} ({kind} #{n})") for n, (item, line) in enumerate(lined)]
+    if isinstance(doc, dict) and collection in doc:
+        doc = doc[collection]
+    items = [] if doc is None else doc if isinstance(doc, list) else [doc]
+    lines = _JsonItemLines(text, collection)
+    return [(item, ItemPlace(file, kind, n, lines)) for n, item in enumerate(items)]
+
+
+class _JsonItemLines:
+    """The line of each item of one JSON file, found when first asked for."""
+
+    def __init__(self, text: str, collection: str) -> None:
+        self._text = text
+        self._collection = collection
+        self._lines: list[int] = []
+
+    def line(self, index: int) -> int:
+        if not self._lines:
+            self._lines = [line for _, line in json_items(self._text, self._collection)]
+            self._text = ""
+        return self._lines[index]
+
+
+class ItemPlace(str):
+    """The place of a JSON item, shown as `file:line (kind #index)`.
+
+    The line is found only when the place is shown (in an error), by reading the file a second
+    time: `json.loads` alone gives no positions, and reading item by item to get them would slow
+    every load of a big triggers file. The string itself, which nothing shows, omits the line.
+    """
+
+    _file: Path
+    _kind: str
+    _index: int
+    _lines: _JsonItemLines
+
+    def __new__(cls, file: Path, kind: str, index: int, lines: _JsonItemLines) -> ItemPlace:
+        place = super().__new__(cls, f"{file} ({kind} #{index})")
+        place._file, place._kind, place._index, place._lines = file, kind, index, lines
+        return place
+
+    def __str__(self) -> str:
+        return f"{self._file}:{self._lines.line(self._index)} ({self._kind} #{self._index})"
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+    def __repr__(self) -> str:
+        return repr(str(self))
 
 
 def yaml_items(text: str, collection: str) -> list[tuple[Any, int]]:
@@ -71,8 +139,8 @@ def yaml_items(text: str, collection: str) -> list[tuple[Any, int]]:
 
 
 def json_items(text: str, collection: str) -> list[tuple[Any, int]]:
-    """(item, line) pairs. The C decoder reads each item; only the list (and the object around
-    it) is walked here, so finding the lines costs about what counting the newlines does."""
+    """(item, line) pairs, as `file_items` reads the document. The C decoder reads each item;
+    only the list (and the object around it) is walked here."""
     start = _json_space(text, 0)
     if text.startswith("{", start):
         found, end = _json_member(text, start, collection)
@@ -105,20 +173,25 @@ def _json_value(text: str, pos: int) -> tuple[_Found, int]:
         return (value, pos, None), end
     items: list[Any] = []
     lines: list[int] = []
-    start, line, counted = pos, text.count("\n", 0, pos) + 1, pos
-    pos = _json_space(text, pos + 1)
+    start, pos = pos, _json_space(text, pos + 1)
     if text.startswith("]", pos):
         return (items, start, lines), pos + 1
+    line = text.count("\n", 0, pos) + 1
+    scan, following, count = _JSON.scan_once, _JSON_NEXT.match, text.count
     while True:
-        line += text.count("\n", counted, pos)
-        counted = pos
-        item, pos = _JSON.raw_decode(text, pos)
+        try:
+            item, end = scan(text, pos)
+        except StopIteration as stop:
+            raise json.JSONDecodeError("Expecting value", text, stop.value) from None
         items.append(item)
         lines.append(line)
-        pos = _json_space(text, pos)
-        if text.startswith("]", pos):
-            return (items, start, lines), pos + 1
-        pos = _json_expect(text, pos, ",")
+        delimiter = following(text, end)
+        if delimiter is None:
+            raise json.JSONDecodeError("Expecting ',' delimiter", text, _json_space(text, end))
+        if delimiter.group(1) == "]":
+            return (items, start, lines), delimiter.end(1)
+        line += count("\n", pos, delimiter.end())
+        pos = delimiter.end()
 
 
 def _json_member(text: str, pos: int, collection: str) -> tuple[_Found, int]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from engine import document_edits
 from engine.document_edits import FieldChanges
-from engine.documents import document_files, file_items, validate_item
+from engine.documents import checked_items, document_files, file_items, validate_item
 from engine.errors import ConfigError
 from engine.models import Trigger
 
@@ -47,30 +47,23 @@ def load_trigger_entries(path: Path) -> list[tuple[Trigger, str]]:
 
 
 def checked_trigger_entries(path: Path) -> Iterator[tuple[Trigger, str] | ConfigError]:
-    """Each trigger with its place, or the error that item (or its whole file) has: reading goes
-    on past errors, so that `validate` can report them all."""
+    """Each trigger with its place, or the error of that item (or of its whole file): a trigger
+    defined twice is an error at its second place."""
     places: dict[str, str] = {}
-    for file in document_files(path):
-        try:
-            items = file_items(file, COLLECTION)
-        except ConfigError as exc:
-            yield exc
+    for entry in checked_items(path, COLLECTION, Trigger):
+        if isinstance(entry, ConfigError):
+            yield entry
             continue
-        for item, place in items:
-            try:
-                trigger = trigger_from_dict(item, place)
-            except ConfigError as exc:
-                yield exc
-                continue
-            if trigger.key in places:
-                yield ConfigError(
-                    f"trigger {trigger.name!r} of org {trigger.org_id!r}",
-                    place,
-                    f"is defined twice (first at {places[trigger.key]})",
-                )
-                continue
-            places[trigger.key] = place
-            yield trigger, place
+        trigger, place = entry
+        if trigger.key in places:
+            yield ConfigError(
+                f"trigger {trigger.name!r} of org {trigger.org_id!r}",
+                place,
+                f"is defined twice (first at {places[trigger.key]})",
+            )
+            continue
+        places[trigger.key] = place
+        yield entry
 
 
 def put_trigger(file: Path, trigger: Trigger) -> None:
