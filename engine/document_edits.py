@@ -123,7 +123,8 @@ def _render(value: Any, like: yaml.Node | None, column: int) -> str:
 
 
 def _restyle(node: yaml.Node, like: yaml.Node) -> None:
-    """Copy flow style and string quoting from `like` to the matching parts of `node`."""
+    """Copy flow style and string quoting from `like` to the matching parts of `node` (a part
+    `like` lacks is laid out as its last sibling there)."""
     if isinstance(node, yaml.ScalarNode) and isinstance(like, yaml.ScalarNode):
         if node.tag == like.tag == "tag:yaml.org,2002:str" and like.style in ("'", '"'):
             node.style = like.style
@@ -136,8 +137,8 @@ def _restyle(node: yaml.Node, like: yaml.Node) -> None:
         node.flow_style = like.flow_style
         like_pairs = {k.value: (k, v) for k, v in like.value}
         for key, child in node.value:
-            if key.value in like_pairs:
-                like_key, like_child = like_pairs[key.value]
+            if like.value:
+                like_key, like_child = like_pairs.get(key.value, like.value[-1])
                 _restyle(key, like_key)
                 _restyle(child, like_child)
 
@@ -302,6 +303,8 @@ class _YamlDocument:
         """The whole (flow, empty or single-item) sequence written anew: block, or `[]`."""
         assert self.items is not None
         end = self._end(self.items)
+        if not self.items.flow_style:  # with the comment of its last line
+            end = self._line_end(end)
         if self.key is None:
             start = self.items.start_mark.index
             text = self._block(items, 0) if items else "[]"
