@@ -73,8 +73,8 @@ def file_items(file: Path, collection: str) -> list[tuple[Any, str]]:
     if isinstance(doc, dict) and collection in doc:
         doc = doc[collection]
     items = [] if doc is None else doc if isinstance(doc, list) else [doc]
-    lines = _JsonItemLines(text, collection)
-    return [(item, ItemPlace(file, kind, n, lines)) for n, item in enumerate(items)]
+    lines, name = _JsonItemLines(text, collection), str(file)
+    return [(item, ItemPlace(name, kind, n, lines)) for n, item in enumerate(items)]
 
 
 class _JsonItemLines:
@@ -100,12 +100,12 @@ class ItemPlace(str):
     every load of a big triggers file. The string itself, which nothing shows, omits the line.
     """
 
-    _file: Path
+    _file: str
     _kind: str
     _index: int
     _lines: _JsonItemLines
 
-    def __new__(cls, file: Path, kind: str, index: int, lines: _JsonItemLines) -> ItemPlace:
+    def __new__(cls, file: str, kind: str, index: int, lines: _JsonItemLines) -> ItemPlace:
         place = super().__new__(cls, f"{file} ({kind} #{index})")
         place._file, place._kind, place._index, place._lines = file, kind, index, lines
         return place
