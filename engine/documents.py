@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -73,8 +73,8 @@ def file_items(file: Path, collection: str) -> list[tuple[Any, str]]:
     if isinstance(doc, dict) and collection in doc:
         doc = doc[collection]
     items = [] if doc is None else doc if isinstance(doc, list) else [doc]
-    lines, name = _JsonItemLines(text, collection), str(file)
-    return [(item, ItemPlace(name, kind, n, lines)) for n, item in enumerate(items)]
+    place = ItemPlace.for_file(_JsonItemLines(text, collection))
+    return [(item, place(f"{file} ({kind} #{n})")) for n, item in enumerate(items)]
 
 
 class _JsonItemLines:
@@ -98,20 +98,21 @@ class ItemPlace(str):
     The line is found only when the place is shown (in an error), by reading the file a second
     time: `json.loads` alone gives no positions, and reading item by item to get them would slow
     every load of a big triggers file. The string itself, which nothing shows, omits the line.
+    A place has no attributes of its own (each would make it an object the garbage collector
+    tracks, in a file of many items): the lines are those of the class `for_file` makes.
     """
 
-    _file: str
-    _kind: str
-    _index: int
-    _lines: _JsonItemLines
+    __slots__ = ()
+    _lines: ClassVar[_JsonItemLines]
 
-    def __new__(cls, file: str, kind: str, index: int, lines: _JsonItemLines) -> ItemPlace:
-        place = super().__new__(cls, f"{file} ({kind} #{index})")
-        place._file, place._kind, place._index, place._lines = file, kind, index, lines
-        return place
+    @classmethod
+    def for_file(cls, lines: _JsonItemLines) -> type[ItemPlace]:
+        return type(cls.__name__, (cls,), {"__slots__": (), "_lines": lines})
 
     def __str__(self) -> str:
-        return f"{self._file}:{self._lines.line(self._index)} ({self._kind} #{self._index})"
+        head, _, index = self.removesuffix(")").rpartition(" #")
+        file, _, kind = head.rpartition(" (")
+        return f"{file}:{self._lines.line(int(index))} ({kind} #{index})"
 
     def __format__(self, spec: str) -> str:
         return format(str(self), spec)
