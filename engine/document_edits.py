@@ -162,13 +162,17 @@ class _YamlDocument:
     def updated(self, index: int, changes: FieldChanges) -> str:
         item = self._item(index)
         keys = {k.value: (k, v) for k, v in item.value}
-        on_dash_line = [k for k, _ in item.value[:1] if k.value in changes.removed]
-        if item.flow_style or on_dash_line:
-            current = yaml.safe_load(" " * item.start_mark.column + self._source(item))
+        if item.flow_style:
+            current = yaml.safe_load(self._source(item))
             rendered = _render(changes.apply(current), item, item.start_mark.column)
             return self._spliced([(item.start_mark.index, self._end(item), rendered)])
-        splices = [self._removal(k, v) for k, v in item.value if k.value in changes.removed]
         kept = [(k, v) for k, v in item.value if k.value not in changes.removed]
+        first = kept[0][0].start_mark.index
+        # Fields before the first kept one go with the text up to it: that one moves to their line.
+        splices = [(item.start_mark.index, first, "")]
+        for key, value in item.value:
+            if key.value in changes.removed and key.start_mark.index > first:
+                splices.append(self._removal(key, value))
         column = kept[0][0].start_mark.column
         added = ""
         for name, value in changes.changed.items():

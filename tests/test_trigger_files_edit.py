@@ -270,3 +270,16 @@ def test_validate_of_valid_files_exits_0(
     assert main(["validate", "--triggers", str(commented), "--actions", str(ACTIONS)]) == 0
     printed = capsys.readouterr()
     assert (printed.out, printed.err) == ("3 valid triggers, 0 errors\n", "")
+
+
+def test_removing_the_first_field_of_an_item_moves_the_next_up(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "triggers.yaml"
+    rest = "  name: cam  # the camera\n  org_id: og_acme\n  action: detect-objects\n"
+    rest += "  required_inputs: ['*.jpg']\n"
+    path.write_text("- required_tag: [prod]\n" + rest)
+    condition = '{"field": "tags", "comparator": "CONTAINS", "value": "qa"}'
+    _triggers(capsys, path, "update", "cam", "--condition-json", condition)
+    added = "  condition: {field: tags, comparator: CONTAINS, value: qa}\n"
+    assert path.read_text() == "- " + rest.removeprefix("  ") + added
