@@ -41,7 +41,10 @@ class FieldChanges:
 def updated(text: str, json_file: bool, collection: str, index: int, changes: FieldChanges) -> str:
     if json_file:
         doc, items = _json_items(text, collection)
-        items[index] = changes.apply(items[index])
+        edited = changes.apply(items[index])
+        if items[index] is doc:  # the file is this one item
+            return _json_text(edited, text)
+        items[index] = edited
         return _json_text(doc, text)
     return _YamlDocument(text, collection).updated(index, changes)
 
