@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 from pydantic import ValidationError
 
-from engine.documents import describe, document_items, validate_item
+from engine.documents import checked_items, describe, document_items, validate_item
 from engine.errors import ConfigError
 from engine.models import (
     Action,
@@ -46,6 +46,18 @@ def action_digest(action: Action) -> str:
 
 def load_actions(path: Path) -> list[Action]:
     return [validate_item(Action, item, place) for item, place in document_items(path, "actions")]
+
+
+def checked_actions(path: Path) -> tuple[list[Action], list[ConfigError]]:
+    """The valid actions, and the error of every other item (or file)."""
+    actions: list[Action] = []
+    errors: list[ConfigError] = []
+    for entry in checked_items(path, "actions", Action):
+        if isinstance(entry, ConfigError):
+            errors.append(entry)
+        else:
+            actions.append(entry[0])
+    return actions, errors
 
 
 class ActionCatalog:

@@ -13,7 +13,7 @@ from typing import IO, TYPE_CHECKING
 
 import orjson
 
-from engine.actions import ActionCatalog, load_actions
+from engine.actions import ActionCatalog, checked_actions
 from engine.api import build_registry
 from engine.compiled import DEFAULT_TIMEOUT_MINUTES, CompiledTrigger
 from engine.errors import ConfigError, EngineError
@@ -36,7 +36,7 @@ from engine.service.settings import ServiceSettings
 from engine.sinks import JsonlSink, Origin
 from engine.state import StateStore
 from engine.trigger_commands import add_triggers_parser
-from engine.trigger_files import load_trigger_entries
+from engine.trigger_files import checked_trigger_entries
 from engine.vocabulary import Cause
 from engine.whatif import what_if
 
@@ -51,13 +51,17 @@ Command = Callable[[argparse.Namespace], int]
 
 
 def validation_errors(triggers_path: Path, actions_path: Path) -> tuple[int, list[str]]:
-    """(number of valid triggers, every error) — `validate` reports them all, not just the first."""
-    catalog = ActionCatalog(load_actions(actions_path))
-    registry = TriggerRegistry(catalog)
-    errors: list[str] = []
-    for trigger, place in load_trigger_entries(triggers_path):
+    """(number of valid triggers, every error) — `validate` reports them all, not just the first:
+    those of each action and trigger (its file and line), then the triggers' against the actions."""
+    actions, action_errors = checked_actions(actions_path)
+    errors = [str(error) for error in action_errors]
+    registry = TriggerRegistry(ActionCatalog(actions))
+    for entry in checked_trigger_entries(triggers_path):
+        if isinstance(entry, ConfigError):
+            errors.append(str(entry))
+            continue
         try:
-            registry.put(trigger, place=place)
+            registry.put(entry[0], place=entry[1])
         except ConfigError as exc:
             errors.append(str(exc))
     return len(registry), errors
@@ -151,7 +155,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     valid, errors = validation_errors(args.triggers, args.actions)
     for error in errors:
         sys.stderr.write(f"error: {error}\n")
-    print(f"{valid} valid triggers, {len(errors)} invalid")
+    print(f"{valid} valid triggers, {len(errors)} errors")
     return 1 if errors else 0
 
 

@@ -8,7 +8,7 @@ class EngineError(Exception):
 
     def __init__(self, thing: str, place: str | None, reason: str) -> None:
         self.thing = thing
-        self.place = place
+        self.place = None if place is None else str(place)  # a lazy place (ItemPlace) resolved
         self.reason = reason
         where = f" at {place}" if place else ""
         super().__init__(f"{thing}{where}: {reason}")

@@ -28,11 +28,19 @@ from engine.command_events import (
     now,
 )
 from engine.compiled import DEFAULT_TIMEOUT_MINUTES, compile_trigger
+from engine.documents import document_files
 from engine.errors import ConfigError
 from engine.models import VALID_MEMORY, ActionReference, Trigger
 from engine.service.cli import add_command_kafka_options, kafka_settings
 from engine.service.settings import ServiceSettings, validated
-from engine.trigger_files import load_triggers, save_triggers, trigger_from_dict, trigger_to_dict
+from engine.trigger_files import (
+    delete_trigger,
+    file_of_trigger,
+    load_triggers,
+    put_trigger,
+    trigger_from_dict,
+    trigger_to_dict,
+)
 from engine.vocabulary import LISTENABLE_CAUSES, ForEach
 
 CLEARED = "null"  # as for `roboto`: a container override given so is removed
@@ -46,7 +54,9 @@ class TriggerStore(Protocol):
 
 
 class FileTriggerStore:
-    """A triggers file; only `create` may name one that does not exist yet (it makes it)."""
+    """A triggers file, or a directory of them; only `create` may name a file that does not exist
+    yet (it makes it). A trigger is changed in the file that defines it; a new one in a directory
+    goes at the end of its last file (in reading order), the trigger that loads last."""
 
     def __init__(self, path: Path, *, may_be_new: bool) -> None:
         self.path = path
@@ -58,11 +68,19 @@ class FileTriggerStore:
         return load_triggers(self.path)
 
     def put(self, trigger: Trigger) -> None:
-        others = [t for t in self.load() if t.key != trigger.key]
-        save_triggers(self.path, [*others, trigger])
+        put_trigger(self._file_of(trigger), trigger)
 
     def delete(self, trigger: Trigger) -> None:
-        save_triggers(self.path, [t for t in self.load() if t.key != trigger.key])
+        delete_trigger(self._file_of(trigger), trigger)
+
+    def _file_of(self, trigger: Trigger) -> Path:
+        if not self.path.is_dir():
+            return self.path
+        found = file_of_trigger(self.path, trigger)
+        if found is not None:
+            return found
+        files = document_files(self.path)
+        return files[-1] if files else self.path / "triggers.yaml"
 
 
 def _key_values(pairs: list[str] | None, flag: str, *, as_json: bool) -> dict[str, Any] | None:

@@ -214,7 +214,7 @@ def test_replay_missing_events_file_is_a_clear_error(tmp_path: Path, capsys) -> 
 
 def test_validate_reports_every_invalid_trigger(tmp_path: Path, capsys) -> None:
     assert main(["validate", *ENGINE]) == 0
-    assert "9 valid triggers, 0 invalid" in capsys.readouterr().out
+    assert "9 valid triggers, 0 errors" in capsys.readouterr().out
     triggers = tmp_path / "t.yaml"
     triggers.write_text(
         "- {name: a, org_id: og_acme, action: nope, required_inputs: ['*']}\n"
@@ -227,7 +227,7 @@ def test_validate_reports_every_invalid_trigger(tmp_path: Path, capsys) -> None:
         main(["validate", "--triggers", str(triggers), "--actions", str(EXAMPLES / "actions")]) == 1
     )
     captured = capsys.readouterr()
-    assert "1 valid triggers, 3 invalid" in captured.out
+    assert "1 valid triggers, 3 errors" in captured.out
     assert "action nope is not a known action" in captured.err
     assert "requires parameter report_format" in captured.err
     assert "file fields are not allowed" in captured.err

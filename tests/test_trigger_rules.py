@@ -28,7 +28,7 @@ from engine.models import (
     merge_container,
 )
 from engine.registry import TriggerRegistry, load_registry
-from engine.trigger_files import load_triggers, save_triggers, trigger_from_dict, trigger_to_dict
+from engine.trigger_files import load_triggers, put_trigger, trigger_from_dict, trigger_to_dict
 
 ORG = "og_1"
 PUBLIC_ORG = "og_public"
@@ -496,7 +496,7 @@ def test_duplicate_trigger_in_one_file_is_rejected(tmp_path: Path) -> None:
     error = caught.value
     assert error.thing == f"trigger 'front-cam' of org '{ORG}'"
     assert error.place is not None and "#2" in error.place
-    assert f"{path} trigger #0" in error.reason
+    assert f"{path}:1 (trigger #0)" in error.reason
 
 
 def test_duplicate_trigger_across_a_directory_is_rejected(tmp_path: Path) -> None:
@@ -554,7 +554,8 @@ SAVED = [RICH, SUGARED, JSONLOGIC, FRONT, {**BACK, "org_id": "og_0"}]
 def test_save_then_load_gives_equal_triggers(tmp_path: Path, file_name: str) -> None:
     triggers = [Trigger.model_validate(item) for item in SAVED]
     path = tmp_path / file_name
-    save_triggers(path, triggers)
+    for trigger in triggers:
+        put_trigger(path, trigger)
     loaded = load_triggers(path)
     by_key = {t.key: t for t in triggers}
     assert len(loaded) == len(triggers)
@@ -563,17 +564,17 @@ def test_save_then_load_gives_equal_triggers(tmp_path: Path, file_name: str) -> 
 
 
 @pytest.mark.parametrize("file_name", ["triggers.json", "triggers.yaml"])
-def test_save_is_deterministic_and_sorted(tmp_path: Path, file_name: str) -> None:
+def test_save_is_deterministic_and_keeps_the_order(tmp_path: Path, file_name: str) -> None:
     triggers = [Trigger.model_validate(item) for item in SAVED]
     first, second = tmp_path / "1" / file_name, tmp_path / "2" / file_name
-    save_triggers(first, triggers)
-    save_triggers(second, list(reversed(triggers)))
+    for path in (first, second):
+        for trigger in reversed(triggers):
+            put_trigger(path, trigger)
     once = first.read_bytes()
-    save_triggers(first, triggers)
+    for trigger in triggers:
+        put_trigger(first, trigger)  # unchanged: the file is left as it was
     assert first.read_bytes() == once == second.read_bytes()
-    assert [(t.org_id, t.name) for t in load_triggers(first)] == sorted(
-        (t.org_id, t.name) for t in triggers
-    )
+    assert load_triggers(first) == list(reversed(triggers))
     assert [p.name for p in first.parent.iterdir()] == [file_name]  # no temporary file left
 
 
@@ -590,7 +591,7 @@ def test_round_trip_keeps_an_explicit_null_container_override(tmp_path: Path) ->
     action_container = ContainerParameters(command=["run"], workdir="/w")
     trigger = _trigger(container_parameter_overrides={"workdir": None})
     path = tmp_path / "t.json"
-    save_triggers(path, [trigger])
+    put_trigger(path, trigger)
     [loaded] = load_triggers(path)
     assert merge_container(action_container, loaded.container_parameter_overrides) == (
         merge_container(action_container, trigger.container_parameter_overrides)
