@@ -11,12 +11,13 @@ from typing import Any
 
 import orjson
 import pytest
+import yaml
 from jsonschema import Draft202012Validator
 
 from benchmarks.workload import WorkloadSpec, generate
 from engine.actions import load_actions
 from engine.cli import main
-from engine.documents import SUFFIXES, read_document
+from engine.documents import SUFFIXES
 from engine.errors import ConfigError, EventError
 from engine.events import event_from_dict, parse_event
 from engine.schemas import SchemaKind, json_schema
@@ -25,6 +26,11 @@ from engine.trigger_files import load_triggers
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 EXAMPLE_EVENTS = EXAMPLES / "events.jsonl"
 EXAMPLE_TRIGGERS = EXAMPLES / "triggers.yaml"
+
+
+def _document(path: Path) -> Any:
+    """A trigger or action file as written (JSON is YAML)."""
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
 def _validator(kind: SchemaKind) -> Draft202012Validator:
@@ -48,7 +54,7 @@ def test_every_example_file_is_valid(kind: SchemaKind) -> None:
     files = _example_files(kind)
     assert files
     for file in files:
-        assert _errors(kind, read_document(file)) == [], file
+        assert _errors(kind, _document(file)) == [], file
 
 
 def test_the_example_events_are_valid_exactly_when_the_engine_accepts_them() -> None:
@@ -77,8 +83,8 @@ def test_a_generated_workload_is_valid(tmp_path: Path) -> None:
     actions.write_text(json.dumps(workload.actions))
     assert len(load_triggers(triggers)) == len(workload.triggers)  # the loaders take them too
     assert len(load_actions(actions)) == len(workload.actions)
-    assert _errors(SchemaKind.TRIGGER, read_document(triggers)) == []
-    assert _errors(SchemaKind.ACTION, read_document(actions)) == []
+    assert _errors(SchemaKind.TRIGGER, _document(triggers)) == []
+    assert _errors(SchemaKind.ACTION, _document(actions)) == []
     validator = _validator(SchemaKind.EVENT)
     accepted = [e for e in workload.events if _engine_accepts(e)]
     assert len(accepted) > len(workload.events) // 2
@@ -163,7 +169,7 @@ def test_a_backfill_with_its_request_id_and_no_dataset_is_valid() -> None:
 
 
 def _first_trigger() -> dict[str, Any]:
-    trigger: dict[str, Any] = read_document(EXAMPLE_TRIGGERS)["triggers"][0]
+    trigger: dict[str, Any] = _document(EXAMPLE_TRIGGERS)["triggers"][0]
     return trigger
 
 
@@ -200,7 +206,7 @@ def test_a_file_may_hold_a_list_a_collection_or_one_item(tmp_path: Path, shape: 
 
 
 def test_a_wrong_action_is_refused_by_the_schema_as_by_the_loader(tmp_path: Path) -> None:
-    action: dict[str, Any] = read_document(EXAMPLES / "actions" / "public.json")
+    action: dict[str, Any] = _document(EXAMPLES / "actions" / "public.json")
     del action["org_id"]
     path = tmp_path / "actions.json"
     path.write_text(json.dumps(action))
