@@ -19,6 +19,7 @@ from tests.kafka.conftest import CreateTopics
 from tests.kafka.helpers import (
     PARTITIONS,
     Deployment,
+    Expected,
     Produced,
     committed,
     dataset_key,
@@ -57,6 +58,19 @@ def _checkpoints(state_dir: Path, dep: Deployment) -> dict[int, int]:
         found[p] = store.checkpoint.changelog_offset
         store.close()
     return found
+
+
+def _assert_stores_hold(stores: Path, produced: list[Produced], want: Expected) -> None:
+    """Each partition's store holds exactly the state the produced events make."""
+    for p in range(PARTITIONS):
+        store = DiskStateStore(stores / str(p), CACHE)
+        try:
+            datasets = {dataset_key(e.line) for e in produced if e.partition == p} - {None}
+            assert datasets
+            for dataset_id in sorted(d.decode() for d in datasets if d is not None):
+                assert store.get(dataset_id) == want.states[p].get(dataset_id), dataset_id
+        finally:
+            store.close()
 
 
 async def test_a_restart_reads_only_the_tail_and_an_untrusted_store_is_rebuilt(
@@ -101,15 +115,7 @@ async def test_a_restart_reads_only_the_tail_and_an_untrusted_store_is_rebuilt(
     assert Counter(values(await read_all(kafka_bootstrap, dep.invocations))) == Counter(
         want.invocations
     )
-    for p in range(PARTITIONS):
-        store = DiskStateStore(stores[p], CACHE)
-        try:
-            datasets = {dataset_key(e.line) for e in produced if e.partition == p} - {None}
-            assert datasets
-            for dataset_id in sorted(d.decode() for d in datasets if d is not None):
-                assert store.get(dataset_id) == want.states[p].get(dataset_id), dataset_id
-        finally:
-            store.close()
+    _assert_stores_hold(mine / dep.state, produced, want)
 
 
 async def test_kill_9_with_a_state_dir_loses_and_repeats_nothing(
@@ -145,3 +151,5 @@ async def test_kill_9_with_a_state_dir_loses_and_repeats_nothing(
     assert Counter(invocations) == Counter(want.invocations), engine.tail()
     evaluations = values(await read_all(kafka_bootstrap, dep.evaluations))
     assert Counter(evaluations) == Counter(want.evaluations)
+    # The stores a kill left and a restart trusted hold exactly the state the events make.
+    _assert_stores_hold(tmp_path / "state" / dep.state, produced, want)
