@@ -68,6 +68,7 @@ from benchmarks.workload import (
     generate,
     generate_uploads,
     many_uploads,
+    many_uploads_datasets,
     uploads_workload,
 )
 from engine.cli import _committing, _disk_state
@@ -170,7 +171,7 @@ def feed(cache_datasets: int | None, files: int, files_per_dataset: int, directo
         "store": store_label(cache_datasets),
         "files": files,
         "files_per_dataset": files_per_dataset,
-        "datasets": -(-files // files_per_dataset),
+        "datasets": many_uploads_datasets(files, files_per_dataset),
         "invocations": fired,
         "events_per_s": round(files / busy, 1),
         "wall_events_per_s": round(files / wall, 1),

@@ -162,6 +162,12 @@ def uploads_workload(events: list[Json], seed: int = 7) -> Workload:
     return Workload(spec, [trigger], [action], events, {UPLOADS_ORG: 1})
 
 
+def many_uploads_datasets(files: int, files_per_dataset: int) -> int:
+    """How many datasets `many_uploads` puts the files in."""
+    full, rest = divmod(files, OPEN_DATASETS * files_per_dataset)
+    return full * OPEN_DATASETS + min(rest, OPEN_DATASETS)
+
+
 def many_uploads(files: int, files_per_dataset: int, seed: int = 7) -> Iterator[Json]:
     """`files` upload events, made one at a time (millions fit in no list): `OPEN_DATASETS`
     sessions upload at once, in turn, each `files_per_dataset` files of its robot's sensors
