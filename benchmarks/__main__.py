@@ -197,7 +197,7 @@ def _state(args: argparse.Namespace) -> int:
     )
     try:
         measured = run_state(settings)
-    except StateBenchError as exc:
+    except (StateBenchError, KafkaBenchError) as exc:
         print(f"state benchmark failed: {exc}")
         return 1
     judged = report.state_targets(measured)

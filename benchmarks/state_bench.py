@@ -64,6 +64,7 @@ from benchmarks.recovery import Outputs, produce_steadily, start_process
 from benchmarks.replay_bench import write_events
 from benchmarks.workload import (
     UPLOADS_ORG,
+    Workload,
     WorkloadSpec,
     generate,
     generate_uploads,
@@ -133,7 +134,9 @@ def parse_store(label: str) -> int | None:
     return int(cache)
 
 
-def feed(cache_datasets: int | None, files: int, files_per_dataset: int, directory: Path) -> dict:
+def feed(
+    cache_datasets: int | None, files: int, files_per_dataset: int, directory: Path
+) -> dict[str, Any]:
     """Feed `files` uploads to a fresh store in this process; its memory, disk and speed."""
     from engine.disk_state import DiskStateStore  # RocksDB only when asked for
 
@@ -562,7 +565,7 @@ async def run_restart(bootstrap: str, settings: StateSettings) -> dict[str, Any]
 
 
 async def _kill_and_restart(
-    settings: StateSettings, bootstrap: str, topics: Topics, workload: Any, tmp: Path
+    settings: StateSettings, bootstrap: str, topics: Topics, workload: Workload, tmp: Path
 ) -> dict[str, Any]:
     actions = tmp / "actions.json"
     actions.write_bytes(orjson.dumps(workload.actions))
