@@ -620,7 +620,7 @@ async def _kill_and_restart(
         "restarts": {
             kind: {
                 "runs": runs,
-                "median_s": statistics.median(r["seconds"] for r in runs),
+                "median_s": round(statistics.median(r["seconds"] for r in runs), 2),
             }
             for kind, runs in restarts.items()
         },
