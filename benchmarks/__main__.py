@@ -3,6 +3,7 @@
 python -m benchmarks --quick --no-kafka          # about a minute on 2 cores
 python -m benchmarks --json out/bench.json       # the full run, results as JSON too
 python -m benchmarks --vs-quix --quick           # the engine beside a quix-streams passthrough
+python -m benchmarks --state --files 1000000     # state in memory and on disk (state_bench.py)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import orjson
 from benchmarks import calibrate, report
 from benchmarks.kafka_bench import KafkaBenchError, KafkaSettings, run_kafka
 from benchmarks.runner import TRIGGERS_PER_ORG, Settings, run, say
+from benchmarks.state_bench import StateBenchError, StateSettings, run_state
 from benchmarks.versus_quix import VersusSettings, run_versus_quix
 from benchmarks.workload import WorkloadSpec, generate
 
@@ -113,8 +115,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--repetitions",
         type=_positive,
-        default=2,
-        help="with --vs-quix: runs per side, in alternating order (default 2)",
+        help="with --vs-quix: runs per side, in alternating order (default 2); with --state: "
+        "runs per store at the smallest --files and per replay side (default 3)",
+    )
+    state = StateSettings()
+    parser.add_argument(
+        "--state",
+        action="store_true",
+        help="only the state benchmark: memory and disk per file, replay, restore and restart "
+        "with the state in memory and on disk (--no-kafka skips the last two)",
+    )
+    parser.add_argument(
+        "--files",
+        type=_counts,
+        default=state.files,
+        help="with --state: files fed to each store (default 1000000,10000000); the first is "
+        "also the size of the changelogs restored and of the restart's state",
+    )
+    parser.add_argument(
+        "--state-cache",
+        type=_counts,
+        default=state.caches,
+        help="with --state: the disk stores' cached datasets (default 100000,1000); the first "
+        "also serves replay, restore and restart",
+    )
+    parser.add_argument(
+        "--files-per-dataset",
+        type=_positive,
+        default=state.files_per_dataset,
+        help="with --state: files per dataset (default %(default)s)",
     )
     return parser
 
@@ -137,7 +166,7 @@ def _versus_quix(args: argparse.Namespace, mode: Mode) -> int:
     settings = VersusSettings(
         KafkaSettings(bootstrap=args.bootstrap_servers),
         events=args.events or mode.versus_events,
-        repetitions=args.repetitions,
+        repetitions=args.repetitions or 2,
         seed=args.seed,
     )
     try:
@@ -153,11 +182,48 @@ def _versus_quix(args: argparse.Namespace, mode: Mode) -> int:
     return 0 if compared["status"] == "ok" else 1
 
 
+def _state(args: argparse.Namespace) -> int:
+    settings = StateSettings(
+        files=args.files,
+        caches=tuple(sorted(args.state_cache, reverse=True)),
+        files_per_dataset=args.files_per_dataset,
+        repetitions=args.repetitions or StateSettings.repetitions,
+        replay_events=args.events or StateSettings.replay_events,
+        restore_records=args.files[:1],
+        restart_files=args.files[0],
+        bootstrap=args.bootstrap_servers,
+        kafka=not args.no_kafka,
+        seed=args.seed,
+    )
+    try:
+        measured = run_state(settings)
+    except (StateBenchError, KafkaBenchError) as exc:
+        print(f"state benchmark failed: {exc}")
+        return 1
+    judged = report.state_targets(measured)
+    print(report.state_lines(measured))
+    print("\ntargets")
+    print("\n".join(target.line() for target in judged))
+    if args.json is not None:
+        doc = {
+            "state": measured,
+            "targets": [target.as_json() for target in judged],
+            "machine": report.machine(),
+            "versions": report.versions(),
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+        print(f"json: {args.json}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     mode = QUICK if args.quick else FULL
     if args.vs_quix:
         return _versus_quix(args, mode)
+    if args.state:
+        return _state(args)
     settings = Settings(
         counts=args.counts,
         events=args.events or mode.events,

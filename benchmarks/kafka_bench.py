@@ -278,27 +278,33 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def wait_ready(service: subprocess.Popen[bytes], port: int, log: Path, triggers: int) -> None:
+async def wait_ready(
+    service: subprocess.Popen[bytes],
+    port: int,
+    log: Path,
+    triggers: int,
+    timeout_s: float = READY_TIMEOUT_S,
+) -> None:
     """Until `/readyz` answers 200 with every trigger loaded and every input partition owned:
     the clock of the throughput phase must not include the group join."""
-    deadline = time.monotonic() + READY_TIMEOUT_S
+    deadline = time.monotonic() + timeout_s
     base = f"http://127.0.0.1:{port}"
     while time.monotonic() < deadline:
         if service.poll() is not None:
             tail = log.read_text(errors="replace")[-2000:]
             raise KafkaBenchError(f"the service exited with {service.returncode}:\n{tail}")
         with contextlib.suppress(urllib.error.URLError, OSError):
-            ready = await asyncio.to_thread(_http_get, f"{base}/readyz")
-            metrics = prometheus_samples(await asyncio.to_thread(_http_get, f"{base}/metrics"))
+            ready = await asyncio.to_thread(http_get, f"{base}/readyz")
+            metrics = prometheus_samples(await asyncio.to_thread(http_get, f"{base}/metrics"))
             owned = metrics.get("trigger_engine_assigned_partitions")
             loaded = metrics.get("trigger_engine_triggers")
             if ready is not None and owned == EVENT_PARTITIONS and loaded == triggers:
                 return
         await asyncio.sleep(0.2)
-    raise KafkaBenchError(f"the service was not ready within {READY_TIMEOUT_S:g} s")
+    raise KafkaBenchError(f"the service was not ready within {timeout_s:g} s")
 
 
-def _http_get(url: str) -> str | None:
+def http_get(url: str) -> str | None:
     """The body of a 200 answer; None for any other status."""
     try:
         with urllib.request.urlopen(url, timeout=2) as response:

@@ -131,15 +131,15 @@ async def _kill_and_restart(
         f"--group-instance-id={INSTANCE_ID}",
     ]
     log = tmp / "engine.log"
-    outputs = _Outputs()
+    outputs = Outputs()
     rng = random.Random(settings.seed)
     recoveries: list[float] = []
     with log.open("wb") as log_stream:
-        service = _start(command, log_stream)
+        service = start_process(command, log_stream)
         await wait_ready(service, port, log, len(workload.triggers))
         async with outputs.following(bootstrap, topics.invocations):
             producing = asyncio.ensure_future(
-                _produce(bootstrap, topics.events, workload, settings.rate)
+                produce_steadily(bootstrap, topics.events, workload, settings.rate)
             )
             try:
                 await outputs.first_after(0.0)
@@ -148,7 +148,7 @@ async def _kill_and_restart(
                     killed_at = time.time()
                     service.kill()
                     await asyncio.to_thread(service.wait)
-                    service = _start(command, log_stream)
+                    service = start_process(command, log_stream)
                     recoveries.append(await outputs.first_after(killed_at) - killed_at)
             finally:
                 producing.cancel()
@@ -158,11 +158,11 @@ async def _kill_and_restart(
     return recoveries
 
 
-def _start(command: list[str], log: BinaryIO) -> subprocess.Popen[bytes]:
+def start_process(command: list[str], log: BinaryIO) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
 
 
-async def _produce(bootstrap: str, topic: str, workload: Workload, rate: float) -> None:
+async def produce_steadily(bootstrap: str, topic: str, workload: Workload, rate: float) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all")
     await producer.start()
     try:
@@ -171,7 +171,7 @@ async def _produce(bootstrap: str, topic: str, workload: Workload, rate: float) 
         await producer.stop()
 
 
-class _Outputs:
+class Outputs:
     """Invocation requests as a `read_committed` consumer receives them: for each, when the engine
     processed it (its `processed.at` header) and when it arrived, both as Unix times."""
 
@@ -205,11 +205,11 @@ class _Outputs:
             self._received.append((datetime.fromisoformat(stamp).timestamp(), received_at))
             self._arrived.set()
 
-    async def first_after(self, moment: float) -> float:
+    async def first_after(self, moment: float, timeout_s: float = RECOVERY_TIMEOUT_S) -> float:
         """When the first output processed after `moment` arrived (outputs that arrived before
         `moment` were all processed before it, so the search starts at the first later one)."""
         seen = bisect.bisect_left(self._received, moment, key=lambda r: r[1])
-        async with asyncio.timeout(RECOVERY_TIMEOUT_S):
+        async with asyncio.timeout(timeout_s):
             while True:
                 for processed_at, received_at in self._received[seen:]:
                     if processed_at >= moment:

@@ -330,3 +330,134 @@ def _scenarios(outcome: Outcome) -> list[str]:
 
 def _by_count(result: ScenarioResult) -> int:
     return result.triggers
+
+
+# -- the state benchmark (`--state`, benchmarks/state_bench.py) --------------------------------
+
+STATE_RSS_BOUND = 1.5e9  # bytes, with a disk store at the largest size
+STATE_RSS_FLATNESS = 1.2  # largest size's peak RSS over the smallest's, with a disk store
+STATE_SLOWDOWN = 1.5  # disk store over in-memory: hot path time per event, replay time
+RESTORE_RATE = 300_000  # changelog entries/s
+RESTART_S = 10.0  # kill -9 to the first new output with a local store
+
+
+def state_lines(measured: dict[str, Any]) -> str:
+    """The state benchmark's rows: per store and size, replay, restore, restart."""
+    lines = [
+        f"state: {measured['files_per_dataset']:,} files per dataset",
+        f"{'store':<13} {'files':>11} {'runs':>4} {'events/s':>9} {'peak RSS MB':>11} "
+        f"{'final RSS MB':>12} {'RSS B/file':>10} {'disk B/file':>11}",
+    ]
+    for row in measured["memory"]:
+        if "error" in row:
+            lines.append(f"{row['store']:<13} {row['files']:>11,} {row['error']}")
+            continue
+        lines.append(
+            f"{row['store']:<13} {row['files']:>11,} {row['runs']:>4} "
+            f"{row['events_per_s']:>9,.0f} {row['rss_peak_bytes'] / 1e6:>11,.0f} "
+            f"{row['rss_final_bytes'] / 1e6:>12,.0f} {row['rss_per_file_bytes']:>10,.0f} "
+            f"{row['disk_bytes'] / row['files']:>11,.1f}"
+        )
+    replay = measured["replay"]
+    lines.append(
+        f"replay ({replay['workload']}): in memory {replay['memory_events_per_s']:,.0f} events/s, "
+        f"--state-dir {replay['disk_events_per_s']:,.0f} events/s "
+        f"(time ratio {replay['disk_over_memory_time']:.2f})"
+    )
+    restores = measured["restore"]
+    for restored in restores if isinstance(restores, list) else []:
+        for side in restored["sides"]:
+            rate = side.get("entries_per_s")
+            shown = side["error"] if rate is None else f"{rate:,.0f} entries/s"
+            lines.append(f"restore {restored['records']:,} records into {side['store']}: {shown}")
+    restart = measured["restart"]
+    if "restarts" in restart:
+        lines.append(
+            f"restart over {restart['files']:,} files: first start {restart['first_start_s']} s"
+        )
+        for kind, runs in restart["restarts"].items():
+            seconds = ", ".join(str(r["seconds"]) for r in runs["runs"])
+            lines.append(f"  kill -9 -> first output, {kind}: {seconds} s")
+    return "\n".join(lines)
+
+
+def state_targets(measured: dict[str, Any]) -> list[Target]:
+    rows = [row for row in measured["memory"] if "error" not in row]
+    targets = []
+    for store in sorted({row["store"] for row in rows if row["store"] != "memory"}):
+        mine = sorted((r for r in rows if r["store"] == store), key=lambda r: r["files"])
+        small, big = mine[0], mine[-1]
+        targets.append(
+            Target(
+                f"{store}: RSS < 1.5 GB at the largest size",
+                f"peak {big['rss_peak_bytes'] / 1e9:.2f} GB at {big['files']:,} files",
+                big["rss_peak_bytes"] < STATE_RSS_BOUND,
+            )
+        )
+        ratio = big["rss_peak_bytes"] / small["rss_peak_bytes"]
+        measured_flat = f"{ratio:.2f}x from {small['files']:,} to {big['files']:,} files"
+        targets.append(
+            Target(
+                f"{store}: peak RSS flat within 20%",
+                measured_flat,
+                ratio <= STATE_RSS_FLATNESS if big is not small else None,
+            )
+        )
+    targets.extend([_hot_path_target(rows), _state_replay_target(measured["replay"])])
+    targets.extend(_restore_targets(measured["restore"]))
+    targets.append(_restart_target(measured["restart"]))
+    return targets
+
+
+def _hot_path_target(rows: list[dict[str, Any]]) -> Target:
+    goal = "hot path with the disk store within 1.5x of the in-memory store (smallest size)"
+    smallest = min((r["files"] for r in rows), default=None)
+    sides = {r["store"]: r for r in rows if r["files"] == smallest}
+    memory = sides.pop("memory", None)
+    if memory is None or not sides:
+        return Target(goal, "not run", None)
+    # The default store: the largest cache (the others differ only in what they evict).
+    disk = max(sides.values(), key=lambda r: (r["runs"], int(r["store"].partition(":")[2])))
+    ratio = memory["events_per_s"] / disk["events_per_s"]
+    measured = (
+        f"{disk['store']} {disk['events_per_s']:,.0f} against {memory['events_per_s']:,.0f} "
+        f"events/s ({ratio:.2f}x the time), medians of {disk['runs']} runs in turn"
+    )
+    return Target(goal, measured, ratio <= STATE_SLOWDOWN)
+
+
+def _state_replay_target(replay: dict[str, Any]) -> Target:
+    ratio = replay["disk_over_memory_time"]
+    measured = (
+        f"{replay['disk_events_per_s']:,.0f} against {replay['memory_events_per_s']:,.0f} "
+        f"events/s ({ratio:.2f}x the time)"
+    )
+    return Target("replay --state-dir within 1.5x of in-memory replay", measured, ratio <= 1.5)
+
+
+def _restore_targets(restores: Any) -> list[Target]:
+    if not isinstance(restores, list):
+        return [Target(">= 300,000 changelog entries/s restored", "not run", None)]
+    targets = []
+    for restored in restores:
+        for side in restored["sides"]:
+            goal = f">= 300,000 changelog entries/s restored into {side['store']}"
+            rate = side.get("entries_per_s")
+            if rate is None:
+                targets.append(Target(goal, side["error"][:200], None))
+                continue
+            measured = f"{rate:,.0f} entries/s over {side['records']:,} records"
+            targets.append(Target(goal, measured, rate >= RESTORE_RATE))
+    return targets
+
+
+def _restart_target(restart: dict[str, Any]) -> Target:
+    goal = "first new output within 10 s of kill -9 with a local store"
+    if "restarts" not in restart:
+        return Target(goal, str(restart.get("status", "not run")), None)
+    kept = restart["restarts"]["local store"]["median_s"]
+    alone = restart["restarts"]["changelog alone"]["median_s"]
+    measured = (
+        f"median {kept} s at {restart['files']:,} files (from the changelog alone: {alone} s)"
+    )
+    return Target(goal, measured, kept <= RESTART_S)

@@ -69,6 +69,7 @@ EVALUATED_EVENTS = frozenset(
     if kind.cause is not None or kind.effect is StateEffect.CLOSE_UPLOAD
 )
 UPLOADS_TRIGGER = "every-file"  # the one trigger of `generate_uploads`
+UPLOADS_ORG = "og_0000"
 EPOCH = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 PLUS_TWO = timezone(timedelta(hours=2))
 
@@ -128,28 +129,59 @@ def generate_uploads(events: int, seed: int = 7) -> Workload:
     file, with no condition. The workload of the comparison with a passthrough, whose work per
     event is then the engine's minimum: one event in, one invocation out."""
     rng = random.Random(seed)
-    org = "og_0000"
-    trigger: Json = {
-        "org_id": org,
-        "name": UPLOADS_TRIGGER,
-        "action": ACTIONS[0],
-        "required_inputs": ["**/*"],
-        "for_each": "dataset_file",
-        "causes": ["file_upload"],
-    }
-    actions = [
-        {"org_id": org, "name": ACTIONS[0], "image_uri": f"registry.example.com/{ACTIONS[0]}:1"}
-    ]
     stream = []
     for n in range(events):
         dataset_id = f"ds_{n % OPEN_DATASETS:07d}"
         path = f"r0000/2026-11-20/run_{n % OPEN_DATASETS:03d}/cam_front/{n:06d}.jpg"
         file = _file_record(rng, f"fl_{n + 1:08d}", path)
         stream.append(
-            _stamped(_Envelope(org, dataset_id).event("file.uploaded", {"file": file}), n + 1)
+            _stamped(
+                _Envelope(UPLOADS_ORG, dataset_id).event("file.uploaded", {"file": file}), n + 1
+            )
         )
-    spec = WorkloadSpec(triggers=1, orgs=1, events=events, seed=seed)
-    return Workload(spec, [trigger], actions, stream, {org: 1})
+    return uploads_workload(stream, seed)
+
+
+def uploads_workload(events: list[Json], seed: int = 7) -> Workload:
+    """The uploads' one org, its one per-file trigger (`**/*` on `file_upload`, no condition) and
+    its action, around `events`."""
+    trigger: Json = {
+        "org_id": UPLOADS_ORG,
+        "name": UPLOADS_TRIGGER,
+        "action": ACTIONS[0],
+        "required_inputs": ["**/*"],
+        "for_each": "dataset_file",
+        "causes": ["file_upload"],
+    }
+    action = {
+        "org_id": UPLOADS_ORG,
+        "name": ACTIONS[0],
+        "image_uri": f"registry.example.com/{ACTIONS[0]}:1",
+    }
+    spec = WorkloadSpec(triggers=1, orgs=1, events=len(events), seed=seed)
+    return Workload(spec, [trigger], [action], events, {UPLOADS_ORG: 1})
+
+
+def many_uploads_datasets(files: int, files_per_dataset: int) -> int:
+    """How many datasets `many_uploads` puts the files in."""
+    full, rest = divmod(files, OPEN_DATASETS * files_per_dataset)
+    return full * OPEN_DATASETS + min(rest, OPEN_DATASETS)
+
+
+def many_uploads(files: int, files_per_dataset: int, seed: int = 7) -> Iterator[Json]:
+    """`files` upload events, made one at a time (millions fit in no list): `OPEN_DATASETS`
+    sessions upload at once, in turn, each `files_per_dataset` files of its robot's sensors
+    (`r0007/2026-11-20/run_0123/lidar_top/000042.pcd`), then the next sessions open."""
+    rng = random.Random(seed)
+    group = OPEN_DATASETS * files_per_dataset
+    for n in range(files):
+        session = n // group * OPEN_DATASETS + n % OPEN_DATASETS
+        number = n % group // OPEN_DATASETS
+        sensor, ext = SENSORS[number % len(SENSORS)]
+        path = f"r{session % 1000:04d}/2026-11-20/run_{session:04d}/{sensor}/{number:06d}.{ext}"
+        file = _file_record(rng, f"fl_{n + 1:09d}", path)
+        envelope = _Envelope(UPLOADS_ORG, f"ds_{session:07d}")
+        yield _stamped(envelope.event("file.uploaded", {"file": file}), n + 1)
 
 
 def skewed_counts(total: int, orgs: int) -> list[int]:

@@ -24,6 +24,7 @@ from benchmarks.kafka_bench import BOOTSTRAP_ENV, prometheus_samples, resolve_bo
 from benchmarks.naive import Invocation, NaiveEngine
 from benchmarks.replay_bench import run_replay
 from benchmarks.runner import Settings, run
+from benchmarks.state_bench import StateSettings, parse_store, run_state, store_label
 from benchmarks.workload import WorkloadSpec, generate, skewed_counts
 from engine.events import event_from_dict
 
@@ -310,3 +311,36 @@ def test_calibration_measures_the_interpreter_and_memory() -> None:
     measured = calibrate.measure()
     assert measured.keys() == {"interpreter_ns_per_step", "memory_ns_per_random_read"}
     assert all(value > 0 for value in measured.values())
+
+
+def test_the_state_benchmark_reports_memory_disk_and_replay_of_each_store() -> None:
+    settings = StateSettings(
+        files=(2_000, 3_000),
+        caches=(100, 1),
+        repetitions=1,
+        replay_events=400,
+        replay_triggers=100,
+        kafka=False,
+    )
+    measured = run_state(settings)
+
+    rows = {(row["store"], row["files"]): row for row in measured["memory"]}
+    assert set(rows) == {(s, n) for s in ("memory", "disk:100", "disk:1") for n in (2_000, 3_000)}
+    for (store, files), row in rows.items():
+        assert row["invocations"] == files  # the per-file trigger fired for every file
+        assert row["events_per_s"] > 0 and row["runs"] == 1
+        assert 0 < row["rss_before_bytes"] <= row["rss_final_bytes"] <= row["rss_peak_bytes"]
+        assert (row["disk_bytes"] > 0) == (store != "memory")
+    replay = measured["replay"]
+    assert replay["events"] == 400
+    assert replay["memory_events_per_s"] > 0 and replay["disk_events_per_s"] > 0
+    judged = {target.goal: target for target in report.state_targets(measured)}
+    assert judged["replay --state-dir within 1.5x of in-memory replay"].passed is not None
+    assert "disk:1" in report.state_lines(measured)
+
+
+def test_a_state_store_is_named_memory_or_disk_with_its_cache() -> None:
+    assert parse_store(store_label(None)) is None
+    assert parse_store(store_label(100_000)) == 100_000
+    with pytest.raises(ValueError, match="'disk:0'"):
+        parse_store("disk:0")
