@@ -76,10 +76,10 @@ from engine.cli import _committing, _disk_state
 from engine.collector import long_lived
 from engine.evaluator import Evaluator
 from engine.events import event_from_dict
+from engine.journal import ChangelogRecord, encode
 from engine.registry import TriggerRegistry
 from engine.replay import read_events, replay
 from engine.service.changelog import offset_record, restore, restore_stores
-from engine.service.journal import ChangelogRecord, encode
 from engine.sinks import JsonlSink
 from engine.state import DatasetWritten, FileWritten, StateStore
 
