@@ -72,13 +72,12 @@ from benchmarks.workload import (
     many_uploads_datasets,
     uploads_workload,
 )
-from engine.cli import _committing, _disk_state
 from engine.collector import long_lived
 from engine.evaluator import Evaluator
 from engine.events import event_from_dict
 from engine.journal import ChangelogRecord, encode
 from engine.registry import TriggerRegistry
-from engine.replay import read_events, replay
+from engine.replay import committing, read_events, replay, temporary_disk_store
 from engine.service.changelog import offset_record, restore, restore_stores
 from engine.sinks import JsonlSink
 from engine.state import DatasetWritten, FileWritten, StateStore
@@ -345,8 +344,8 @@ def replay_seconds(
         lines = read_events([str(events)])
         state: StateStore = StateStore()
         if cache_datasets is not None:
-            disk = stack.enter_context(_disk_state(directory / "state", cache_datasets))
-            state, lines = disk, _committing(lines, disk)
+            disk = stack.enter_context(temporary_disk_store(directory / "state", cache_datasets))
+            state, lines = disk, committing(lines, disk)
         evaluator = Evaluator(registry, state, record_evaluations=False, memo_limit=cache_datasets)
         out = stack.enter_context((directory / "invocations.jsonl").open("wb"))
         started = time.perf_counter()

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
 import orjson
 
@@ -23,7 +22,7 @@ from engine.events import DEFAULT_MAX_EVENT_BYTES
 from engine.explain import TriggerHistory, explain
 from engine.progress import Progress
 from engine.registry import TriggerRegistry
-from engine.replay import read_events, replay
+from engine.replay import committing, read_events, replay, temporary_disk_store
 from engine.schemas import SchemaKind, schema_text
 from engine.service.cli import (
     add_admin_parser,
@@ -33,19 +32,14 @@ from engine.service.cli import (
     replay_events,
 )
 from engine.service.settings import ServiceSettings
-from engine.sinks import JsonlSink, Origin
+from engine.sinks import JsonlSink
 from engine.state import StateStore
 from engine.trigger_commands import add_triggers_parser
 from engine.trigger_files import checked_trigger_entries
 from engine.vocabulary import Cause
 from engine.whatif import what_if
 
-if TYPE_CHECKING:
-    from engine.disk_state import DiskStateStore
-
 EXIT_USAGE = 2
-# With `replay --state-dir`: the changes of this many events go to disk in one write.
-_REPLAY_COMMIT_EVENTS = 1000
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -96,8 +90,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
         if args.state_dir is None:
             state, memo_limit = StateStore(), None
         else:
-            state = stack.enter_context(_disk_state(args.state_dir, args.state_cache_datasets))
-            events, memo_limit = _committing(events, state), args.state_cache_datasets
+            state = stack.enter_context(
+                temporary_disk_store(args.state_dir, args.state_cache_datasets)
+            )
+            events, memo_limit = committing(events, state), args.state_cache_datasets
         evaluator = Evaluator(
             registry,
             state,
@@ -124,31 +120,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
             "pass --rejects FILE to keep them\n"
         )
     return 0
-
-
-@contextmanager
-def _disk_state(state_dir: Path, cache_datasets: int) -> Iterator[DiskStateStore]:
-    """A disk store in a new directory under `state_dir`, removed afterwards."""
-    from engine.disk_state import DiskStateStore  # RocksDB is loaded only when asked for
-
-    if cache_datasets < 1:
-        raise ConfigError("--state-cache-datasets", None, f"{cache_datasets} is not at least 1")
-    state_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="replay-", dir=state_dir) as path:
-        store = DiskStateStore(Path(path) / "state", cache_datasets)
-        try:
-            yield store
-        finally:
-            store.close()
-
-
-def _committing(events: Iterable[Origin], store: DiskStateStore) -> Iterator[Origin]:
-    """`events`, with the store's changes written to disk every `_REPLAY_COMMIT_EVENTS`: an event
-    is asked for once the one before is done."""
-    for number, origin in enumerate(events, 1):
-        yield origin
-        if number % _REPLAY_COMMIT_EVENTS == 0:
-            store.commit(None, None)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

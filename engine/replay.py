@@ -9,17 +9,22 @@ from __future__ import annotations
 import gzip
 import os
 import sys
+import tempfile
 from collections.abc import Iterable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import IO, Any, cast
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from engine.collector import long_lived
-from engine.errors import EventError
+from engine.errors import ConfigError, EventError
 from engine.evaluator import Evaluator
 from engine.events import DEFAULT_MAX_EVENT_BYTES
 from engine.progress import Progress
 from engine.sinks import Origin, Sink
+
+if TYPE_CHECKING:
+    from engine.disk_state import DiskStateStore
 
 
 @dataclass(slots=True)
@@ -107,3 +112,32 @@ def replay(
     if progress is not None:
         progress.close(summary.lines, summary.rejected)
     return summary
+
+
+# With a disk store: the changes of this many events go to disk in one write.
+COMMIT_EVENTS = 1000
+
+
+@contextmanager
+def temporary_disk_store(state_dir: Path, cache_datasets: int) -> Iterator[DiskStateStore]:
+    """A disk store in a new directory under `state_dir`, removed afterwards."""
+    from engine.disk_state import DiskStateStore  # RocksDB is loaded only when asked for
+
+    if cache_datasets < 1:
+        raise ConfigError("--state-cache-datasets", None, f"{cache_datasets} is not at least 1")
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="replay-", dir=state_dir) as path:
+        store = DiskStateStore(Path(path) / "state", cache_datasets)
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+def committing(events: Iterable[Origin], store: DiskStateStore) -> Iterator[Origin]:
+    """`events`, with the store's changes written to disk every `COMMIT_EVENTS`: an event
+    is asked for once the one before is done."""
+    for number, origin in enumerate(events, 1):
+        yield origin
+        if number % COMMIT_EVENTS == 0:
+            store.commit(None, None)
