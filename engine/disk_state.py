@@ -24,7 +24,7 @@ import orjson
 from rocksdict import Options, Rdict, RdictIter, WriteBatch
 
 from engine.events import Event
-from engine.journal import ChangelogRecord, decode, encode
+from engine.journal import ChangelogRecord, Journal, decode
 from engine.state import Change, DatasetState, StateStore
 
 # Not a JSON list, so never one of the journal's keys; sorts after all of them.
@@ -74,7 +74,7 @@ class DiskStateStore(StateStore):
         self.path = path
         self.cache_datasets = cache_datasets
         self._dirty: set[str] = set()  # changed since the last commit: kept in memory until then
-        self._records: list[ChangelogRecord] = []  # their journal records, oldest first
+        self._journal = Journal()  # their records: the last value of each key
         options = Options(raw_mode=True)
         options.create_if_missing(True)
         try:
@@ -179,11 +179,11 @@ class DiskStateStore(StateStore):
         super().restore(change)
         ds = self._datasets[change.dataset_id]  # `_find` or `_add` made it the last used
         self._keep(ds)
-        self._records.append(encode(change))
+        self._journal.extend((change,))
 
     def take_changes(self) -> list[Change]:
         changes = super().take_changes()
-        self._records.extend(map(encode, changes))
+        self._journal.extend(changes)
         return changes
 
     def _keep(self, ds: DatasetState) -> None:
@@ -197,25 +197,13 @@ class DiskStateStore(StateStore):
     def commit(self, changelog_offset: int | None, input_offset: int | None) -> None:
         """Write the records of the changes taken since the last commit, and the checkpoint (none
         without a changelog offset), in one atomic batch; then evict down to the cache's size."""
-        batch = WriteBatch(raw_mode=True)
-        for key, value in self._records:
-            if value is None:
-                batch.delete(key)
-            else:
-                batch.put(key, value)
-        if changelog_offset is not None:
-            checkpoint = Checkpoint(changelog_offset, input_offset, time.time())
-            batch.put(_CHECKPOINT_KEY, checkpoint.encoded())
-        self._db.write(batch)
-        if changelog_offset is not None:
-            self.checkpoint = checkpoint
-        self._records.clear()
+        self._write(self._journal.drain(), changelog_offset, input_offset)
         self._dirty.clear()
         self._evict(self.cache_datasets)
 
     def discard(self) -> None:
         """Forget what was not committed: memory is dropped, the disk is as last committed."""
-        self._records.clear()
+        self._journal.drain()
         self._dirty.clear()
         self._changes.clear()
         self._datasets.clear()
@@ -226,9 +214,27 @@ class DiskStateStore(StateStore):
         """Apply records read from the changelog (a removed key's value is None) and advance the
         checkpoint, in one atomic batch. What is in memory is dropped: it may be older."""
         self.discard()
+        self._write(records, changelog_offset, input_offset)
+
+    def _write(
+        self,
+        records: Iterable[ChangelogRecord],
+        changelog_offset: int | None,
+        input_offset: int | None,
+    ) -> None:
+        batch = WriteBatch(raw_mode=True)
         for key, value in records:
-            self._records.append((key, value))
-        self.commit(changelog_offset, input_offset)
+            if value is None:
+                batch.delete(key)
+            else:
+                batch.put(key, value)
+        checkpoint = None
+        if changelog_offset is not None:
+            checkpoint = Checkpoint(changelog_offset, input_offset, time.time())
+            batch.put(_CHECKPOINT_KEY, checkpoint.encoded())
+        self._db.write(batch)
+        if checkpoint is not None:
+            self.checkpoint = checkpoint
 
     def _evict(self, limit: int) -> None:
         """Drop the datasets used longest ago, unchanged since the last commit, above `limit`."""

@@ -37,41 +37,64 @@ _PRESENT = b"1"  # the value of a fact that is a key alone: a fired key, a close
 
 class Journal:
     """The changelog records of the changes made since it was last drained: the last value of
-    each key, in the order the keys were first changed."""
+    each key, in the order the keys were first changed. A change is encoded when drained, so one
+    that a later change of the same fact replaces costs no encoding."""
 
-    __slots__ = ("_records",)
+    __slots__ = ("_changes",)
 
     def __init__(self) -> None:
-        self._records: dict[bytes, bytes | None] = {}
+        self._changes: dict[Fact, Change] = {}
 
     def extend(self, changes: Iterable[Change]) -> None:
-        self._records.update(map(encode, changes))
+        pending = self._changes
+        for change in changes:
+            pending[fact(change)] = change
 
     def drain(self) -> list[ChangelogRecord]:
-        records, self._records = self._records, {}
-        return list(records.items())
+        changes, self._changes = self._changes, {}
+        return [encode(change) for change in changes.values()]
+
+
+# The fact a change sets, as its key names it: (dataset id, kind, name).
+Fact = tuple[str, str, str]
+
+
+def fact(change: Change) -> Fact:
+    match change:
+        case FileWritten(dataset_id, record, _):
+            return dataset_id, "f", record["file_id"]
+        case FiredMarked(dataset_id, key):
+            return dataset_id, "k", key
+        case UploadsWritten(dataset_id, _, _):
+            return dataset_id, "u", ""
+        case UploadClosed(dataset_id, transaction_id):
+            return dataset_id, "x", transaction_id
+        case FileRemoved(dataset_id, file_id, _):
+            return dataset_id, "f", file_id
+        case DatasetWritten(dataset_id=dataset_id):
+            return dataset_id, "d", ""
+    raise TypeError(f"not a state change this engine writes: {change!r}")
 
 
 def encode(change: Change) -> ChangelogRecord:
+    return _key(*fact(change)), _value(change)
+
+
+def _value(change: Change) -> bytes | None:
     match change:
-        case FileWritten(dataset_id, record, fired):
-            value = {"record": record, "fired": fired} if fired else record
-            return _key(dataset_id, "f", record["file_id"]), orjson.dumps(value)
-        case FiredMarked(dataset_id, key):
-            return _key(dataset_id, "k", key), _PRESENT
-        case UploadsWritten(dataset_id, open_uploads, causes):
-            return _key(dataset_id, "u", ""), orjson.dumps({"open": open_uploads, "causes": causes})
-        case UploadClosed(dataset_id, transaction_id):
-            return _key(dataset_id, "x", transaction_id), _PRESENT
-        case FileRemoved(dataset_id, file_id, fired):
-            value = orjson.dumps({"record": None, "fired": fired}) if fired else None
-            return _key(dataset_id, "f", file_id), value
-        case FileFired(dataset_id, file_id, fired):
-            raise TypeError(f"{change!r} is written with its file's record")
-        case DatasetWritten(dataset_id, org_id, tags, metadata, exists):
-            doc = {"org_id": org_id, "tags": tags, "metadata": metadata, "exists": exists}
-            return _key(dataset_id, "d", ""), orjson.dumps(doc)
-    raise TypeError(f"not a state change: {change!r}")
+        case FileWritten(_, record, fired):
+            return orjson.dumps({"record": record, "fired": fired} if fired else record)
+        case FiredMarked() | UploadClosed():
+            return _PRESENT
+        case UploadsWritten(_, open_uploads, causes):
+            return orjson.dumps({"open": open_uploads, "causes": causes})
+        case FileRemoved(_, _, fired):
+            return orjson.dumps({"record": None, "fired": fired}) if fired else None
+        case DatasetWritten(_, org_id, tags, metadata, exists):
+            return orjson.dumps(
+                {"org_id": org_id, "tags": tags, "metadata": metadata, "exists": exists}
+            )
+    raise TypeError(f"not a state change this engine writes: {change!r}")
 
 
 def decode(key: bytes, value: bytes | None) -> Change | None:
