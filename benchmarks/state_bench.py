@@ -79,6 +79,7 @@ from engine.journal import ChangelogRecord, encode
 from engine.registry import TriggerRegistry
 from engine.replay import committing, read_events, replay, temporary_disk_store
 from engine.service.changelog import offset_record, restore, restore_stores
+from engine.service.topics import DEFAULT_DELETE_RETENTION_MS
 from engine.sinks import JsonlSink
 from engine.state import DatasetWritten, FileWritten, StateStore
 
@@ -506,7 +507,9 @@ async def restore_partition(
             states = await restore(consumer, topic, [0], {})
         else:
             stores = {0: DiskStateStore.fresh(path, cache_datasets)}
-            states = await restore_stores(consumer, topic, stores)
+            # A fresh store has no checkpoint to age: the changelog's default retention will do.
+            kept_s = DEFAULT_DELETE_RETENTION_MS / 1000
+            states = await restore_stores(consumer, topic, stores, kept_s)
         seconds = time.perf_counter() - started
     finally:
         await consumer.stop()
