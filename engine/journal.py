@@ -52,7 +52,7 @@ class Journal:
 
     def drain(self) -> list[ChangelogRecord]:
         changes, self._changes = self._changes, {}
-        return [encode(change) for change in changes.values()]
+        return [(_key(*set_by), _value(change)) for set_by, change in changes.items()]
 
 
 # The fact a change sets, as its key names it: (dataset id, kind, name).
