@@ -4,7 +4,6 @@ changelog, and a kill -9 loses and repeats nothing."""
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from collections import Counter
 from collections.abc import Callable
@@ -21,7 +20,6 @@ from tests.kafka.helpers import (
     Deployment,
     Expected,
     Produced,
-    committed,
     dataset_key,
     ends_of,
     example_deployment,
@@ -33,7 +31,7 @@ from tests.kafka.helpers import (
     wait_for,
     workload,
 )
-from tests.kafka.test_service_process import SHUTDOWN_TIMEOUT_S, Engine, _progress
+from tests.kafka.test_service_process import through_kills
 
 CACHE = 3  # far fewer datasets than a partition holds: most are read back from disk
 
@@ -126,30 +124,11 @@ async def test_kill_9_with_a_state_dir_loses_and_repeats_nothing(
     tmp_path: Path,
 ) -> None:
     dep, triggers = await example_deployment(kafka_bootstrap, create_topics, unique_name)
-    lines, log = workload(), tmp_path / "engine.log"
     flags = (f"--state-dir={tmp_path / 'state'}", f"--state-cache-datasets={CACHE}")
-    produced: list[Produced] = []
-    for start in range(0, 225, 75):
-        done = sum((await committed(kafka_admin, dep.group, dep.events)).values())
-        engine = await Engine.start(dep, log, *flags)
-        producing = asyncio.ensure_future(
-            produce_events(kafka_bootstrap, dep.events, lines[start : start + 75])
-        )
-        await _progress(kafka_admin, dep, done)
-        await engine.kill()
-        produced += await producing
-
-    engine = await Engine.start(dep, log, *flags)
-    produced += await produce_events(kafka_bootstrap, dep.events, lines[225:])
-    await wait_committed(kafka_admin, dep.group, dep.events, ends_of(produced))
-    await engine.terminate()
-    assert await engine.exit_code(SHUTDOWN_TIMEOUT_S + 5) == 0, engine.tail()
+    log = tmp_path / "engine.log"
+    produced, want, engine = await through_kills(
+        kafka_bootstrap, kafka_admin, dep, triggers, log, *flags
+    )
     assert "restored_records" in engine.logged()
-
-    want = expected(produced, triggers)
-    invocations = values(await read_all(kafka_bootstrap, dep.invocations))
-    assert Counter(invocations) == Counter(want.invocations), engine.tail()
-    evaluations = values(await read_all(kafka_bootstrap, dep.evaluations))
-    assert Counter(evaluations) == Counter(want.evaluations)
     # The stores a kill left and a restart trusted hold exactly the state the events make.
     _assert_stores_hold(tmp_path / "state" / dep.state, produced, want)

@@ -27,12 +27,14 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from engine.models import Trigger
 from tests.kafka.conftest import CreateTopics
 from tests.kafka.helpers import (
     POLL_S,
     REPO,
     WAIT_S,
     Deployment,
+    Expected,
     Produced,
     by_dataset,
     committed,
@@ -125,19 +127,22 @@ async def _progress(admin: AIOKafkaAdminClient, dep: Deployment, beyond: int) ->
     await wait_for(moved, f"{dep.group} to commit more than {beyond} events")
 
 
-async def test_kill_9_at_several_points_loses_and_repeats_nothing(
+async def through_kills(
     kafka_bootstrap: str,
     kafka_admin: AIOKafkaAdminClient,
-    create_topics: CreateTopics,
-    unique_name: Callable[[str], str],
-    tmp_path: Path,
-) -> None:
-    dep, triggers = await example_deployment(kafka_bootstrap, create_topics, unique_name)
-    lines, log = workload(), tmp_path / "engine.log"
+    dep: Deployment,
+    triggers: list[Trigger],
+    log: Path,
+    *flags: str,
+) -> tuple[list[Produced], Expected, Engine]:
+    """The example workload through an engine (run with `flags`) killed at three points and
+    started again, checked against replay: every invocation and evaluation exactly once. The
+    events, what replay gives for them, and the last engine, stopped."""
+    lines = workload()
     produced: list[Produced] = []
     for start in range(0, 225, 75):
         done = sum((await committed(kafka_admin, dep.group, dep.events)).values())
-        engine = await Engine.start(dep, log)
+        engine = await Engine.start(dep, log, *flags)
         # Events arrive while the engine runs; it is killed once it has committed some of them.
         producing = asyncio.ensure_future(
             produce_events(kafka_bootstrap, dep.events, lines[start : start + 75])
@@ -146,7 +151,7 @@ async def test_kill_9_at_several_points_loses_and_repeats_nothing(
         await engine.kill()
         produced += await producing
 
-    engine = await Engine.start(dep, log)
+    engine = await Engine.start(dep, log, *flags)
     produced += await produce_events(kafka_bootstrap, dep.events, lines[225:])
     await wait_committed(kafka_admin, dep.group, dep.events, ends_of(produced))
     await engine.terminate()
@@ -157,6 +162,18 @@ async def test_kill_9_at_several_points_loses_and_repeats_nothing(
     assert Counter(invocations) == Counter(want.invocations), engine.tail()
     evaluations = values(await read_all(kafka_bootstrap, dep.evaluations))
     assert Counter(evaluations) == Counter(want.evaluations)
+    return produced, want, engine
+
+
+async def test_kill_9_at_several_points_loses_and_repeats_nothing(
+    kafka_bootstrap: str,
+    kafka_admin: AIOKafkaAdminClient,
+    create_topics: CreateTopics,
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    dep, triggers = await example_deployment(kafka_bootstrap, create_topics, unique_name)
+    await through_kills(kafka_bootstrap, kafka_admin, dep, triggers, tmp_path / "engine.log")
 
 
 async def test_kill_9_while_uploads_are_open_fires_each_dataset_trigger_once_at_its_completion(
