@@ -627,3 +627,14 @@ def cloud_event(
     if transaction is not None:
         event["transactionid"] = transaction
     return event
+
+
+async def http_request(port: int, path: str, method: str = "GET") -> tuple[int, str]:
+    """One request to the service's HTTP server on loopback: the status and the body."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"{method} {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+    await writer.drain()
+    response = await reader.read()
+    writer.close()
+    head, _, body = response.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body.decode()

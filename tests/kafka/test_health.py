@@ -30,6 +30,7 @@ from tests.kafka.helpers import (
     ends_of,
     example_deployment,
     exposition_samples,
+    http_request,
     produce_events,
     wait_committed,
     wait_for,
@@ -42,18 +43,8 @@ LAG = "trigger_engine_consumer_lag"
 STALLED_SECONDS = "trigger_engine_stalled_seconds"
 
 
-async def _http(port: int, path: str) -> tuple[int, str]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
-    await writer.drain()
-    response = await reader.read()
-    writer.close()
-    head, _, body = response.partition(b"\r\n\r\n")
-    return int(head.split()[1]), body.decode()
-
-
 async def _scrape(port: int) -> dict[str, dict[Labels, float]]:
-    status, body = await _http(port, "/metrics")
+    status, body = await http_request(port, "/metrics")
     assert status == 200
     return exposition_samples(body)
 
@@ -132,9 +123,9 @@ async def test_a_member_is_ready_once_the_group_assigned_it_partitions_even_none
             port = first.http_port
             await wait_for(listener.revoking.is_set, "the group to rebalance for the new member")
             waiting = (503, "waiting for the group to assign partitions\n")
-            assert await _http(port, "/readyz") == waiting
+            assert await http_request(port, "/readyz") == waiting
             assert (await _samples(port))["trigger_engine_ready"] == 0
-            assert await _http(port, "/healthz") == (200, "alive\n")
+            assert await http_request(port, "/healthz") == (200, "alive\n")
 
             listener.release.set()
             await wait_for(lambda: first.ready, "the first member to be assigned and ready")
@@ -153,7 +144,7 @@ async def test_a_member_is_ready_once_the_group_assigned_it_partitions_even_none
                     "both members to be assigned and ready",
                 )
                 idle = first if second.partitions else second
-                assert await _http(idle.http_port, "/readyz") == (200, "ready\n")
+                assert await http_request(idle.http_port, "/readyz") == (200, "ready\n")
                 samples = await _samples(idle.http_port)
                 assert samples["trigger_engine_assigned_partitions"] == 0
                 assert samples["trigger_engine_ready"] == 1
@@ -203,7 +194,10 @@ async def test_a_partition_whose_records_wait_without_progress_shows_in_metrics_
             return await _by_partition(port, LAG, dep.events) == lags
 
         await wait_for(lags_shown, f"the lags {lags} while the state is restored")
-        assert await _http(port, "/readyz") == (503, "restoring the state of partitions 0, 1, 2\n")
+        assert await http_request(port, "/readyz") == (
+            503,
+            "restoring the state of partitions 0, 1, 2\n",
+        )
 
         restored.set()
 
@@ -212,7 +206,7 @@ async def test_a_partition_whose_records_wait_without_progress_shows_in_metrics_
 
         await wait_for(stalled, f"partition {held} to stall")
         await wait_for(lambda: len(_logged(caplog)) == 1, "the stall to be logged")
-        status, body = await _http(port, "/readyz")
+        status, body = await http_request(port, "/readyz")
         assert status == 503
         assert body.startswith(f"stalled partitions, no progress while records wait: {held} (")
         stalled_seconds = await _by_partition(port, STALLED_SECONDS, dep.events)
@@ -220,15 +214,15 @@ async def test_a_partition_whose_records_wait_without_progress_shows_in_metrics_
         assert [stalled_seconds[p] for p in range(3) if p != held] == [0, 0]
         assert await _by_partition(port, LAG, dep.events) == lags
         assert (await _samples(port))["trigger_engine_broker_reachable"] == 1
-        assert await _http(port, "/healthz") == (200, "alive\n")  # the main loop turns
+        assert await http_request(port, "/healthz") == (200, "alive\n")  # the main loop turns
 
         rest = await produce_events(kafka_bootstrap, dep.events, lines[5:])
 
         async def wedged() -> bool:
-            return (await _http(port, "/healthz"))[0] == 503
+            return (await http_request(port, "/healthz"))[0] == 503
 
         await wait_for(wedged, "the main loop to wedge behind the held batch")
-        status, body = await _http(port, "/healthz")
+        status, body = await http_request(port, "/healthz")
         assert body.startswith("wedged: the main loop has not turned for ")
         await wait_for(lambda: len(_logged(caplog)) == 2, "the wedge to be logged")
 
@@ -236,10 +230,10 @@ async def test_a_partition_whose_records_wait_without_progress_shows_in_metrics_
         await wait_committed(kafka_admin, dep.group, dep.events, ends_of(first + rest))
 
         async def recovered() -> bool:
-            return await _http(port, "/readyz") == (200, "ready\n")
+            return await http_request(port, "/readyz") == (200, "ready\n")
 
         await wait_for(recovered, "the service to be ready again")
-        assert await _http(port, "/healthz") == (200, "alive\n")
+        assert await http_request(port, "/healthz") == (200, "alive\n")
         assert (await _samples(port))["trigger_engine_stalled_partitions"] == 0
         stalled_seconds = await _by_partition(port, STALLED_SECONDS, dep.events)
         assert stalled_seconds == {p: 0 for p in range(3)}
@@ -286,10 +280,10 @@ async def test_readiness_fails_while_the_broker_is_down_and_returns_with_it(
                 raise AssertionError(
                     f"/readyz still answers 200 {bound:g} s after the broker stopped"
                 ) from None
-            status, body = await _http(port, "/readyz")
+            status, body = await http_request(port, "/readyz")
             assert (status, body.split(" for ")[0]) == (503, "brokers unreachable")
             assert (await _samples(port))["trigger_engine_broker_reachable"] == 0
-            assert await _http(port, "/healthz") == (200, "alive\n")  # no restart would help
+            assert await http_request(port, "/healthz") == (200, "alive\n")  # no restart would help
             # Its look at the brokers times out within the limit: then it says so, once.
             await wait_for(lambda: len(_logged(caplog)) == 1, "the lost brokers to be logged")
 

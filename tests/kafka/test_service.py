@@ -35,6 +35,7 @@ from tests.kafka.helpers import (
     example_triggers,
     expected,
     exposition_samples,
+    http_request,
     produce_events,
     read_all,
     read_committed_until,
@@ -264,16 +265,6 @@ async def test_members_join_and_leave_mid_stream_and_each_event_counts_once(
     assert all(total(m.metrics.events) > 0 for m in members)
 
 
-async def _http(port: int, path: str, method: str = "GET") -> tuple[int, bytes]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(f"{method} {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
-    await writer.drain()
-    response = await reader.read()
-    writer.close()
-    head, _, body = response.partition(b"\r\n\r\n")
-    return int(head.split()[1]), body
-
-
 async def test_health_readiness_and_metrics_over_http(
     kafka_bootstrap: str,
     kafka_admin: AIOKafkaAdminClient,
@@ -287,12 +278,12 @@ async def test_health_readiness_and_metrics_over_http(
     async with TriggerService(dep.settings()) as service:
         port = service.http_port
         await wait_for(lambda: _status(port, "/readyz", 200), "/readyz to answer 200")
-        assert await _http(port, "/healthz") == (200, b"alive\n")
+        assert await http_request(port, "/healthz") == (200, "alive\n")
         await wait_committed(kafka_admin, dep.group, dep.events, ends_of(produced))
 
-        status, body = await _http(port, "/metrics")
+        status, body = await http_request(port, "/metrics")
         assert status == 200
-        samples = exposition_samples(body.decode())
+        samples = exposition_samples(body)
         by_partition = {(("partition", str(p)), ("topic", dep.events)) for p in range(3)}
         assert sum(samples["trigger_engine_events_total"].values()) == len(produced)
         assert set(samples["trigger_engine_events_total"]) <= by_partition
@@ -309,18 +300,18 @@ async def test_health_readiness_and_metrics_over_http(
         assert samples["trigger_engine_consumer_lag"] == dict.fromkeys(by_partition, 0)
         assert samples["trigger_engine_batch_duration_seconds_count"][()] > 0
 
-        assert (await _http(port, "/nowhere"))[0] == 404
-        assert (await _http(port, "/healthz", "POST"))[0] == 405
-        assert await _http(port, "/readyz", "HEAD") == (200, b"")
+        assert (await http_request(port, "/nowhere"))[0] == 404
+        assert (await http_request(port, "/healthz", "POST"))[0] == 405
+        assert await http_request(port, "/readyz", "HEAD") == (200, "")
         service.request_stop()
-        assert (await _http(port, "/healthz"))[0] == 503
-        assert (await _http(port, "/readyz"))[0] == 503
+        assert (await http_request(port, "/healthz"))[0] == 503
+        assert (await http_request(port, "/readyz"))[0] == 503
     with pytest.raises(OSError):
-        await _http(port, "/healthz")
+        await http_request(port, "/healthz")
 
 
 async def _status(port: int, path: str, wanted: int) -> bool:
-    return (await _http(port, path))[0] == wanted
+    return (await http_request(port, path))[0] == wanted
 
 
 async def test_missing_topics_are_created_by_the_plan_and_a_misfit_changelog_is_refused(

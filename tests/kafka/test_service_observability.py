@@ -24,21 +24,12 @@ from tests.kafka.helpers import (
     Deployment,
     ends_of,
     example_lines,
+    http_request,
     produce_events,
     wait_committed,
     wait_for,
 )
 from tests.test_service_metrics import ENGINE_METRICS
-
-
-async def _get(port: int, path: str) -> tuple[int, str]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
-    await writer.drain()
-    response = await reader.read()
-    writer.close()
-    head, _, body = response.partition(b"\r\n\r\n")
-    return int(head.split()[1]), body.decode()
 
 
 def _records(log: Path) -> list[dict[str, Any]]:
@@ -87,7 +78,7 @@ async def test_a_first_start_logs_json_without_client_errors_and_serves_standard
         assert port is not None
 
         async def ready() -> bool:
-            return (await _get(port, "/readyz"))[0] == 200
+            return (await http_request(port, "/readyz"))[0] == 200
 
         await wait_for(ready, "/readyz to answer 200")
         produced = await produce_events(bootstrap, dep.events, example_lines())
@@ -97,7 +88,7 @@ async def test_a_first_start_logs_json_without_client_errors_and_serves_standard
             await wait_committed(admin, dep.group, dep.events, ends_of(produced))
         finally:
             await admin.close()
-        status, body = await _get(port, "/metrics")
+        status, body = await http_request(port, "/metrics")
     finally:
         process.terminate()
         async with asyncio.timeout(WAIT_S):
