@@ -175,6 +175,10 @@ class DiskStateStore(StateStore):
         super().mark_fired(ds, key)
         self._keep(ds)
 
+    def mark_file_fired(self, ds: DatasetState, trigger_id: str, file_id: str) -> None:
+        super().mark_file_fired(ds, trigger_id, file_id)
+        self._keep(ds)
+
     def restore(self, change: Change) -> None:
         super().restore(change)
         ds = self._datasets[change.dataset_id]  # `_find` or `_add` made it the last used

@@ -262,3 +262,23 @@ def test_a_checkpoint_is_trusted_within_the_changelog_and_its_tombstones_retenti
         assert reason is None
     else:
         assert reason is not None and expected in reason
+
+
+def test_a_file_marked_fired_stays_in_memory_until_committed(tmp_path: Path) -> None:
+    store = DiskStateStore(tmp_path / "state", 1)
+    try:
+        first = store.apply(_uploaded("ds_1", "fl_1"))
+        store.apply(_uploaded("ds_2", "fl_2"))
+        store.take_changes()
+        store.commit(1, 1)
+        store.mark_file_fired(first, "tr_1", "fl_1")  # as a backfill marks a dataset it reads
+        store.take_changes()
+        store.get("ds_2")  # a cache of one: what is not kept goes
+        ds = store.get("ds_1")
+        assert ds is not None and ds.has_fired("tr_1", "fl_1")
+        store.commit(2, 2)
+        store.get("ds_2")
+        reloaded = store.get("ds_1")
+        assert reloaded is not None and reloaded.has_fired("tr_1", "fl_1")
+    finally:
+        store.close()
