@@ -91,7 +91,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
             state, memo_limit = StateStore(), None
         else:
             state = stack.enter_context(
-                temporary_disk_store(args.state_dir, args.state_cache_datasets)
+                temporary_disk_store(
+                    args.state_dir, args.state_cache_datasets, args.state_cache_files
+                )
             )
             events, memo_limit = committing(events, state), args.state_cache_datasets
         evaluator = Evaluator(
@@ -233,6 +235,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=ServiceSettings.model_fields["state_cache_datasets"].default,
         help="with --state-dir: datasets kept in memory (default: %(default)s)",
+    )
+    p.add_argument(
+        "--state-cache-files",
+        type=int,
+        default=ServiceSettings.model_fields["state_cache_files"].default,
+        help="with --state-dir: files of the datasets kept in memory, at most "
+        "(default: %(default)s)",
     )
     add_replay_kafka_options(p)
     p.set_defaults(func=cmd_replay)

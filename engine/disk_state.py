@@ -15,6 +15,7 @@ them, and the disk still holds the last committed state.
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -64,15 +65,23 @@ class StoreInUse(Exception):
 
 
 class DiskStateStore(StateStore):
-    """The datasets of one input partition in the RocksDB database at `path` (created if missing),
-    the `cache_datasets` used last kept in memory, plus those changed since the last commit."""
+    """The datasets of one input partition in the RocksDB database at `path` (created if missing):
+    those used last kept in memory, at most `cache_datasets` of them holding at most `cache_files`
+    files in all (a dataset's memory grows with its files; None: no bound), plus those changed
+    since the last commit and the one used last."""
 
-    def __init__(self, path: Path, cache_datasets: int) -> None:
-        if cache_datasets < 1:
-            raise ValueError(f"cache_datasets must be at least 1, not {cache_datasets}")
+    def __init__(self, path: Path, cache_datasets: int, cache_files: int | None = None) -> None:
+        if cache_datasets < 1 or (cache_files is not None and cache_files < 1):
+            raise ValueError(
+                f"the cache must hold at least 1 dataset and 1 file, not {cache_datasets} and "
+                f"{cache_files}"
+            )
         super().__init__()
         self.path = path
         self.cache_datasets = cache_datasets
+        self.cache_files = sys.maxsize if cache_files is None else cache_files
+        self._counted: dict[str, int] = {}  # files of each cached dataset, as last counted
+        self._cached_files = 0  # their sum
         self._dirty: set[str] = set()  # changed since the last commit: kept in memory until then
         self._journal = Journal()  # their records: the last value of each key
         options = Options(raw_mode=True)
@@ -92,11 +101,13 @@ class DiskStateStore(StateStore):
             raise StoreUnreadable(f"state store {path}: {exc}") from exc
 
     @classmethod
-    def fresh(cls, path: Path, cache_datasets: int) -> DiskStateStore:
+    def fresh(
+        cls, path: Path, cache_datasets: int, cache_files: int | None = None
+    ) -> DiskStateStore:
         """An empty store at `path`, whatever was there before."""
         if path.exists():
             shutil.rmtree(path)
-        return cls(path, cache_datasets)
+        return cls(path, cache_datasets, cache_files)
 
     def close(self) -> None:
         self._db.close()
@@ -113,8 +124,9 @@ class DiskStateStore(StateStore):
             cached = self._load(dataset_id)
             if cached is None:
                 return None
+            self._count(cached)
         self._datasets[dataset_id] = cached  # last in the dict: used last
-        self._evict(self.cache_datasets)
+        self._evict()
         return cached
 
     def _load(self, dataset_id: str) -> DatasetState | None:
@@ -147,7 +159,8 @@ class DiskStateStore(StateStore):
                 found.append(ds)
                 cached.pop(dataset_id, None)
                 cached[dataset_id] = ds
-        self._evict(self.cache_datasets)
+                self._count(ds)
+        self._evict()
         return found
 
     def _dataset_ids(self) -> set[str]:
@@ -202,8 +215,12 @@ class DiskStateStore(StateStore):
         """Write the records of the changes taken since the last commit, and the checkpoint (none
         without a changelog offset), in one atomic batch; then evict down to the cache's size."""
         self._write(self._journal.drain(), changelog_offset, input_offset)
+        cached = self._datasets
+        for dataset_id in self._dirty:  # only changes change a dataset's files
+            if (ds := cached.get(dataset_id)) is not None:
+                self._count(ds)
         self._dirty.clear()
-        self._evict(self.cache_datasets)
+        self._evict()
 
     def discard(self) -> None:
         """Forget what was not committed: memory is dropped, the disk is as last committed."""
@@ -211,6 +228,8 @@ class DiskStateStore(StateStore):
         self._dirty.clear()
         self._changes.clear()
         self._datasets.clear()
+        self._counted.clear()
+        self._cached_files = 0
 
     def write_records(
         self, records: Iterable[ChangelogRecord], changelog_offset: int, input_offset: int | None
@@ -240,20 +259,31 @@ class DiskStateStore(StateStore):
         if checkpoint is not None:
             self.checkpoint = checkpoint
 
-    def _evict(self, limit: int) -> None:
-        """Drop the datasets used longest ago, unchanged since the last commit, above `limit`."""
-        cached = self._datasets
-        excess = len(cached) - limit
-        if excess <= 0:
+    def _count(self, ds: DatasetState) -> None:
+        files = len(ds.files)
+        self._cached_files += files - self._counted.get(ds.dataset_id, 0)
+        self._counted[ds.dataset_id] = files
+
+    def _evict(self) -> None:
+        """Drop the datasets used longest ago, unchanged since the last commit, while the cache
+        holds more datasets or files than it may; never the one used last."""
+        cached, counted, dirty = self._datasets, self._counted, self._dirty
+        excess = len(cached) - self.cache_datasets
+        if excess <= 0 and self._cached_files <= self.cache_files:
             return
         evicted = []
-        for dataset_id in cached:  # oldest first; the changed ones are few
-            if dataset_id not in self._dirty:
+        files = self._cached_files
+        last = next(reversed(cached))
+        for dataset_id in cached:  # oldest first
+            if (excess <= 0 and files <= self.cache_files) or dataset_id == last:
+                break
+            if dataset_id not in dirty:
                 evicted.append(dataset_id)
-                if len(evicted) == excess:
-                    break
+                excess -= 1
+                files -= counted.get(dataset_id, 0)
         for dataset_id in evicted:
             del cached[dataset_id]
+            self._cached_files -= counted.pop(dataset_id, 0)
 
 
 def dataset_prefix(dataset_id: str) -> bytes:

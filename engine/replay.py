@@ -119,15 +119,21 @@ COMMIT_EVENTS = 1000
 
 
 @contextmanager
-def temporary_disk_store(state_dir: Path, cache_datasets: int) -> Iterator[DiskStateStore]:
+def temporary_disk_store(
+    state_dir: Path, cache_datasets: int, cache_files: int | None = None
+) -> Iterator[DiskStateStore]:
     """A disk store in a new directory under `state_dir`, removed afterwards."""
     from engine.disk_state import DiskStateStore  # RocksDB is loaded only when asked for
 
-    if cache_datasets < 1:
-        raise ConfigError("--state-cache-datasets", None, f"{cache_datasets} is not at least 1")
+    for flag, value in (
+        ("--state-cache-datasets", cache_datasets),
+        ("--state-cache-files", cache_files),
+    ):
+        if value is not None and value < 1:
+            raise ConfigError(flag, None, f"{value} is not at least 1")
     state_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="replay-", dir=state_dir) as path:
-        store = DiskStateStore(Path(path) / "state", cache_datasets)
+        store = DiskStateStore(Path(path) / "state", cache_datasets, cache_files)
         try:
             yield store
         finally:

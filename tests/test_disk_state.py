@@ -282,3 +282,36 @@ def test_a_file_marked_fired_stays_in_memory_until_committed(tmp_path: Path) -> 
         assert reloaded is not None and reloaded.has_fired("tr_1", "fl_1")
     finally:
         store.close()
+
+
+def test_the_cache_holds_at_most_its_files_but_always_the_dataset_used_last(
+    tmp_path: Path,
+) -> None:
+    store = DiskStateStore(tmp_path / "state", cache_datasets=100, cache_files=3)
+    try:
+        for dataset_id, files in (("ds_1", 2), ("ds_2", 2), ("ds_3", 4)):
+            for n in range(files):
+                store.apply(_uploaded(dataset_id, f"fl_{dataset_id}_{n}"))
+        store.take_changes()
+        store.commit(1, 1)  # ds_3 alone is over the budget: it stays, as the one used last
+        assert len(store) == 1 and store.get("ds_3") is not None
+        assert store.get("ds_1") is not None and store.get("ds_2") is not None
+        assert len(store) == 1  # each read back from disk, evicting the one before
+        reloaded = store.get("ds_1")
+        assert reloaded is not None and len(reloaded.files) == 2
+        store.get("ds_2")  # 2 + 2 files: over 3, so ds_1 goes
+        assert len(store) == 1
+    finally:
+        store.close()
+
+
+def test_a_smaller_file_budget_gives_the_same_decisions(
+    tmp_path: Path, workload: tuple[TriggerRegistry, list[Json]]
+) -> None:
+    registry, events = workload
+    want = _outputs(Evaluator(registry, StateStore()), events, commit_every=1)
+    store = DiskStateStore(tmp_path / "state", cache_datasets=1000, cache_files=2)
+    try:
+        assert _outputs(Evaluator(registry, store), events, commit_every=7) == want
+    finally:
+        store.close()

@@ -113,13 +113,13 @@ async def _read_to_ends(
     consumer.pause(*tps)
 
 
-def open_store(path: Path, cache_datasets: int) -> DiskStateStore:
+def open_store(path: Path, cache_datasets: int, cache_files: int | None = None) -> DiskStateStore:
     """The store at `path`; an empty one in place of one that cannot be opened."""
     try:
-        return DiskStateStore(path, cache_datasets)
+        return DiskStateStore(path, cache_datasets, cache_files)
     except StoreUnreadable as exc:
         log.warning("%s; rebuilding it from the changelog", exc)
-        return DiskStateStore.fresh(path, cache_datasets)
+        return DiskStateStore.fresh(path, cache_datasets, cache_files)
 
 
 def distrust(
@@ -164,7 +164,7 @@ async def restore_stores(
                     "state store %s of %s/%d: %s; rebuilding it", store.path, topic, p, reason
                 )
             store.close()
-            store = DiskStateStore.fresh(store.path, store.cache_datasets)
+            store = DiskStateStore.fresh(store.path, store.cache_datasets, store.cache_files)
             states[p] = PartitionState(starts[p], store)
         else:
             assert checkpoint is not None

@@ -67,6 +67,8 @@ _RUN_FLAGS = {
     "--state-dir": "keep each partition's state on disk under this directory (RocksDB, with a "
     "checkpoint: a restart reads only the changelog's tail); unset: in memory",
     "--state-cache-datasets": "with --state-dir: datasets kept in memory per partition",
+    "--state-cache-files": "with --state-dir: files of the datasets kept in memory per partition, "
+    "at most (their memory grows with their files)",
     "--actions": "action files (a file or a directory) instead of the actions topic",
     "--transactional-id-prefix": "prefix of the per-input-partition transactional ids",
     "--batch-max-records": "most events per transaction",

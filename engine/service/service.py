@@ -693,7 +693,9 @@ class TriggerService:
         for p in partitions:
             if p not in self._stores:
                 path = settings.state_dir / settings.state_topic / str(p)
-                self._stores[p] = open_store(path, settings.state_cache_datasets)
+                self._stores[p] = open_store(
+                    path, settings.state_cache_datasets, settings.state_cache_files
+                )
         stores = {p: self._stores[p] for p in partitions}
         assert self._tombstones_kept_s is not None  # read at start with a state dir
         states = await restore_stores(

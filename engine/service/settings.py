@@ -128,6 +128,7 @@ class ServiceSettings(_Settings):
     # datasets used last cached in memory; None: all state in memory.
     state_dir: Path | None = None
     state_cache_datasets: int = Field(default=100_000, ge=1)
+    state_cache_files: int = Field(default=1_000_000, ge=1)
     create_topics: bool = False
 
     @model_validator(mode="after")
