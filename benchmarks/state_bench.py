@@ -79,6 +79,7 @@ from engine.journal import ChangelogRecord, encode
 from engine.registry import TriggerRegistry
 from engine.replay import committing, read_events, replay, temporary_disk_store
 from engine.service.changelog import offset_record, restore, restore_stores
+from engine.service.settings import ServiceSettings
 from engine.service.topics import DEFAULT_DELETE_RETENTION_MS
 from engine.sinks import JsonlSink
 from engine.state import DatasetWritten, FileWritten, StateStore
@@ -119,6 +120,10 @@ class StateSettings:
 # -- part 1: one store fed N files, in a process of its own -----------------------------------
 
 
+# Every disk store here bounds its cache's files as the service and replay do by default.
+CACHE_FILES: int = ServiceSettings.model_fields["state_cache_files"].default
+
+
 def store_label(cache_datasets: int | None) -> str:
     """`memory`, or `disk:<cache datasets>`: how a feed step names its store."""
     return MEMORY_STORE if cache_datasets is None else f"{DISK_STORE}:{cache_datasets}"
@@ -142,7 +147,11 @@ def feed(
 
     registry, _ = build_registry(uploads_workload([]))
     path = directory / "state"
-    store = StateStore() if cache_datasets is None else DiskStateStore.fresh(path, cache_datasets)
+    store = (
+        StateStore()
+        if cache_datasets is None
+        else DiskStateStore.fresh(path, cache_datasets, CACHE_FILES)
+    )
     evaluator = Evaluator(registry, store, record_evaluations=False, memo_limit=cache_datasets)
     rss_before = memory_status()["VmRSS"]
     process = evaluator.process
@@ -345,7 +354,9 @@ def replay_seconds(
         lines = read_events([str(events)])
         state: StateStore = StateStore()
         if cache_datasets is not None:
-            disk = stack.enter_context(temporary_disk_store(directory / "state", cache_datasets))
+            disk = stack.enter_context(
+                temporary_disk_store(directory / "state", cache_datasets, CACHE_FILES)
+            )
             state, lines = disk, committing(lines, disk)
         evaluator = Evaluator(registry, state, record_evaluations=False, memo_limit=cache_datasets)
         out = stack.enter_context((directory / "invocations.jsonl").open("wb"))
@@ -506,7 +517,7 @@ async def restore_partition(
         if cache_datasets is None:
             states = await restore(consumer, topic, [0], {})
         else:
-            stores = {0: DiskStateStore.fresh(path, cache_datasets)}
+            stores = {0: DiskStateStore.fresh(path, cache_datasets, CACHE_FILES)}
             # A fresh store has no checkpoint to age: the changelog's default retention will do.
             kept_s = DEFAULT_DELETE_RETENTION_MS / 1000
             states = await restore_stores(consumer, topic, stores, kept_s)
