@@ -152,7 +152,7 @@ def feed(
         if cache_datasets is None
         else DiskStateStore.fresh(path, cache_datasets, CACHE_FILES)
     )
-    evaluator = Evaluator(registry, store, record_evaluations=False, memo_limit=cache_datasets)
+    evaluator = Evaluator(registry, store, record_evaluations=False)
     rss_before = memory_status()["VmRSS"]
     process = evaluator.process
     busy = 0.0  # in the store and the evaluator: applying, deciding, committing
@@ -358,7 +358,7 @@ def replay_seconds(
                 temporary_disk_store(directory / "state", cache_datasets, CACHE_FILES)
             )
             state, lines = disk, committing(lines, disk)
-        evaluator = Evaluator(registry, state, record_evaluations=False, memo_limit=cache_datasets)
+        evaluator = Evaluator(registry, state, record_evaluations=False)
         out = stack.enter_context((directory / "invocations.jsonl").open("wb"))
         started = time.perf_counter()
         replay(lines, evaluator, JsonlSink(out))

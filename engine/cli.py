@@ -88,19 +88,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
     progress = None if args.no_progress else Progress.for_terminal("replay", source=events)
     with ExitStack() as stack:
         if args.state_dir is None:
-            state, memo_limit = StateStore(), None
+            state: StateStore = StateStore()
         else:
             state = stack.enter_context(
                 temporary_disk_store(
                     args.state_dir, args.state_cache_datasets, args.state_cache_files
                 )
             )
-            events, memo_limit = committing(events, state), args.state_cache_datasets
+            events = committing(events, state)
         evaluator = Evaluator(
             registry,
             state,
             record_evaluations=args.evaluations is not None,
-            memo_limit=memo_limit,
         )
         sink = JsonlSink(
             _open_output(stack, args.out, sys.stdout.buffer),
@@ -146,7 +145,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
             continue  # explain looks at the state valid events built; replay reports rejects
         ds = state.get(event.dataset_id)
         if ds is not None:
-            history.observe(event, ds, evaluator.memos.get(event.dataset_id), result)
+            history.observe(event, ds, evaluator.memos.get(ds), result)
     ds = state.get(args.dataset)
     if ds is None:
         raise ConfigError(f"dataset {args.dataset!r}", "the event log", "no event mentions it")

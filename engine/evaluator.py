@@ -176,14 +176,13 @@ class Evaluator:
         state: StateStore,
         *,
         record_evaluations: bool = True,
-        memo_limit: int | None = None,
     ) -> None:
         self.registry = registry
         self.state = state
         self.record_evaluations = record_evaluations
         self.stats = EvaluationStats()
-        # Derived from `state`, per dataset (see `engine.memo`); bounded when the state is.
-        self.memos = MemoStore(memo_limit)
+        # Derived from `state`, per dataset, and kept with it (see `engine.memo`).
+        self.memos = MemoStore()
 
     def process(self, event: Event) -> EventResult:
         """Apply `event` to state, then evaluate; a bad event raises `EventError`, state intact.

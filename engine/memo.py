@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from engine.json_identity import identical_json
 from engine.selections import SelectionCache
@@ -60,29 +60,19 @@ class DatasetMemo:
 
 
 class MemoStore:
-    """The memos of the datasets one evaluator has seen, by dataset id: with a `limit`, those of
-    the `limit` datasets used last (the others are rebuilt when asked)."""
+    """The memos of the datasets one evaluator has seen. Each is kept on its `DatasetState`, so it
+    lives exactly as long as its dataset is in memory (a disk store drops both together) and is
+    rebuilt when the dataset is read back."""
 
-    __slots__ = ("_limit", "_memos")
+    __slots__ = ()
 
-    def __init__(self, limit: int | None = None) -> None:
-        self._memos: dict[str, DatasetMemo] = {}
-        self._limit = limit
-
-    def get(self, dataset_id: str) -> DatasetMemo | None:
-        return self._memos.get(dataset_id)
+    def get(self, ds: DatasetState) -> DatasetMemo | None:
+        return cast(DatasetMemo | None, ds.memo)
 
     def following(self, ds: DatasetState, changes: Iterable[Change]) -> DatasetMemo:
         """The dataset's memo, with `changes` followed."""
-        memos = self._memos
-        if self._limit is None:
-            memo = memos.get(ds.dataset_id)
-            if memo is None:
-                memo = memos[ds.dataset_id] = DatasetMemo()
-        else:
-            memo = memos.pop(ds.dataset_id, None) or DatasetMemo()
-            memos[ds.dataset_id] = memo  # last in the dict: used last
-            if len(memos) > self._limit:
-                del memos[next(iter(memos))]
+        memo = cast(DatasetMemo | None, ds.memo)
+        if memo is None:
+            memo = ds.memo = DatasetMemo()
         memo.follow(ds, changes)
         return memo

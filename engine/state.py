@@ -49,6 +49,9 @@ class DatasetState:
     fired_files: dict[str, tuple[str, ...]] = field(default_factory=dict)
     exists: bool = True
     uploads: Uploads = field(default_factory=Uploads)
+    # What an evaluator derived from these facts (an `engine.memo.DatasetMemo`): never persisted,
+    # and gone with the dataset when a disk store drops it from memory.
+    memo: object = field(default=None, compare=False, repr=False)
 
     def has_fired(self, trigger_id: str, file_id: str | None) -> bool:
         """Whether the trigger fired for the dataset (`file_id` None) or for that file."""

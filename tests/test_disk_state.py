@@ -97,7 +97,7 @@ def test_the_disk_store_decides_as_the_in_memory_one(
     registry, events = workload
     store = DiskStateStore(tmp_path / "state", cache)
     try:
-        on_disk = _outputs(Evaluator(registry, store, memo_limit=cache), events, commit_every)
+        on_disk = _outputs(Evaluator(registry, store), events, commit_every)
         store.commit(len(events), len(events))
         assert len(store) <= cache
     finally:

@@ -315,7 +315,9 @@ def test_dataset_condition_verdict_is_reused_until_the_record_changes() -> None:
     log = Log(evaluator)
     log.dataset(["test"])
     log.upload("f1", "a.jpg")
-    memo = evaluator.memos.get("ds_1")
+    ds = evaluator.state.get("ds_1")
+    assert ds is not None
+    memo = evaluator.memos.get(ds)
     assert memo is not None and list(memo.verdicts.values()) == [False]
     log.upload("f2", "b.jpg")
     log.dataset(["prod"])  # a new record: the verdict is asked again

@@ -90,7 +90,6 @@ class PartitionWorker:
             registry,
             restored.state,
             record_evaluations=bool(settings.evaluations_topic),
-            memo_limit=None if settings.state_dir is None else settings.state_cache_datasets,
         )
         self._queued: list[Record] = []  # fetched, not yet taken into a batch
         self._queued_to = next_offset  # records below it are queued, in a batch or committed
