@@ -4,7 +4,7 @@ A driver (replay, the Kafka service) reads an event, has the evaluator process i
 result to a sink, or the error of an event it could not take. Each sink turns those into its own
 records: JSON Lines files (`JsonlSink`), lists (`MemorySink`), or the records of one Kafka
 transaction (`engine.service.kafka_sink`). Of Kafka, only what a record carries is known here: its
-key, and its headers when they hold a CloudEvent in binary mode (`engine.service.cloudevents`).
+key, and its headers when they hold a CloudEvent in binary mode (`engine.cloudevents`).
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import IO, Any, Protocol, runtime_checkable
 import msgspec
 import orjson
 
+from engine.cloudevents import binary_mode_attributes
 from engine.decisions import EventResult
 from engine.errors import EventError
 from engine.events import Event, event_from_binary, parse_event
 from engine.invocations import InvocationRequest
-from engine.service.cloudevents import binary_mode_attributes
 
 
 class Origin(msgspec.Struct, gc=False):  # made in C, like `Event`: one per event read

@@ -13,11 +13,11 @@ import orjson
 import pytest
 
 from engine.api import build_registry
+from engine.cloudevents import _trigger_source, invocation_headers
 from engine.errors import EventError
 from engine.evaluator import Evaluator
 from engine.events import parse_event
 from engine.replay import replay
-from engine.service.cloudevents import _trigger_source, invocation_headers
 from engine.sinks import JsonlSink, MemorySink, Origin
 from engine.state import StateStore
 from tests.cloudevent_sdk import (

@@ -1,7 +1,7 @@
 """The records of one Kafka transaction: a `Sink` for a partition worker's batch of events.
 
 Invocation requests and evaluation records are keyed by dataset and carry where their event came
-from (invocation requests also CloudEvents binary-mode headers: `engine.service.cloudevents`); a
+from (invocation requests also CloudEvents binary-mode headers: `engine.cloudevents`); a
 bad event is dead-lettered as it came, headers too, with why and where in headers of its own; the
 state changes of the events join the partition's changelog (encoded by `engine.journal`),
 and the worker's own changelog records (the next input offset) through `add`.
@@ -31,11 +31,11 @@ from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.structs import RecordMetadata
 
+from engine.cloudevents import invocation_headers
 from engine.decisions import EventResult
 from engine.errors import EventError
 from engine.events import Event
 from engine.journal import Journal
-from engine.service.cloudevents import invocation_headers
 from engine.service.limits import Headers, WriteLimits
 from engine.sinks import Origin
 from engine.vocabulary import Outcome, Status
