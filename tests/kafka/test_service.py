@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from pathlib import Path
 
 import orjson
 import pytest
@@ -220,16 +221,28 @@ async def test_registry_topics_apply_live(
     assert not _evaluated(evaluations, "live-3", "front-cam-detect")
 
 
+@pytest.mark.parametrize("on_disk", [False, True], ids=["state in memory", "state on disk"])
 async def test_members_join_and_leave_mid_stream_and_each_event_counts_once(
     kafka_bootstrap: str,
     kafka_admin: AIOKafkaAdminClient,
     create_topics: CreateTopics,
     unique_name: Callable[[str], str],
+    tmp_path: Path,
+    on_disk: bool,
 ) -> None:
+    """Partitions move between members as they join and leave; on disk, each member keeps its
+    own stores (a cache of two datasets), which are stale when a partition comes back."""
     dep, triggers = await example_deployment(kafka_bootstrap, create_topics, unique_name)
     lines = workload()
-    settings = dep.settings(batch_max_records=10)
-    first, second, third = (TriggerService(settings) for _ in range(3))
+
+    def settings(member: str) -> ServiceSettings:
+        if not on_disk:
+            return dep.settings(batch_max_records=10)
+        return dep.settings(
+            batch_max_records=10, state_dir=tmp_path / member, state_cache_datasets=2
+        )
+
+    first, second, third = (TriggerService(settings(m)) for m in ("first", "second", "third"))
     members = (first, second, third)
 
     def owned(*services: TriggerService) -> list[int]:
