@@ -170,6 +170,9 @@ class _YamlDocument:
             rendered = _render(changes.apply(current), item, item.start_mark.column)
             return self._spliced([(item.start_mark.index, self._end(item), rendered)])
         kept = [(k, v) for k, v in item.value if k.value not in changes.removed]
+        if not kept:  # every field goes: the item is written anew where it stood
+            rendered = _render(changes.apply({}), None, item.start_mark.column)
+            return self._spliced([(item.start_mark.index, self._end(item), rendered)])
         first = kept[0][0].start_mark.index
         # Fields before the first kept one go with the text up to it: that one moves to their line.
         splices = [(item.start_mark.index, first, "")]
