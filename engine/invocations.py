@@ -166,6 +166,7 @@ _VARIABLE = (
     "event_id",
     "event_time",
 )
+_AT = {name: at for at, name in enumerate(_VARIABLE)}  # where each is in a request's values
 
 
 class InvocationRequest(Mapping[str, Any]):
@@ -194,23 +195,22 @@ class InvocationRequest(Mapping[str, Any]):
             )
         )  # fmt: skip
 
-    # The fields a Kafka record's headers name, read without building the object: `_values` are
-    # in the order of `_VARIABLE`.
+    # The fields a Kafka record's headers name, read without building the object.
     @property
     def invocation_id(self) -> str:
-        return self._values[0]
+        return self._values[_AT["invocation_id"]]
 
     @property
     def org_id(self) -> str:
-        return self._values[1]
+        return self._values[_AT["org_id"]]
 
     @property
     def dataset_id(self) -> str:
-        return self._values[2]
+        return self._values[_AT["dataset_id"]]
 
     @property
     def event_time(self) -> str | None:
-        return self._values[7]
+        return self._values[_AT["event_time"]]
 
     @property
     def trigger_name(self) -> str:

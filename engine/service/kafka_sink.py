@@ -37,6 +37,7 @@ from engine.errors import EventError
 from engine.events import Event
 from engine.journal import Journal
 from engine.service.limits import Headers, WriteLimits
+from engine.service.logs import partition_fields
 from engine.sinks import Origin
 from engine.vocabulary import Outcome, Status
 
@@ -258,12 +259,9 @@ class KafkaTransactionSink:
             "not written, from the event at %s: %s",
             _place(origin),
             reason,
-            extra={
-                "topic": origin.source,
-                "partition": origin.partition,
-                "offset": origin.position,
-                "reason": reason,
-            },
+            extra=partition_fields(
+                origin.source, origin.partition or 0, offset=origin.position, reason=reason
+            ),
         )
         return reason
 
