@@ -315,3 +315,21 @@ def test_a_smaller_file_budget_gives_the_same_decisions(
         assert _outputs(Evaluator(registry, store), events, commit_every=7) == want
     finally:
         store.close()
+
+
+def test_a_restored_change_is_written_at_the_next_commit(tmp_path: Path) -> None:
+    source = StateStore()
+    source.apply(_uploaded("ds_1", "fl_1"))
+    path = tmp_path / "state"
+    store = DiskStateStore(path, 100)
+    try:
+        for change in source.take_changes():
+            store.restore(change)
+        store.commit(3, 1)
+    finally:
+        store.close()
+    reopened = DiskStateStore(path, 100)
+    try:
+        assert reopened.get("ds_1") == source.get("ds_1")
+    finally:
+        reopened.close()
