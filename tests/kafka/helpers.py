@@ -13,6 +13,7 @@ import random
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -638,3 +639,27 @@ async def http_request(port: int, path: str, method: str = "GET") -> tuple[int, 
     writer.close()
     head, _, body = response.partition(b"\r\n\r\n")
     return int(head.split()[1]), body.decode()
+
+
+# Timestamps of records produced for time-range tests: a fixed moment, one second apart. Topics
+# that hold them must be created `timeless` (see `CreateTopics`).
+STAMPED_FROM_MS = 1_790_000_000_000
+
+
+def stamp_iso(millis: int) -> str:
+    """A record timestamp as the ISO 8601 moment `--since`/`--until` take."""
+    return datetime.fromtimestamp(millis / 1000, UTC).isoformat()
+
+
+async def produce_stamped(
+    bootstrap: str, topic: str, records: list[tuple[bytes, bytes | None]]
+) -> list[tuple[int, int]]:
+    """Record n gets timestamp STAMPED_FROM_MS + n seconds; where each went (partition, offset)."""
+    placed = []
+    async with AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all") as producer:
+        for number, (value, key) in enumerate(records):
+            sent = await producer.send_and_wait(
+                topic, value, key, timestamp_ms=STAMPED_FROM_MS + number * 1000
+            )
+            placed.append((sent.partition, sent.offset))
+    return placed

@@ -6,12 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
-from aiokafka import AIOKafkaProducer
 
 from engine.cli import main
 from tests.kafka.conftest import CreateTopics
@@ -19,16 +17,14 @@ from tests.kafka.helpers import (
     EXAMPLE_ACTIONS,
     EXAMPLE_EVENTS,
     EXAMPLE_TRIGGERS,
+    STAMPED_FROM_MS,
     dataset_key,
     example_lines,
+    produce_stamped,
+    stamp_iso,
 )
 
-BASE_MS = 1_790_000_000_000
 FIRST, STOP = 5, 30  # the records of the range, by their number in the example log
-
-
-def _iso(millis: int) -> str:
-    return datetime.fromtimestamp(millis / 1000, UTC).isoformat()
 
 
 def _range_flags(bootstrap: str, topic: str) -> list[str]:
@@ -36,23 +32,9 @@ def _range_flags(bootstrap: str, topic: str) -> list[str]:
         "--from-kafka",
         f"--bootstrap-servers={bootstrap}",
         f"--topic={topic}",
-        f"--since={_iso(BASE_MS + FIRST * 1000)}",
-        f"--until={_iso(BASE_MS + STOP * 1000)}",
+        f"--since={stamp_iso(STAMPED_FROM_MS + FIRST * 1000)}",
+        f"--until={stamp_iso(STAMPED_FROM_MS + STOP * 1000)}",
     ]
-
-
-async def _produce(
-    bootstrap: str, topic: str, records: list[tuple[bytes, bytes | None]]
-) -> list[tuple[int, int]]:
-    """Record n gets timestamp BASE_MS + n seconds; returns where each went."""
-    placed = []
-    async with AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all") as producer:
-        for number, (value, key) in enumerate(records):
-            sent = await producer.send_and_wait(
-                topic, value, key, timestamp_ms=BASE_MS + number * 1000
-            )
-            placed.append((sent.partition, sent.offset))
-    return placed
 
 
 def _candidate(tmp_path: Path) -> Path:
@@ -89,7 +71,7 @@ async def test_whatif_over_a_time_range_reports_as_over_a_file_of_its_events(
     topic = unique_name("events")
     await create_topics({topic: 3}, timeless=True)
     lines = example_lines()
-    await _produce(kafka_bootstrap, topic, [(line, dataset_key(line)) for line in lines])
+    await produce_stamped(kafka_bootstrap, topic, [(line, dataset_key(line)) for line in lines])
     (tmp_path / "range.jsonl").write_bytes(b"\n".join(lines[FIRST:STOP]) + b"\n")
 
     code, from_kafka = await asyncio.to_thread(
@@ -126,7 +108,7 @@ async def test_evaluations_of_a_time_range_of_the_topic_are_filtered(
     garbage = FIRST + 1  # a record that is not an evaluation record, inside the range
     values = [*lines[:garbage], b"not an evaluation", *lines[garbage:]]
     keys = [json.loads(v)["dataset_id"].encode() if v.startswith(b"{") else None for v in values]
-    placed = await _produce(kafka_bootstrap, topic, list(zip(values, keys, strict=True)))
+    placed = await produce_stamped(kafka_bootstrap, topic, list(zip(values, keys, strict=True)))
     capsys.readouterr()
 
     flags = [*_range_flags(kafka_bootstrap, topic), "--outcome=skipped"]

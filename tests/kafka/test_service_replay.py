@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -18,16 +17,13 @@ from tests.kafka.conftest import CreateTopics
 from tests.kafka.helpers import (
     EXAMPLE_ACTIONS,
     EXAMPLE_TRIGGERS,
+    STAMPED_FROM_MS,
     dataset_key,
     example_lines,
     example_triggers,
+    produce_stamped,
+    stamp_iso,
 )
-
-BASE_MS = 1_790_000_000_000
-
-
-def _iso(millis: int) -> str:
-    return datetime.fromtimestamp(millis / 1000, UTC).isoformat()
 
 
 def _replay(tmp: Path, name: str, *source: str) -> tuple[int, dict[str, bytes]]:
@@ -54,10 +50,7 @@ async def test_a_time_range_of_a_topic_replays_like_the_same_events_from_a_file(
     topic = unique_name("events")
     await create_topics({topic: 1}, timeless=True)
     lines = example_lines()
-    async with AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all") as producer:
-        for number, line in enumerate(lines):
-            millis = BASE_MS + number * 1000
-            await producer.send_and_wait(topic, line, dataset_key(line), timestamp_ms=millis)
+    await produce_stamped(kafka_bootstrap, topic, [(line, dataset_key(line)) for line in lines])
     (tmp_path / "range.jsonl").write_bytes(b"\n".join(lines[5:30]) + b"\n")
 
     code, from_kafka = await asyncio.to_thread(
@@ -67,8 +60,8 @@ async def test_a_time_range_of_a_topic_replays_like_the_same_events_from_a_file(
         "--from-kafka",
         f"--bootstrap-servers={kafka_bootstrap}",
         f"--topic={topic}",
-        f"--since={_iso(BASE_MS + 5000)}",
-        f"--until={_iso(BASE_MS + 30000)}",
+        f"--since={stamp_iso(STAMPED_FROM_MS + 5000)}",
+        f"--until={stamp_iso(STAMPED_FROM_MS + 30000)}",
     )
     assert code == 0
     file_code, from_file = _replay(tmp_path, "file", str(tmp_path / "range.jsonl"))
