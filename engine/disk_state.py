@@ -10,6 +10,14 @@ Writes wait for `commit`: the records of the changes made since the last one and
 go in one write batch, which RocksDB's write-ahead log makes atomic even across a killed process.
 Until then the datasets those changes touched stay in memory (never evicted); `discard` forgets
 them, and the disk still holds the last committed state.
+
+Records restored from the changelog (`write_records`) skip the write-ahead log: a restore may
+write the whole changelog, and the log would write it twice. Each batch still carries its
+checkpoint, and RocksDB persists whole batches in order, so a killed process loses the last
+restored records together with the checkpoint that covers them (the changelog still holds them),
+never one without the other. They are flushed before the next write that uses the log:
+recovering that log over a disk that lost them would lay its newer checkpoint over records that
+are gone.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
-from rocksdict import Options, Rdict, RdictIter, WriteBatch
+from rocksdict import Options, Rdict, RdictIter, WriteBatch, WriteOptions
 
 from engine.events import Event
 from engine.journal import ChangelogRecord, Journal, decode
@@ -31,6 +39,8 @@ from engine.state import Change, DatasetState, StateStore
 # Not a JSON list, so never one of the journal's keys; sorts after all of them.
 _CHECKPOINT_KEY = b"~checkpoint"
 _JOURNAL_PREFIX = b"["
+_UNLOGGED = WriteOptions()
+_UNLOGGED.disable_wal = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +94,7 @@ class DiskStateStore(StateStore):
         self._cached_files = 0  # their sum
         self._dirty: set[str] = set()  # changed since the last commit: kept in memory until then
         self._journal = Journal()  # their records: the last value of each key
+        self._unlogged = False  # records written without the write-ahead log since the last flush
         options = Options(raw_mode=True)
         options.create_if_missing(True)
         try:
@@ -235,16 +246,22 @@ class DiskStateStore(StateStore):
         self, records: Iterable[ChangelogRecord], changelog_offset: int, input_offset: int | None
     ) -> None:
         """Apply records read from the changelog (a removed key's value is None) and advance the
-        checkpoint, in one atomic batch. What is in memory is dropped: it may be older."""
+        checkpoint, in one batch that skips the write-ahead log (see the module's docstring). What
+        is in memory is dropped: it may be older."""
         self.discard()
-        self._write(records, changelog_offset, input_offset)
+        self._write(records, changelog_offset, input_offset, logged=False)
 
     def _write(
         self,
         records: Iterable[ChangelogRecord],
         changelog_offset: int | None,
         input_offset: int | None,
+        *,
+        logged: bool = True,
     ) -> None:
+        if logged and self._unlogged:
+            self._db.flush(wait=True)
+            self._unlogged = False
         batch = WriteBatch(raw_mode=True)
         for key, value in records:
             if value is None:
@@ -255,7 +272,8 @@ class DiskStateStore(StateStore):
         if changelog_offset is not None:
             checkpoint = Checkpoint(changelog_offset, input_offset, time.time())
             batch.put(_CHECKPOINT_KEY, checkpoint.encoded())
-        self._db.write(batch)
+        self._db.write(batch, None if logged else _UNLOGGED)
+        self._unlogged |= not logged
         if checkpoint is not None:
             self.checkpoint = checkpoint
 

@@ -3,6 +3,9 @@ its commits, checkpoints and reopenings keep exactly what was committed."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -333,3 +336,52 @@ def test_a_restored_change_is_written_at_the_next_commit(tmp_path: Path) -> None
         assert reopened.get("ds_1") == source.get("ds_1")
     finally:
         reopened.close()
+
+
+# Restored records (written without the write-ahead log), then, if asked, a commit (with it);
+# then the process kills itself, as kill -9 would: nothing is closed or flushed.
+_KILLED_AFTER_WRITING = """
+import os, signal, sys
+from pathlib import Path
+from engine.disk_state import DiskStateStore
+from engine.journal import encode
+from engine.state import StateStore
+from tests.test_disk_state import _uploaded
+
+store = DiskStateStore(Path(sys.argv[1]), 100)
+source = StateStore()
+for offset, file_id in ((10, "fl_1"), (20, "fl_2")):
+    source.apply(_uploaded("ds_1", file_id))
+    store.write_records([encode(c) for c in source.take_changes()], offset, offset)
+if sys.argv[2] == "commit":
+    store.apply(_uploaded("ds_1", "fl_3"))
+    store.take_changes()
+    store.commit(30, 30)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.parametrize("then", ["commit", "nothing"])
+def test_a_store_killed_after_restoring_holds_what_its_checkpoint_says(
+    tmp_path: Path, then: str
+) -> None:
+    path = tmp_path / "state"
+    root = Path(__file__).resolve().parent.parent
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_AFTER_WRITING, str(path), then], cwd=root, check=False
+    )
+    assert killed.returncode == -signal.SIGKILL
+
+    reopened = DiskStateStore(path, 100)
+    try:
+        checkpoint = reopened.checkpoint
+        offset = None if checkpoint is None else checkpoint.changelog_offset
+        ds = reopened.get("ds_1")
+        files = set() if ds is None else set(ds.files)
+    finally:
+        reopened.close()
+    # Whatever was lost, the checkpoint covers exactly the records that survived.
+    expected = {None: set(), 10: {"fl_1"}, 20: {"fl_1", "fl_2"}, 30: {"fl_1", "fl_2", "fl_3"}}
+    assert files == expected[offset]
+    if then == "commit":  # the commit went through the log: it and all before it survive
+        assert offset == 30

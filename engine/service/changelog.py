@@ -200,11 +200,9 @@ async def _read_tails(
         store = state.state
         assert isinstance(store, DiskStateStore)  # made so by `restore_stores`
         state.restored_records += len(records)
-        written = []
-        for record in records:
-            if record.key == OFFSET_KEY:
-                state.input_offset = int(record.value)
-            else:
-                written.append((record.key, record.value))
+        written = [(record.key, record.value) for record in records if record.key != OFFSET_KEY]
+        if len(written) < len(records):
+            last = next(r for r in reversed(records) if r.key == OFFSET_KEY)
+            state.input_offset = int(last.value)
         store.write_records(written, records[-1].offset + 1, state.input_offset)
     consumer.pause(*tps)  # as in `_read_to_ends`

@@ -20,8 +20,10 @@ async def read_batches(
     while remaining:
         batches = await consumer.getmany(*remaining, timeout_ms=_FETCH_TIMEOUT_MS)
         for tp, records in batches.items():
-            wanted = [r for r in records if r.offset < stops[tp]]
-            if wanted:
+            stop = stops[tp]
+            if records and records[-1].offset < stop:
+                yield records
+            elif wanted := [r for r in records if r.offset < stop]:
                 yield wanted
         remaining = await _unfinished(consumer, remaining, stops)
 
