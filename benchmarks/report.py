@@ -358,12 +358,14 @@ def state_lines(measured: dict[str, Any]) -> str:
             f"{row['rss_final_bytes'] / 1e6:>12,.0f} {row['rss_per_file_bytes']:>10,.0f} "
             f"{row['disk_bytes'] / row['files']:>11,.1f}"
         )
-    replay = measured["replay"]
-    lines.append(
-        f"replay ({replay['workload']}): in memory {replay['memory_events_per_s']:,.0f} events/s, "
-        f"--state-dir {replay['disk_events_per_s']:,.0f} events/s "
-        f"(time ratio {replay['disk_over_memory_time']:.2f})"
-    )
+    for part in ("hot_path", "replay"):
+        pair = measured[part]
+        lines.append(
+            f"{part.replace('_', ' ')} ({pair['workload']}): in memory "
+            f"{pair['memory_events_per_s']:,.0f} events/s, on disk "
+            f"{pair['disk_events_per_s']:,.0f} events/s "
+            f"(time ratio {pair['disk_over_memory_time']:.2f})"
+        )
     restores = measured["restore"]
     for restored in restores if isinstance(restores, list) else []:
         for side in restored["sides"]:
@@ -403,14 +405,31 @@ def state_targets(measured: dict[str, Any]) -> list[Target]:
                 ratio <= STATE_RSS_FLATNESS if big is not small else None,
             )
         )
-    targets.extend([_hot_path_target(rows), _state_replay_target(measured["replay"])])
+    targets.extend(
+        [
+            _pair_target("hot path with the disk store", measured["hot_path"]),
+            _pair_target("replay --state-dir", measured["replay"]),
+            _uploads_target(rows),
+        ]
+    )
     targets.extend(_restore_targets(measured["restore"]))
     targets.append(_restart_target(measured["restart"]))
     return targets
 
 
-def _hot_path_target(rows: list[dict[str, Any]]) -> Target:
-    goal = "hot path with the disk store within 1.5x of the in-memory store (smallest size)"
+def _pair_target(what: str, pair: dict[str, Any]) -> Target:
+    ratio = pair["disk_over_memory_time"]
+    measured = (
+        f"{pair['disk_events_per_s']:,.0f} against {pair['memory_events_per_s']:,.0f} "
+        f"events/s ({ratio:.2f}x the time; {pair['workload']}), medians of "
+        f"{len(pair['disk_s'])} runs in turn"
+    )
+    return Target(f"{what} within 1.5x of in-memory", measured, ratio <= STATE_SLOWDOWN)
+
+
+def _uploads_target(rows: list[dict[str, Any]]) -> Target:
+    """The hot path where every event writes state: the feed steps at the smallest size."""
+    goal = "uploads only (every event writes state), disk store within 1.5x of in-memory"
     smallest = min((r["files"] for r in rows), default=None)
     sides = {r["store"]: r for r in rows if r["files"] == smallest}
     memory = sides.pop("memory", None)
@@ -424,15 +443,6 @@ def _hot_path_target(rows: list[dict[str, Any]]) -> Target:
         f"events/s ({ratio:.2f}x the time), medians of {disk['runs']} runs in turn"
     )
     return Target(goal, measured, ratio <= STATE_SLOWDOWN)
-
-
-def _state_replay_target(replay: dict[str, Any]) -> Target:
-    ratio = replay["disk_over_memory_time"]
-    measured = (
-        f"{replay['disk_events_per_s']:,.0f} against {replay['memory_events_per_s']:,.0f} "
-        f"events/s ({ratio:.2f}x the time)"
-    )
-    return Target("replay --state-dir within 1.5x of in-memory replay", measured, ratio <= 1.5)
 
 
 def _restore_targets(restores: Any) -> list[Target]:

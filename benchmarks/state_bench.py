@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import itertools
 import shutil
 import statistics
@@ -74,7 +75,7 @@ from benchmarks.workload import (
 )
 from engine.collector import long_lived
 from engine.evaluator import Evaluator
-from engine.events import event_from_dict
+from engine.events import Event, event_from_dict
 from engine.journal import ChangelogRecord, encode
 from engine.registry import TriggerRegistry
 from engine.replay import committing, read_events, replay, temporary_disk_store
@@ -246,8 +247,8 @@ def run_state(settings: StateSettings) -> dict[str, Any]:
     result: dict[str, Any] = {
         "files_per_dataset": settings.files_per_dataset,
         "memory": run_memory(settings),
-        "replay": run_replay_pairs(settings),
     }
+    result["hot_path"], result["replay"] = run_workload_pairs(settings)
     if not settings.kafka:
         result["restore"] = result["restart"] = {"status": "skipped (--no-kafka)"}
         return result
@@ -315,34 +316,75 @@ def summarise_memory(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # -- part 2: replay in memory and with --state-dir ---------------------------------------------
 
 
-def run_replay_pairs(settings: StateSettings) -> dict[str, Any]:
-    """Replay one workload in memory and as `replay --state-dir` does, in turn."""
+def run_workload_pairs(settings: StateSettings) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Part 2: the harness's generated workload, its hot path and its replay, each in memory and
+    with a disk store, the stores in turn; the hot path's results, then replay's."""
     triggers = settings.replay_triggers
     spec = WorkloadSpec(triggers, max(1, triggers // 100), settings.replay_events, settings.seed)
-    say(f"state: replay of {spec.label}, in memory and on disk, in turn")
+    say(f"state: hot path and replay of {spec.label}, in memory and on disk, in turn")
     workload = generate(spec)
     registry, _ = build_registry(workload)
-    seconds: dict[str, list[float]] = {MEMORY_STORE: [], DISK_STORE: []}
+    events = [event_from_dict(raw) for raw in workload.events]
+    hot: dict[str, list[float]] = {MEMORY_STORE: [], DISK_STORE: []}
+    replayed: dict[str, list[float]] = {MEMORY_STORE: [], DISK_STORE: []}
     with tempfile.TemporaryDirectory(prefix="trigger-engine-state-replay-") as tmp:
         directory = Path(tmp)
-        events = directory / "events.jsonl"
-        write_events(workload, events)
+        lines = directory / "events.jsonl"
+        write_events(workload, lines)
         for round_number in range(settings.repetitions):
             order = [None, settings.cache]
             for cache in order if round_number % 2 == 0 else order[::-1]:
                 side = MEMORY_STORE if cache is None else DISK_STORE
-                seconds[side].append(replay_seconds(registry, events, directory, cache))
+                hot[side].append(hot_path_seconds(registry, events, directory, cache))
+                replayed[side].append(replay_seconds(registry, lines, directory, cache))
+    return (
+        _pair_result(spec.label, len(events), settings.cache, hot),
+        _pair_result(spec.label, len(events), settings.cache, replayed),
+    )
+
+
+def _pair_result(
+    label: str, events: int, cache: int, seconds: dict[str, list[float]]
+) -> dict[str, Any]:
     memory_s, disk_s = (statistics.median(seconds[s]) for s in (MEMORY_STORE, DISK_STORE))
     return {
-        "workload": spec.label,
-        "events": len(workload.events),
-        "cache_datasets": settings.cache,
-        "memory_events_per_s": round(len(workload.events) / memory_s, 1),
-        "disk_events_per_s": round(len(workload.events) / disk_s, 1),
+        "workload": label,
+        "events": events,
+        "cache_datasets": cache,
+        "memory_events_per_s": round(events / memory_s, 1),
+        "disk_events_per_s": round(events / disk_s, 1),
         "memory_s": [round(s, 3) for s in seconds[MEMORY_STORE]],
         "disk_s": [round(s, 3) for s in seconds[DISK_STORE]],
         "disk_over_memory_time": round(disk_s / memory_s, 3),
     }
+
+
+def hot_path_seconds(
+    registry: TriggerRegistry, events: list[Event], directory: Path, cache_datasets: int | None
+) -> float:
+    """`Evaluator.process` over every event from a fresh state, as the harness's hot path runs
+    it, a disk store committed every `COMMIT_EVENTS` events as replay commits it (the commits
+    timed too)."""
+    forget_directories(registry.index)
+    with ExitStack() as stack:
+        state: StateStore = StateStore()
+        disk = None
+        if cache_datasets is not None:
+            disk = stack.enter_context(
+                temporary_disk_store(directory / "state", cache_datasets, CACHE_FILES)
+            )
+            state = disk
+        process = Evaluator(registry, state, record_evaluations=False).process
+        gc.collect()
+        with long_lived():
+            started = time.perf_counter()
+            for number, event in enumerate(events, 1):
+                process(event)
+                if disk is not None and number % COMMIT_EVENTS == 0:
+                    disk.commit(None, None)
+            if disk is not None:
+                disk.commit(None, None)
+            return time.perf_counter() - started
 
 
 def replay_seconds(

@@ -35,9 +35,15 @@ def test_a_restart_with_the_local_store_reads_less_of_the_changelog(kafka_bootst
     assert alone[0]["restored_records"] >= restart["changelog_records"]
     assert kept[0]["restored_records"] < alone[0]["restored_records"]
     target = report.state_targets(
-        {"memory": [], "replay": _REPLAY, "restore": [], "restart": restart}
+        {"memory": [], "hot_path": _PAIR, "replay": _PAIR, "restore": [], "restart": restart}
     )[-1]
     assert target.passed is not None
 
 
-_REPLAY = {"disk_over_memory_time": 1.0, "disk_events_per_s": 1.0, "memory_events_per_s": 1.0}
+_PAIR = {
+    "workload": "tiny",
+    "disk_over_memory_time": 1.0,
+    "disk_events_per_s": 1.0,
+    "memory_events_per_s": 1.0,
+    "disk_s": [1.0],
+}
