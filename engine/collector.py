@@ -25,7 +25,7 @@ def long_lived() -> Iterator[None]:
     Reference counting still frees everything when its owner lets go; only cyclic garbage made
     meanwhile would stay. The tests check that evaluation makes none; reading a Kafka topic does
     make some (a topic-range replay makes a few, in its consumer's start and stop, none per event;
-    the service's first read of the registry topic uses the same reader)."""
+    the service's first read of the registry topic and its state restores use the same reader)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:

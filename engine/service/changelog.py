@@ -22,6 +22,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from engine.collector import long_lived
 from engine.disk_state import Checkpoint, DiskStateStore, StoreUnreadable
 from engine.journal import decode
 from engine.service.topic_reader import Record, read_batches
@@ -103,10 +104,11 @@ async def _read_to_ends(
     consumer.assign(tps)
     await consumer.seek_to_beginning(*tps)
     ends = {tp: states[tp.partition].changelog_end for tp in tps}
-    async for records in read_batches(consumer, ends):
-        state = states[records[0].partition]
-        for record in records:
-            state.apply(record)
+    with long_lived():  # the state it builds lives on, as a replay's does
+        async for records in read_batches(consumer, ends):
+            state = states[records[0].partition]
+            for record in records:
+                state.apply(record)
     # Paused, not unsubscribed: with nothing assigned, aiokafka asks for the metadata of every
     # topic of the cluster, at once and again every metadata_max_age_ms, and decoding that stalls
     # the event loop on a cluster with many topics.
@@ -195,14 +197,17 @@ async def _read_tails(
     consumer.assign(tps)
     for tp, offset in positions.items():
         consumer.seek(tp, offset)
-    async for records in read_batches(consumer, {tp: ends[tp.partition] for tp in tps}):
-        state = states[records[0].partition]
-        store = state.state
-        assert isinstance(store, DiskStateStore)  # made so by `restore_stores`
-        state.restored_records += len(records)
-        written = [(record.key, record.value) for record in records if record.key != OFFSET_KEY]
-        if len(written) < len(records):
-            last = next(r for r in reversed(records) if r.key == OFFSET_KEY)
-            state.input_offset = int(last.value)
-        store.write_records(written, records[-1].offset + 1, state.input_offset)
+    # Without collections: a fetched batch's records live until written, long enough to reach
+    # the oldest generation, and collecting it again and again would walk them every time.
+    with long_lived():
+        async for records in read_batches(consumer, {tp: ends[tp.partition] for tp in tps}):
+            state = states[records[0].partition]
+            store = state.state
+            assert isinstance(store, DiskStateStore)  # made so by `restore_stores`
+            state.restored_records += len(records)
+            written = [(r.key, r.value) for r in records if r.key != OFFSET_KEY]
+            if len(written) < len(records):
+                last = next(r for r in reversed(records) if r.key == OFFSET_KEY)
+                state.input_offset = int(last.value)
+            store.write_records(written, records[-1].offset + 1, state.input_offset)
     consumer.pause(*tps)  # as in `_read_to_ends`
