@@ -25,7 +25,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +33,7 @@ import orjson
 from rocksdict import Options, Rdict, RdictIter, WriteBatch, WriteOptions
 
 from engine.events import Event
-from engine.journal import ChangelogRecord, Journal, decode
+from engine.journal import ChangelogRecord, Journal, decode, record_key
 from engine.state import Change, DatasetState, StateStore
 
 # Not a JSON list, so never one of the journal's keys; sorts after all of them.
@@ -159,20 +159,21 @@ class DiskStateStore(StateStore):
             yield key, iterator.value()
             iterator.next()
 
-    def datasets_of(self, org_id: str) -> list[DatasetState]:
-        """The org's existing datasets, by dataset id: those in memory, and those on disk (loaded
-        into memory if they are the org's)."""
+    def datasets_of(self, org_id: str) -> Iterator[DatasetState]:
+        """The org's existing datasets, by dataset id: those in memory, and those on disk whose
+        record names the org, each read into the cache when reached, as any dataset read is (the
+        others' files are never read)."""
         cached = self._datasets
-        found = []
         for dataset_id in sorted(self._dataset_ids() | cached.keys()):
-            ds = cached.get(dataset_id) or self._load(dataset_id)
+            if dataset_id not in cached and self._org_on_disk(dataset_id) != org_id:
+                continue
+            ds = self._find(dataset_id)
             if ds is not None and ds.org_id == org_id and ds.exists:
-                found.append(ds)
-                cached.pop(dataset_id, None)
-                cached[dataset_id] = ds
-                self._count(ds)
-        self._evict()
-        return found
+                yield ds
+
+    def _org_on_disk(self, dataset_id: str) -> str | None:
+        value = self._db.get(record_key(dataset_id, "d", ""))
+        return None if value is None else orjson.loads(value)["org_id"]
 
     def _dataset_ids(self) -> set[str]:
         """The ids of the datasets on disk: one seek each, past all the keys of the last."""

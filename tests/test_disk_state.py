@@ -233,17 +233,19 @@ def test_a_store_open_elsewhere_is_in_use_and_not_rebuilt(tmp_path: Path) -> Non
 
 
 def _uploaded(dataset_id: str, file_id: str) -> Event:
-    return event_from_dict(
-        {
-            "specversion": "1.0",
-            "id": f"up-{file_id}",
-            "type": "file.uploaded",
-            "source": "/test",
-            "orgid": "og_1",
-            "datasetid": dataset_id,
-            "data": {"file": {"file_id": file_id, "relative_path": f"a/{file_id}.jpg"}},
-        }
-    )
+    return event_from_dict(_uploaded_doc(dataset_id, file_id))
+
+
+def _uploaded_doc(dataset_id: str, file_id: str) -> Json:
+    return {
+        "specversion": "1.0",
+        "id": f"up-{file_id}",
+        "type": "file.uploaded",
+        "source": "/test",
+        "orgid": "og_1",
+        "datasetid": dataset_id,
+        "data": {"file": {"file_id": file_id, "relative_path": f"a/{file_id}.jpg"}},
+    }
 
 
 @pytest.mark.parametrize(
@@ -385,3 +387,27 @@ def test_a_store_killed_after_restoring_holds_what_its_checkpoint_says(
     assert files == expected[offset]
     if then == "commit":  # the commit went through the log: it and all before it survive
         assert offset == 30
+
+
+def test_an_orgs_datasets_are_read_one_at_a_time_and_no_other_orgs_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = DiskStateStore(tmp_path / "state", cache_datasets=1)
+    try:
+        for n in range(6):  # the odd datasets are another org's
+            doc = _uploaded_doc(f"ds_{n}", f"fl_{n}")
+            store.apply(event_from_dict({**doc, "orgid": "og_2" if n % 2 else "og_1"}))
+        store.take_changes()
+        store.commit(1, 1)
+        loaded: list[str] = []
+        load = store._load
+        monkeypatch.setattr(store, "_load", lambda d: loaded.append(d) or load(d))
+
+        found = []
+        for ds in store.datasets_of("og_1"):
+            found.append(ds.dataset_id)
+            assert len(store) <= 2  # the cache's one, and the one used last
+        assert found == ["ds_0", "ds_2", "ds_4"]
+        assert set(loaded) <= {"ds_0", "ds_2", "ds_4"}
+    finally:
+        store.close()
