@@ -34,3 +34,14 @@ def long_lived() -> Iterator[None]:
         gc.freeze()
         if was_enabled:
             gc.enable()
+
+
+def settle() -> None:
+    """Between two rounds of a long-running process's work: the young generations are collected,
+    then what is alive leaves the collector's sight, as a load's objects do after `long_lived`.
+    The state a process keeps grows round after round, and full collections would walk all of it,
+    a pause that grows with the state. Cyclic garbage made and dropped within a round is reclaimed
+    here; only an object frozen alive that later dies in a cycle is not, and the service makes
+    none per event (tested)."""
+    gc.collect(1)
+    gc.freeze()

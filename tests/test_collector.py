@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import io
+import weakref
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from benchmarks.workload import WorkloadSpec, generate
 from engine.actions import ActionCatalog
 from engine.api import build_registry
-from engine.collector import long_lived
+from engine.collector import long_lived, settle
 from engine.evaluator import Evaluator
 from engine.models import Action, Trigger
 from engine.registry import TriggerRegistry, load_registry
@@ -49,6 +50,28 @@ def test_long_lived_turns_the_collector_back_on_after_an_error_and_only_if_it_wa
         assert not gc.isenabled()
     finally:
         gc.enable()
+        gc.unfreeze()
+
+
+class _Node:
+    """A container that can be part of a cycle and be weakly referenced."""
+
+    def __init__(self) -> None:
+        self.other: object = None
+
+
+def test_settle_reclaims_the_rounds_cyclic_garbage_then_freezes_what_is_alive() -> None:
+    gc.collect()
+    kept = [[n] for n in range(100)]  # tracked containers, alive afterwards
+    first, second = _Node(), _Node()
+    first.other, second.other = second, first  # a cycle, dropped: only a collection frees it
+    dropped = weakref.ref(first)
+    del first, second
+    try:
+        settle()
+        assert dropped() is None
+        assert not any(obj is kept[0] for obj in gc.get_objects())  # frozen: out of sight
+    finally:
         gc.unfreeze()
 
 

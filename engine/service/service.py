@@ -40,6 +40,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import IllegalStateError, KafkaError, KafkaTimeoutError, ProducerFenced
 
 from engine.actions import ActionCatalog, load_actions
+from engine.collector import settle
 from engine.disk_state import DiskStateStore
 from engine.registry import TriggerRegistry
 from engine.service.changelog import PartitionState, open_store, restore, restore_stores
@@ -384,6 +385,7 @@ class TriggerService:
                 if committing is not None and committing.done():
                     committing.result()
                     committing = None
+                    settle()  # the state the round left is not walked by collections again
         except BaseException:  # failed, or cancelled at the shutdown deadline: wait for nothing
             for task in (fetching, committing):
                 if task is not None:
