@@ -116,14 +116,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--repetitions",
         type=_positive,
         help="with --vs-quix: runs per side, in alternating order (default 2); with --state: "
-        "runs per store at the smallest --files and per replay side (default 3)",
+        "runs per store at the smallest --files, and per side of the hot path and replay "
+        "(default 3)",
     )
     state = StateSettings()
     parser.add_argument(
         "--state",
         action="store_true",
-        help="only the state benchmark: memory and disk per file, replay, restore and restart "
-        "with the state in memory and on disk (--no-kafka skips the last two)",
+        help="only the state benchmark: memory and disk per file, the hot path and replay, "
+        "restore and restart with the state in memory and on disk (--no-kafka skips the last two)",
     )
     parser.add_argument(
         "--files",
@@ -137,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_counts,
         default=state.caches,
         help="with --state: the disk stores' cached datasets (default 100000,1000); the first "
-        "also serves replay, restore and restart",
+        "also serves the hot path, replay, restore and restart",
     )
     parser.add_argument(
         "--files-per-dataset",
