@@ -231,9 +231,9 @@ async def read_all(bootstrap: str, topic: str) -> list[Record]:
     """Every committed record of `topic`, once no transaction on it is open any more (the
     writers have stopped): its last stable offsets have caught up with its end offsets."""
     partitions = await _partitions(bootstrap, topic)
-    async with _consumer(bootstrap, "read_uncommitted") as uncommitted:
+    async with groupless_consumer(bootstrap, "read_uncommitted") as uncommitted:
         ends = await uncommitted.end_offsets(partitions)
-    async with _consumer(bootstrap, "read_committed") as consumer:
+    async with groupless_consumer(bootstrap, "read_committed") as consumer:
 
         async def settled() -> bool:
             return await consumer.end_offsets(partitions) == ends
@@ -247,7 +247,7 @@ async def read_committed_until(
 ) -> list[Record]:
     """Committed records of `topic` from the beginning until `done` holds for them."""
     partitions = await _partitions(bootstrap, topic)
-    async with _consumer(bootstrap, "read_committed") as consumer:
+    async with groupless_consumer(bootstrap, "read_committed") as consumer:
         return await read_until(consumer, partitions, done, None)
 
 
@@ -275,7 +275,8 @@ async def read_until(
     return records
 
 
-def _consumer(bootstrap: str, isolation_level: str) -> AIOKafkaConsumer:
+def groupless_consumer(bootstrap: str, isolation_level: str) -> AIOKafkaConsumer:
+    """A consumer of no group, for reading assigned partitions; `async with` starts and stops it."""
     return AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=None,
@@ -289,7 +290,7 @@ async def restored_states(bootstrap: str, topic: str) -> dict[int, PartitionStat
     """Each partition's state as the service restores it on assignment, from the changelog
     `topic` (its writers have stopped)."""
     partitions = [tp.partition for tp in await _partitions(bootstrap, topic)]
-    async with _consumer(bootstrap, "read_committed") as consumer:
+    async with groupless_consumer(bootstrap, "read_committed") as consumer:
         return await restore(consumer, topic, partitions, {})
 
 

@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from engine.disk_state import DiskStateStore
 from engine.journal import encode
 from engine.service.changelog import offset_record, restore, restore_stores
 from engine.state import DatasetWritten, FileWritten, StateStore
 from tests.kafka.conftest import CreateTopics
+from tests.kafka.helpers import groupless_consumer
 
 FILES = 3_000
 DATASETS = 3
@@ -70,21 +71,14 @@ async def test_a_restore_reads_every_record_with_the_collector_paused(
 ) -> None:
     topic = unique_name("changelog")
     written = await _changelog(kafka_bootstrap, create_topics, topic)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=kafka_bootstrap,
-        group_id=None,
-        isolation_level="read_committed",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
     collector_on = _collector_states(monkeypatch)
     try:
-        states = await restore(consumer, topic, [0], {})
-        restored = len(collector_on)
-        store = DiskStateStore(tmp_path / "state", cache_datasets=1)
-        stored = await restore_stores(consumer, topic, {0: store}, tombstones_kept_s=3600)
+        async with groupless_consumer(kafka_bootstrap, "read_committed") as consumer:
+            states = await restore(consumer, topic, [0], {})
+            restored = len(collector_on)
+            store = DiskStateStore(tmp_path / "state", cache_datasets=1)
+            stored = await restore_stores(consumer, topic, {0: store}, tombstones_kept_s=3600)
     finally:
-        await consumer.stop()
         gc.unfreeze()  # what the restores froze goes back to the collector's sight
     try:
         assert gc.isenabled()
