@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -363,27 +363,22 @@ def hot_path_seconds(
     registry: TriggerRegistry, events: list[Event], directory: Path, cache_datasets: int | None
 ) -> float:
     """`Evaluator.process` over every event from a fresh state, as the harness's hot path runs
-    it, a disk store committed every `COMMIT_EVENTS` events as replay commits it (the commits
-    timed too)."""
+    it, a disk store committed as replay commits it (the commits timed too)."""
     forget_directories(registry.index)
     with ExitStack() as stack:
         state: StateStore = StateStore()
-        disk = None
+        fed: Iterable[Event] = events
         if cache_datasets is not None:
             disk = stack.enter_context(
                 temporary_disk_store(directory / "state", cache_datasets, CACHE_FILES)
             )
-            state = disk
+            state, fed = disk, committing(events, disk)
         process = Evaluator(registry, state, record_evaluations=False).process
         gc.collect()
         with long_lived():
             started = time.perf_counter()
-            for number, event in enumerate(events, 1):
+            for event in fed:
                 process(event)
-                if disk is not None and number % COMMIT_EVENTS == 0:
-                    disk.commit(None, None)
-            if disk is not None:
-                disk.commit(None, None)
             return time.perf_counter() - started
 
 

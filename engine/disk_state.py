@@ -25,7 +25,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,8 +33,8 @@ import orjson
 from rocksdict import Options, Rdict, RdictIter, WriteBatch, WriteOptions
 
 from engine.events import Event
-from engine.journal import ChangelogRecord, Journal, decode, record_key
-from engine.state import Change, DatasetState, StateStore
+from engine.journal import ChangelogRecord, Journal, dataset_key, decode
+from engine.state import Change, DatasetState, DatasetWritten, StateStore
 
 # Not a JSON list, so never one of the journal's keys; sorts after all of them.
 _CHECKPOINT_KEY = b"~checkpoint"
@@ -159,7 +159,7 @@ class DiskStateStore(StateStore):
             yield key, iterator.value()
             iterator.next()
 
-    def datasets_of(self, org_id: str) -> Iterator[DatasetState]:
+    def datasets_of(self, org_id: str) -> Iterable[DatasetState]:
         """The org's existing datasets, by dataset id: those in memory, and those on disk whose
         record names the org, each read into the cache when reached, as any dataset read is (the
         others' files are never read)."""
@@ -172,8 +172,10 @@ class DiskStateStore(StateStore):
                 yield ds
 
     def _org_on_disk(self, dataset_id: str) -> str | None:
-        value = self._db.get(record_key(dataset_id, "d", ""))
-        return None if value is None else orjson.loads(value)["org_id"]
+        key = dataset_key(dataset_id)
+        value = self._db.get(key)
+        change = None if value is None else decode(key, value)
+        return change.org_id if isinstance(change, DatasetWritten) else None
 
     def _dataset_ids(self) -> set[str]:
         """The ids of the datasets on disk: one seek each, past all the keys of the last."""

@@ -52,7 +52,7 @@ class Journal:
 
     def drain(self) -> list[ChangelogRecord]:
         changes, self._changes = self._changes, {}
-        return [(record_key(*set_by), _value(change)) for set_by, change in changes.items()]
+        return [(_key(*set_by), _value(change)) for set_by, change in changes.items()]
 
 
 # The fact a change sets, as its key names it: (dataset id, kind, name).
@@ -77,7 +77,7 @@ def fact(change: Change) -> Fact:
 
 
 def encode(change: Change) -> ChangelogRecord:
-    return record_key(*fact(change)), _value(change)
+    return _key(*fact(change)), _value(change)
 
 
 def _value(change: Change) -> bytes | None:
@@ -134,6 +134,10 @@ def _file(dataset_id: str, file_id: str, value: bytes | None) -> FileWritten | F
     return FileWritten(dataset_id, doc["record"], fired)
 
 
-def record_key(dataset_id: str, kind: str, name: str) -> bytes:
-    """The changelog key of a fact (see `fact`)."""
+def dataset_key(dataset_id: str) -> bytes:
+    """The key of the dataset's record, which `decode` reads as a `DatasetWritten`."""
+    return _key(dataset_id, "d", "")
+
+
+def _key(dataset_id: str, kind: str, name: str) -> bytes:
     return orjson.dumps([dataset_id, kind, name])

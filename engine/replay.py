@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
 
 from engine.collector import long_lived
 from engine.errors import ConfigError, EventError
@@ -116,6 +116,7 @@ def replay(
 
 # With a disk store: the changes of this many events go to disk in one write.
 COMMIT_EVENTS = 1000
+T = TypeVar("T")
 
 
 @contextmanager
@@ -140,7 +141,7 @@ def temporary_disk_store(
             store.close()
 
 
-def committing(events: Iterable[Origin], store: DiskStateStore) -> Iterator[Origin]:
+def committing(events: Iterable[T], store: DiskStateStore) -> Iterator[T]:
     """`events`, with the store's changes written to disk every `COMMIT_EVENTS`: an event
     is asked for once the one before is done."""
     for number, origin in enumerate(events, 1):

@@ -9,7 +9,7 @@ changelog lives in `engine.journal`: this module knows neither.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -166,10 +166,10 @@ class StateStore:
     def _add(self, ds: DatasetState) -> None:
         self._datasets[ds.dataset_id] = ds
 
-    def datasets_of(self, org_id: str) -> Iterator[DatasetState]:
+    def datasets_of(self, org_id: str) -> Iterable[DatasetState]:
         """The org's existing datasets, by dataset id (plain string order)."""
         found = [ds for ds in self._datasets.values() if ds.org_id == org_id and ds.exists]
-        return iter(sorted(found, key=lambda ds: ds.dataset_id))
+        return sorted(found, key=lambda ds: ds.dataset_id)
 
     def take_changes(self) -> list[Change]:
         """The changes queued since the last call, oldest first."""
