@@ -144,7 +144,7 @@ def temporary_disk_store(
 def committing(events: Iterable[T], store: DiskStateStore) -> Iterator[T]:
     """`events`, with the store's changes written to disk every `COMMIT_EVENTS`: an event
     is asked for once the one before is done."""
-    for number, origin in enumerate(events, 1):
-        yield origin
+    for number, event in enumerate(events, 1):
+        yield event
         if number % COMMIT_EVENTS == 0:
             store.commit(None, None)
