@@ -37,7 +37,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from benchmarks.hotpath import build_registry, nearest_rank
 from benchmarks.workload import Workload
@@ -420,7 +420,12 @@ async def wait_committed(bootstrap: str, topics: Topics, total: int, timeout_s: 
     deadline = time.monotonic() + timeout_s
     try:
         while time.monotonic() < deadline:
-            offsets = await admin.list_consumer_group_offsets(topics.group)
+            try:
+                offsets = await admin.list_consumer_group_offsets(topics.group)
+            except KafkaError as error:
+                if not error.retriable:  # a blank broker has no group coordinator at first
+                    raise
+                offsets = {}
             done = sum(
                 meta.offset
                 for partition, meta in offsets.items()
