@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
+from benchmarks.naive import NaiveTrigger
 from benchmarks.workload import WorkloadSpec, generate
 from engine.actions import ActionCatalog
 from engine.disk_state import (
@@ -42,19 +43,65 @@ def _registry(triggers: Iterable[Json], actions: Iterable[Json]) -> TriggerRegis
     return registry
 
 
-def _backfills(triggers: list[Json]) -> list[Json]:
-    """A backfill of every trigger, rerun: every dataset of its org is evaluated again."""
-    return [
-        {
-            "specversion": "1.0",
-            "id": f"backfill-{n}",
-            "type": "trigger.backfill_requested",
-            "source": "/test",
-            "orgid": trigger["org_id"],
-            "data": {"trigger": {"name": trigger["name"], "request_id": "r", "rerun": True}},
-        }
-        for n, trigger in enumerate(triggers)
-    ]
+def _backfill(n: int, trigger: Json) -> Json:
+    """A backfill of `trigger`, rerun: every dataset of its org is evaluated again."""
+    return {
+        "specversion": "1.0",
+        "id": f"backfill-{n}",
+        "type": "trigger.backfill_requested",
+        "source": "/test",
+        "orgid": trigger["org_id"],
+        "data": {"trigger": {"name": trigger["name"], "request_id": "r", "rerun": True}},
+    }
+
+
+def _invoke(n: int, trigger: Json, upload: Json, idempotency_id: str) -> Json:
+    """An invocation of `trigger` on the dataset of `upload` (on its file, for a per-file one)."""
+    data: Json = {"trigger": {"name": trigger["name"], "idempotency_id": idempotency_id}}
+    if trigger.get("for_each") == "dataset_file":
+        data["file_id"] = upload["data"]["file"]["file_id"]
+    return {
+        "specversion": "1.0",
+        "id": f"invoke-{n}",
+        "type": "trigger.invoke_requested",
+        "source": "/test",
+        "orgid": upload["orgid"],
+        "datasetid": upload["datasetid"],
+        "data": data,
+    }
+
+
+def _with_commands(events: list[Json], triggers: list[Json]) -> list[Json]:
+    """`events` with operator commands among them: every 50th event is followed by an invocation,
+    on a file uploaded earlier, of a trigger of its org whose inputs (as the reference reads them)
+    select that file, and sent again 25 events later (deduplicated then by what the state
+    remembers of its idempotency id); every 300th by a backfill; and a backfill of 40 triggers at
+    the end."""
+    by_org: dict[str, list[tuple[Json, NaiveTrigger]]] = {}
+    for trigger in triggers:
+        by_org.setdefault(trigger["org_id"], []).append(
+            (trigger, NaiveTrigger.from_definition(trigger))
+        )
+    uploads: list[Json] = []
+    invoked: tuple[Json, Json, str] | None = None
+    mixed: list[Json] = []
+    for n, event in enumerate(events, 1):
+        mixed.append(event)
+        if event["type"] == "file.uploaded":
+            uploads.append(event)
+        if n % 50 == 0 and uploads:
+            upload = uploads[(n * 7) % len(uploads)]
+            path = upload["data"]["file"]["relative_path"]
+            candidates = by_org[upload["orgid"]]
+            selecting = [t for t, naive in candidates if naive.spec.match_file(path)]
+            trigger = (selecting or [t for t, _ in candidates])[n % len(selecting or candidates)]
+            invoked = (trigger, upload, f"key-{n}")
+            mixed.append(_invoke(n, *invoked))
+        elif n % 50 == 25 and invoked is not None:
+            mixed.append(_invoke(n, *invoked))
+        if n % 300 == 0:
+            mixed.append(_backfill(n, triggers[n % len(triggers)]))
+    return mixed + [_backfill(len(events) + n, t) for n, t in enumerate(triggers[:40])]
 
 
 def _outputs(evaluator: Evaluator, events: list[Json], commit_every: int) -> list[bytes]:
@@ -78,7 +125,7 @@ def _outputs(evaluator: Evaluator, events: list[Json], commit_every: int) -> lis
 @pytest.fixture(scope="module")
 def workload() -> tuple[TriggerRegistry, list[Json]]:
     spec = generate(SPEC)
-    return _registry(spec.triggers, spec.actions), spec.events + _backfills(spec.triggers[:40])
+    return _registry(spec.triggers, spec.actions), _with_commands(spec.events, spec.triggers)
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +154,12 @@ def test_the_disk_store_decides_as_the_in_memory_one(
         store.close()
     assert on_disk == in_memory
     assert any(b"invoked_action" in line for line in in_memory)
+    outcomes = {
+        (record.get("cause"), record.get("reason"), "invocation_id" in record)
+        for record in (orjson.loads(line) for line in in_memory if line.startswith(b"{"))
+    }
+    assert {("backfill", None, True), ("manual", None, True)} <= outcomes
+    assert ("manual", "already_run", False) in outcomes  # a repeated invocation, deduplicated
 
 
 def _states(store: StateStore, dataset_ids: Iterable[str]) -> dict[str, Any]:
