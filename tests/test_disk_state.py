@@ -43,16 +43,17 @@ def _registry(triggers: Iterable[Json], actions: Iterable[Json]) -> TriggerRegis
     return registry
 
 
+def _event(kind: str, event_id: str, org_id: str, dataset_id: str | None, data: Json) -> Json:
+    event = {"specversion": "1.0", "id": event_id, "type": kind, "source": "/test"}
+    event |= {"orgid": org_id, "data": data}
+    return event if dataset_id is None else event | {"datasetid": dataset_id}
+
+
 def _backfill(n: int, trigger: Json) -> Json:
     """A backfill of `trigger`, rerun: every dataset of its org is evaluated again."""
-    return {
-        "specversion": "1.0",
-        "id": f"backfill-{n}",
-        "type": "trigger.backfill_requested",
-        "source": "/test",
-        "orgid": trigger["org_id"],
-        "data": {"trigger": {"name": trigger["name"], "request_id": "r", "rerun": True}},
-    }
+    command = {"name": trigger["name"], "request_id": "r", "rerun": True}
+    kind = "trigger.backfill_requested"
+    return _event(kind, f"backfill-{n}", trigger["org_id"], None, {"trigger": command})
 
 
 def _invoke(n: int, trigger: Json, upload: Json, idempotency_id: str) -> Json:
@@ -60,15 +61,8 @@ def _invoke(n: int, trigger: Json, upload: Json, idempotency_id: str) -> Json:
     data: Json = {"trigger": {"name": trigger["name"], "idempotency_id": idempotency_id}}
     if trigger.get("for_each") == "dataset_file":
         data["file_id"] = upload["data"]["file"]["file_id"]
-    return {
-        "specversion": "1.0",
-        "id": f"invoke-{n}",
-        "type": "trigger.invoke_requested",
-        "source": "/test",
-        "orgid": upload["orgid"],
-        "datasetid": upload["datasetid"],
-        "data": data,
-    }
+    kind = "trigger.invoke_requested"
+    return _event(kind, f"invoke-{n}", upload["orgid"], upload["datasetid"], data)
 
 
 def _with_commands(events: list[Json], triggers: list[Json]) -> list[Json]:
@@ -290,15 +284,8 @@ def _uploaded(dataset_id: str, file_id: str) -> Event:
 
 
 def _uploaded_doc(dataset_id: str, file_id: str) -> Json:
-    return {
-        "specversion": "1.0",
-        "id": f"up-{file_id}",
-        "type": "file.uploaded",
-        "source": "/test",
-        "orgid": "og_1",
-        "datasetid": dataset_id,
-        "data": {"file": {"file_id": file_id, "relative_path": f"a/{file_id}.jpg"}},
-    }
+    data = {"file": {"file_id": file_id, "relative_path": f"a/{file_id}.jpg"}}
+    return _event("file.uploaded", f"up-{file_id}", "og_1", dataset_id, data)
 
 
 @pytest.mark.parametrize(
