@@ -33,7 +33,14 @@ import orjson
 from rocksdict import Options, Rdict, RdictIter, WriteBatch, WriteOptions
 
 from engine.events import Event
-from engine.journal import ChangelogRecord, Journal, dataset_key, decode
+from engine.journal import (
+    ChangelogRecord,
+    Journal,
+    dataset_key,
+    dataset_of,
+    decode,
+    decoded_dataset,
+)
 from engine.state import Change, DatasetState, DatasetWritten, StateStore
 
 # Not a JSON list, so never one of the journal's keys; sorts after all of them.
@@ -142,12 +149,7 @@ class DiskStateStore(StateStore):
 
     def _load(self, dataset_id: str) -> DatasetState | None:
         """The dataset as committed to disk, None if it has no record there."""
-        scratch = StateStore()
-        for key, value in self._scan(dataset_prefix(dataset_id)):
-            change = decode(key, value)
-            if change is not None:
-                scratch.restore(change)
-        return scratch.get(dataset_id)
+        return decoded_dataset(dataset_id, self._scan(dataset_prefix(dataset_id)))
 
     def _scan(self, prefix: bytes) -> Iterable[tuple[bytes, bytes]]:
         iterator: RdictIter = self._db.iter()
@@ -183,7 +185,7 @@ class DiskStateStore(StateStore):
         iterator: RdictIter = self._db.iter()
         iterator.seek(_JOURNAL_PREFIX)
         while iterator.valid() and iterator.key().startswith(_JOURNAL_PREFIX):
-            dataset_id = orjson.loads(iterator.key())[0]
+            dataset_id = dataset_of(iterator.key())
             ids.add(dataset_id)
             # Past the dataset's keys: each goes on with a quote after its prefix.
             iterator.seek(dataset_prefix(dataset_id) + b"\xff")

@@ -21,11 +21,13 @@ import orjson
 
 from engine.state import (
     Change,
+    DatasetState,
     DatasetWritten,
     FileFired,
     FileRemoved,
     FileWritten,
     FiredMarked,
+    StateStore,
     UploadClosed,
     UploadsWritten,
 )
@@ -132,6 +134,22 @@ def _file(dataset_id: str, file_id: str, value: bytes | None) -> FileWritten | F
     if doc["record"] is None:
         return FileRemoved(dataset_id, file_id, fired)
     return FileWritten(dataset_id, doc["record"], fired)
+
+
+def decoded_dataset(dataset_id: str, records: Iterable[ChangelogRecord]) -> DatasetState | None:
+    """The dataset its records make, restored in their order; None if they make none."""
+    scratch = StateStore()
+    for key, value in records:
+        change = decode(key, value)
+        if change is not None:
+            scratch.restore(change)
+    return scratch.get(dataset_id)
+
+
+def dataset_of(key: bytes) -> str:
+    """The id of the dataset a journal key belongs to."""
+    dataset_id: str = orjson.loads(key)[0]
+    return dataset_id
 
 
 def dataset_key(dataset_id: str) -> bytes:

@@ -5,11 +5,12 @@ in the same transactions as the outputs and the consumed offsets. Each transacti
 next input offset under `OFFSET_KEY`, so a restored state says exactly which input it has seen: the
 consumer resumes there, whether or not the group's offset commit is visible yet.
 
-With a state directory, each partition's state is a `DiskStateStore` whose checkpoint says up to
-which changelog offset it is complete: restoring it reads only the changelog from there. A store
-that cannot be trusted (missing, unreadable, without a checkpoint, whose checkpoint lies outside
-the changelog partition, or older than the changelog keeps tombstones) is rebuilt from the
-changelog's beginning.
+Without a state directory, a partition's state is rebuilt into a `RestoredStateStore`, which
+keeps each dataset's records encoded until the dataset is first used. With a state directory,
+each partition's state is a `DiskStateStore` whose checkpoint says up to which changelog offset it
+is complete: restoring it reads only the changelog from there. A store that cannot be trusted
+(missing, unreadable, without a checkpoint, whose checkpoint lies outside the changelog partition,
+or older than the changelog keeps tombstones) is rebuilt from the changelog's beginning.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from engine.collector import long_lived
 from engine.disk_state import Checkpoint, DiskStateStore, StoreUnreadable
-from engine.journal import decode
-from engine.service.topic_reader import Record, read_batches
+from engine.restored_state import RestoredStateStore
+from engine.service.topic_reader import read_batches
 from engine.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -42,13 +43,6 @@ class PartitionState:
     state: StateStore = field(default_factory=StateStore)
     input_offset: int | None = None  # the next input offset the last transaction recorded
     restored_records: int = 0  # changelog records read to restore it
-
-    def apply(self, record: Record) -> None:
-        self.restored_records += 1
-        if record.key == OFFSET_KEY:
-            self.input_offset = int(record.value)
-        elif (change := decode(record.key, record.value)) is not None:
-            self.state.restore(change)
 
     def committed(self, changelog_end: int, input_offset: int) -> None:
         """A transaction committed; a disk store writes its changes and checkpoint now."""
@@ -81,7 +75,8 @@ async def restore(
     parked: Mapping[int, PartitionState],
 ) -> dict[int, PartitionState]:
     """The state of each partition: a parked one when nothing was written since it was parked,
-    else rebuilt by reading the changelog partition from its beginning to its end offset.
+    else rebuilt by reading the changelog partition from its beginning to its end offset into a
+    `RestoredStateStore`.
 
     `consumer` must be read_committed and belong to no group; the caller owns the partitions'
     transactional ids (their init completed or aborted every earlier transaction), so the end
@@ -89,7 +84,9 @@ async def restore(
     """
     ends = await changelog_ends(consumer, topic, partitions)
     states = {
-        p: parked[p] if p in parked and parked[p].changelog_end == end else PartitionState(end)
+        p: parked[p]
+        if p in parked and parked[p].changelog_end == end
+        else PartitionState(end, RestoredStateStore())
         for p, end in ends.items()
     }
     rebuild = [TopicPartition(topic, p) for p, s in states.items() if s is not parked.get(p)]
@@ -107,8 +104,14 @@ async def _read_to_ends(
     with long_lived():  # the state it builds lives on, as a replay's does
         async for records in read_batches(consumer, ends):
             state = states[records[0].partition]
+            store = state.state
+            assert isinstance(store, RestoredStateStore)  # made so by `restore`
+            state.restored_records += len(records)
             for record in records:
-                state.apply(record)
+                if record.key == OFFSET_KEY:
+                    state.input_offset = int(record.value)
+                else:
+                    store.hold(record.key, record.value)
     # Paused, not unsubscribed: with nothing assigned, aiokafka asks for the metadata of every
     # topic of the cluster, at once and again every metadata_max_age_ms, and decoding that stalls
     # the event loop on a cluster with many topics.

@@ -14,8 +14,9 @@ from aiokafka import AIOKafkaProducer
 
 from engine.disk_state import DiskStateStore
 from engine.journal import encode
+from engine.restored_state import RestoredStateStore
 from engine.service.changelog import offset_record, restore, restore_stores
-from engine.state import DatasetWritten, FileWritten, StateStore
+from engine.state import DatasetWritten, FileWritten
 from tests.kafka.conftest import CreateTopics
 from tests.kafka.helpers import groupless_consumer
 
@@ -51,7 +52,7 @@ def _collector_states(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """Whether the collector was on at each record restored into memory and each batch written to
     a disk store."""
     seen: list[bool] = []
-    for cls, name in ((StateStore, "restore"), (DiskStateStore, "write_records")):
+    for cls, name in ((RestoredStateStore, "hold"), (DiskStateStore, "write_records")):
         original = getattr(cls, name)
 
         def watched(self: Any, *args: Any, _original: Any = original) -> None:
