@@ -16,8 +16,9 @@
    (`changelog.restore`) and into an empty disk store (`changelog.restore_stores`), each in a
    fresh process, through the broker.
 4. **Restart after kill -9**: the service (`--state-dir`) on a changelog of N files, killed and
-   started again, in turn with its state directory kept and emptied: from the SIGKILL to the
-   first new invocation request, as `benchmarks.recovery` measures it.
+   started again, in turn with its state directory kept, emptied, and without one (its state in
+   memory): from the SIGKILL to the first new invocation request, as `benchmarks.recovery`
+   measures it.
 
     python -m benchmarks.state_bench feed --store disk:100000 --files 100000   # one part-1 step
 """
@@ -584,16 +585,17 @@ RESTART_INSTANCE_ID = "state-bench"
 RESTART_RATE = 200.0  # events per second while the service is killed and restarted
 RESTART_UPTIME_S = 3.0  # after a restart's first output, before the next kill
 RESTART_TIMEOUT_S = 900.0
-KEPT, EMPTIED = "local store", "changelog alone"
+# The kinds of restart: with the state directory kept, emptied, and without one (in memory).
+KEPT, EMPTIED, IN_MEMORY = "local store", "changelog alone", "in memory"
 
 
 async def run_restart(bootstrap: str, settings: StateSettings) -> dict[str, Any]:
     """Part 4: the service on a changelog of `restart_files` files, killed and restarted in
-    turn with its state directory kept and emptied."""
+    turn with its state directory kept, emptied, and without one."""
     files = settings.restart_files
     say(f"state: kill -9 and restart of the service over {files:,} files of state")
     topics = Topics.fresh()
-    duration = (RESTART_UPTIME_S + 60) * (2 * settings.kills + 1)
+    duration = (RESTART_UPTIME_S + 60) * (3 * settings.kills + 1)
     workload = generate_uploads(int(RESTART_RATE * duration), settings.seed)
     try:
         await create_registry_topics(bootstrap, topics)
@@ -621,15 +623,20 @@ async def _kill_and_restart(
     actions.write_bytes(orjson.dumps(workload.actions))
     state_dir = tmp / "state"
     port = free_port()
-    command = [
+    in_memory = [
         *service_command(bootstrap, topics, actions, port),
         f"--group-instance-id={RESTART_INSTANCE_ID}",
-        "--state-dir", str(state_dir),
-        "--state-cache-datasets", str(settings.cache),
-    ]  # fmt: skip
+    ]
+    command = [
+        *in_memory,
+        "--state-dir",
+        str(state_dir),
+        "--state-cache-datasets",
+        str(settings.cache),
+    ]
     log = tmp / "engine.log"
     outputs = Outputs()
-    restarts: dict[str, list[dict[str, float]]] = {KEPT: [], EMPTIED: []}
+    restarts: dict[str, list[dict[str, float]]] = {KEPT: [], EMPTIED: [], IN_MEMORY: []}
     with log.open("wb") as log_stream:
         started = time.monotonic()
         service = start_process(command, log_stream)
@@ -643,7 +650,7 @@ async def _kill_and_restart(
             try:
                 await outputs.first_after(0.0, RESTART_TIMEOUT_S)
                 kinds = itertools.chain.from_iterable(
-                    (KEPT, EMPTIED) if n % 2 == 0 else (EMPTIED, KEPT)
+                    (KEPT, EMPTIED, IN_MEMORY) if n % 2 == 0 else (IN_MEMORY, EMPTIED, KEPT)
                     for n in range(settings.kills)
                 )
                 for kind in kinds:
@@ -653,7 +660,7 @@ async def _kill_and_restart(
                     await asyncio.to_thread(service.wait)
                     if kind == EMPTIED:
                         shutil.rmtree(state_dir, ignore_errors=True)
-                    service = start_process(command, log_stream)
+                    service = start_process(in_memory if kind == IN_MEMORY else command, log_stream)
                     first = await outputs.first_after(killed_at, RESTART_TIMEOUT_S)
                     restored = await _restored_records(port)
                     restarts[kind].append(

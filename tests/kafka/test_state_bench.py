@@ -24,15 +24,19 @@ def test_restoring_a_changelog_reads_every_record_into_both_stores(kafka_bootstr
     assert restored["sides"][1]["disk_bytes"] > 0
 
 
-def test_a_restart_with_the_local_store_reads_less_of_the_changelog(kafka_bootstrap: str) -> None:
+def test_a_restart_with_the_local_store_reads_less_of_the_changelog_than_one_without(
+    kafka_bootstrap: str,
+) -> None:
     restart = asyncio.run(run_restart(kafka_bootstrap, TINY))
 
     assert restart["first_start_restored_records"] == restart["changelog_records"]
     kept = restart["restarts"]["local store"]["runs"]
     alone = restart["restarts"]["changelog alone"]["runs"]
-    assert len(kept) == len(alone) == 1
-    assert kept[0]["seconds"] > 0 and alone[0]["seconds"] > 0
+    in_memory = restart["restarts"]["in memory"]["runs"]
+    assert len(kept) == len(alone) == len(in_memory) == 1
+    assert kept[0]["seconds"] > 0 and alone[0]["seconds"] > 0 and in_memory[0]["seconds"] > 0
     assert alone[0]["restored_records"] >= restart["changelog_records"]
+    assert in_memory[0]["restored_records"] >= alone[0]["restored_records"]
     assert kept[0]["restored_records"] < alone[0]["restored_records"]
     target = report.state_targets(
         {"memory": [], "hot_path": _PAIR, "replay": _PAIR, "restore": [], "restart": restart}
