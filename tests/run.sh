@@ -18,10 +18,12 @@ trap stop_broker EXIT
 if [[ -z "${TRIGGER_ENGINE_TEST_BOOTSTRAP:-}" ]]; then
   # A blank broker of its own for each run: the topics every run creates would otherwise pile up
   # in a shared directory, and a broker loading thousands of old partitions starts too slowly.
+  # On free ports too, unless told which: a broker already on the default ones stays out of it.
   broker_dir="$(mktemp -d "${TMPDIR:-/tmp}/trigger-engine-test-kafka.XXXXXX")"
   export TRIGGER_ENGINE_KAFKA_DIR="$broker_dir"
+  export TRIGGER_ENGINE_KAFKA_PORT="${TRIGGER_ENGINE_KAFKA_PORT:-$(python3 -m tests.kafka.ports)}"
   bash deploy/kafka/kafka.sh start
-  export TRIGGER_ENGINE_TEST_BOOTSTRAP="127.0.0.1:${TRIGGER_ENGINE_KAFKA_PORT:-19092}"
+  export TRIGGER_ENGINE_TEST_BOOTSTRAP="127.0.0.1:$TRIGGER_ENGINE_KAFKA_PORT"
 fi
 
 python3 -m ruff check .

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
 import subprocess
 import sys
 import uuid
@@ -28,6 +27,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import for_code
 from docker.errors import DockerException
 from testcontainers.community.kafka import KafkaContainer
+
+from tests.kafka.ports import free_port_pair
 
 TESTS_DIR = Path(__file__).resolve().parent
 KAFKA_DEPLOY_DIR = TESTS_DIR.parents[1] / "deploy" / "kafka"
@@ -225,7 +226,7 @@ class PrivateBroker:
     """A broker of `deploy/kafka/kafka.sh` on ports and in a directory of its own."""
 
     def __init__(self, directory: Path) -> None:
-        port = _free_port_pair()
+        port = free_port_pair()
         self.bootstrap = f"127.0.0.1:{port}"
         self._env = {
             **os.environ,
@@ -245,21 +246,6 @@ class PrivateBroker:
         )
         if done.returncode != 0:
             pytest.fail(f"`kafka.sh {command}` of the private broker failed:\n{done.stderr}")
-
-
-def _free_port_pair() -> int:
-    """A free port whose successor (the broker's controller port) is free too."""
-    for _ in range(20):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        with socket.socket() as successor:
-            try:
-                successor.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise AssertionError("no two free consecutive ports on 127.0.0.1")
 
 
 @pytest.fixture
