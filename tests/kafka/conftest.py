@@ -65,9 +65,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.kafka)
 
 
-def _run_kafka_sh(command: str) -> subprocess.CompletedProcess[str]:
+def _run_kafka_sh(
+    command: str, settings: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     # The readiness probe imports aiokafka, so it must run in this interpreter.
-    env = {**os.environ, "PYTHON": sys.executable}
+    env = {**os.environ, "PYTHON": sys.executable, **(settings or {})}
     return subprocess.run(
         ["bash", str(KAFKA_SH), command],
         capture_output=True,
@@ -131,8 +133,10 @@ def _container_broker() -> Iterator[str]:
 
 
 @contextmanager
-def _script_broker() -> Iterator[str]:
-    started = _run_kafka_sh("start")
+def _script_broker(directory: Path) -> Iterator[str]:
+    """A blank broker of the session's own, on free ports, as `tests/run.sh` starts one."""
+    broker = PrivateBroker(directory)
+    started = broker.kafka_sh("start")
     if started.returncode != 0:
         pytest.fail(
             f"no Kafka broker for the kafka tests: {BOOTSTRAP_ENV} is unset, nothing answers on the"
@@ -141,13 +145,13 @@ def _script_broker() -> Iterator[str]:
             pytrace=False,
         )
     try:
-        yield started.stdout.strip()
+        yield broker.bootstrap
     finally:
-        _run_kafka_sh("stop")
+        broker.kafka_sh("stop")
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap() -> Iterator[str]:
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """host:port of a real Kafka 3.9 broker shared by the whole session."""
     configured = os.environ.get(BOOTSTRAP_ENV)
     if configured:
@@ -158,7 +162,9 @@ def kafka_bootstrap() -> Iterator[str]:
         yield running.stdout.strip()
         return
     broker: AbstractContextManager[str] = (
-        _container_broker() if _docker_engine_answers() else _script_broker()
+        _container_broker()
+        if _docker_engine_answers()
+        else _script_broker(tmp_path_factory.mktemp("kafka"))
     )
     with broker as bootstrap:
         yield bootstrap
@@ -228,22 +234,16 @@ class PrivateBroker:
     def __init__(self, directory: Path) -> None:
         port = free_port_pair()
         self.bootstrap = f"127.0.0.1:{port}"
-        self._env = {
-            **os.environ,
-            "PYTHON": sys.executable,  # the readiness probe imports aiokafka
+        self._settings = {
             "TRIGGER_ENGINE_KAFKA_PORT": str(port),
             "TRIGGER_ENGINE_KAFKA_DIR": str(directory),
         }
 
+    def kafka_sh(self, command: str) -> subprocess.CompletedProcess[str]:
+        return _run_kafka_sh(command, self._settings)
+
     def run(self, command: str) -> None:
-        done = subprocess.run(
-            ["bash", str(KAFKA_SH), command],
-            capture_output=True,
-            text=True,
-            env=self._env,
-            timeout=KAFKA_SH_TIMEOUT_S,
-            check=False,
-        )
+        done = self.kafka_sh(command)
         if done.returncode != 0:
             pytest.fail(f"`kafka.sh {command}` of the private broker failed:\n{done.stderr}")
 
