@@ -31,6 +31,7 @@ from engine.models import Action, Trigger
 from engine.registry import TriggerRegistry
 from engine.service.changelog import distrust, open_store
 from engine.state import StateStore
+from engine.vocabulary import Cause, EventType, ForEach, Reason
 
 Json = dict[str, Any]
 SPEC = WorkloadSpec(triggers=150, orgs=3, events=1_500, seed=2, files_per_dataset=(3, 12))
@@ -43,8 +44,8 @@ def _registry(triggers: Iterable[Json], actions: Iterable[Json]) -> TriggerRegis
     return registry
 
 
-def _event(kind: str, event_id: str, org_id: str, dataset_id: str | None, data: Json) -> Json:
-    event = {"specversion": "1.0", "id": event_id, "type": kind, "source": "/test"}
+def _event(kind: EventType, event_id: str, org_id: str, dataset_id: str | None, data: Json) -> Json:
+    event = {"specversion": "1.0", "id": event_id, "type": kind.value, "source": "/test"}
     event |= {"orgid": org_id, "data": data}
     return event if dataset_id is None else event | {"datasetid": dataset_id}
 
@@ -52,16 +53,16 @@ def _event(kind: str, event_id: str, org_id: str, dataset_id: str | None, data: 
 def _backfill(n: int, trigger: Json) -> Json:
     """A backfill of `trigger`, rerun: every dataset of its org is evaluated again."""
     command = {"name": trigger["name"], "request_id": "r", "rerun": True}
-    kind = "trigger.backfill_requested"
+    kind = EventType.TRIGGER_BACKFILL_REQUESTED
     return _event(kind, f"backfill-{n}", trigger["org_id"], None, {"trigger": command})
 
 
 def _invoke(n: int, trigger: Json, upload: Json, idempotency_id: str) -> Json:
     """An invocation of `trigger` on the dataset of `upload` (on its file, for a per-file one)."""
     data: Json = {"trigger": {"name": trigger["name"], "idempotency_id": idempotency_id}}
-    if trigger.get("for_each") == "dataset_file":
+    if trigger.get("for_each") == ForEach.DATASET_FILE:
         data["file_id"] = upload["data"]["file"]["file_id"]
-    kind = "trigger.invoke_requested"
+    kind = EventType.TRIGGER_INVOKE_REQUESTED
     return _event(kind, f"invoke-{n}", upload["orgid"], upload["datasetid"], data)
 
 
@@ -81,14 +82,15 @@ def _with_commands(events: list[Json], triggers: list[Json]) -> list[Json]:
     mixed: list[Json] = []
     for n, event in enumerate(events, 1):
         mixed.append(event)
-        if event["type"] == "file.uploaded":
+        if event["type"] == EventType.FILE_UPLOADED:
             uploads.append(event)
         if n % 50 == 0 and uploads:
             upload = uploads[(n * 7) % len(uploads)]
             path = upload["data"]["file"]["relative_path"]
             candidates = by_org[upload["orgid"]]
-            selecting = [t for t, naive in candidates if naive.spec.match_file(path)]
-            trigger = (selecting or [t for t, _ in candidates])[n % len(selecting or candidates)]
+            pool = [t for t, naive in candidates if naive.spec.match_file(path)]
+            pool = pool or [t for t, _ in candidates]
+            trigger = pool[n % len(pool)]
             invoked = (trigger, upload, f"key-{n}")
             mixed.append(_invoke(n, *invoked))
         elif n % 50 == 25 and invoked is not None:
@@ -152,8 +154,9 @@ def test_the_disk_store_decides_as_the_in_memory_one(
         (record.get("cause"), record.get("reason"), "invocation_id" in record)
         for record in (orjson.loads(line) for line in in_memory if line.startswith(b"{"))
     }
-    assert {("backfill", None, True), ("manual", None, True)} <= outcomes
-    assert ("manual", "already_run", False) in outcomes  # a repeated invocation, deduplicated
+    # As JSON reads them: plain strings (an enum member hashes apart from its value).
+    assert {(Cause.BACKFILL.value, None, True), (Cause.MANUAL.value, None, True)} <= outcomes
+    assert (Cause.MANUAL.value, Reason.ALREADY_RUN.value, False) in outcomes  # deduplicated
 
 
 def _states(store: StateStore, dataset_ids: Iterable[str]) -> dict[str, Any]:
@@ -285,7 +288,7 @@ def _uploaded(dataset_id: str, file_id: str) -> Event:
 
 def _uploaded_doc(dataset_id: str, file_id: str) -> Json:
     data = {"file": {"file_id": file_id, "relative_path": f"a/{file_id}.jpg"}}
-    return _event("file.uploaded", f"up-{file_id}", "og_1", dataset_id, data)
+    return _event(EventType.FILE_UPLOADED, f"up-{file_id}", "og_1", dataset_id, data)
 
 
 @pytest.mark.parametrize(
