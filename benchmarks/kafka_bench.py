@@ -38,6 +38,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.structs import OffsetAndMetadata
 
 from benchmarks.hotpath import build_registry, nearest_rank
 from benchmarks.workload import Workload
@@ -413,6 +414,19 @@ async def _collect(consumer: AIOKafkaConsumer, received: list[tuple[str, str, in
         received.append((request["invocation_id"], request["event_id"], time.monotonic_ns()))
 
 
+async def group_offsets(
+    admin: AIOKafkaAdminClient, group: str
+) -> dict[TopicPartition, OffsetAndMetadata]:
+    """The group's committed offsets; none yet while the broker cannot name the group's
+    coordinator, as a blank broker cannot until it has created and loaded its offsets topic."""
+    try:
+        return await admin.list_consumer_group_offsets(group)
+    except KafkaError as error:
+        if not error.retriable:
+            raise
+        return {}
+
+
 async def wait_committed(bootstrap: str, topics: Topics, total: int, timeout_s: float) -> None:
     """Until the service's group has committed offsets covering `total` events."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -420,12 +434,7 @@ async def wait_committed(bootstrap: str, topics: Topics, total: int, timeout_s: 
     deadline = time.monotonic() + timeout_s
     try:
         while time.monotonic() < deadline:
-            try:
-                offsets = await admin.list_consumer_group_offsets(topics.group)
-            except KafkaError as error:
-                if not error.retriable:  # a blank broker has no group coordinator at first
-                    raise
-                offsets = {}
+            offsets = await group_offsets(admin, topics.group)
             done = sum(
                 meta.offset
                 for partition, meta in offsets.items()

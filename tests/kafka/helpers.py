@@ -20,9 +20,9 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
 from prometheus_client.parser import text_string_to_metric_families
 
+from benchmarks.kafka_bench import group_offsets
 from engine.actions import ActionCatalog, load_actions
 from engine.evaluator import Evaluator
 from engine.models import Trigger
@@ -306,14 +306,8 @@ async def _partitions(bootstrap: str, topic: str) -> list[TopicPartition]:
 
 
 async def committed(admin: AIOKafkaAdminClient, group: str, topic: str) -> dict[int, int]:
-    """The group's committed offsets of `topic`; none yet while the broker cannot name the group's
-    coordinator, as a blank broker cannot until it has created and loaded its offsets topic."""
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-    except KafkaError as error:
-        if not error.retriable:
-            raise
-        return {}
+    """The group's committed offsets of `topic` (none yet on a blank broker: `group_offsets`)."""
+    offsets = await group_offsets(admin, group)
     return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
 
 
