@@ -627,7 +627,7 @@ async def _kill_and_restart(
         *service_command(bootstrap, topics, actions, port),
         f"--group-instance-id={RESTART_INSTANCE_ID}",
     ]
-    command = [
+    on_disk = [
         *in_memory,
         "--state-dir",
         str(state_dir),
@@ -639,7 +639,7 @@ async def _kill_and_restart(
     restarts: dict[str, list[dict[str, float]]] = {KEPT: [], EMPTIED: [], IN_MEMORY: []}
     with log.open("wb") as log_stream:
         started = time.monotonic()
-        service = start_process(command, log_stream)
+        service = start_process(on_disk, log_stream)
         await wait_ready(service, port, log, len(workload.triggers), RESTART_TIMEOUT_S)
         first_start_s = time.monotonic() - started
         first_restored = await _restored_records(port)
@@ -660,7 +660,7 @@ async def _kill_and_restart(
                     await asyncio.to_thread(service.wait)
                     if kind == EMPTIED:
                         shutil.rmtree(state_dir, ignore_errors=True)
-                    service = start_process(in_memory if kind == IN_MEMORY else command, log_stream)
+                    service = start_process(in_memory if kind == IN_MEMORY else on_disk, log_stream)
                     first = await outputs.first_after(killed_at, RESTART_TIMEOUT_S)
                     restored = await _restored_records(port)
                     restarts[kind].append(
