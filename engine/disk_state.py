@@ -38,8 +38,10 @@ from engine.journal import (
     Journal,
     dataset_key,
     dataset_of,
+    dataset_prefix,
     decode,
     decoded_dataset,
+    prefix_of,
 )
 from engine.state import Change, DatasetState, DatasetWritten, StateStore
 
@@ -185,10 +187,10 @@ class DiskStateStore(StateStore):
         iterator: RdictIter = self._db.iter()
         iterator.seek(_JOURNAL_PREFIX)
         while iterator.valid() and iterator.key().startswith(_JOURNAL_PREFIX):
-            dataset_id = dataset_of(iterator.key())
-            ids.add(dataset_id)
+            key = iterator.key()
+            ids.add(dataset_of(key))
             # Past the dataset's keys: each goes on with a quote after its prefix.
-            iterator.seek(dataset_prefix(dataset_id) + b"\xff")
+            iterator.seek(prefix_of(key) + b"\xff")
         return ids
 
     # changing
@@ -307,8 +309,3 @@ class DiskStateStore(StateStore):
         for dataset_id in evicted:
             del cached[dataset_id]
             self._cached_files -= counted.pop(dataset_id, 0)
-
-
-def dataset_prefix(dataset_id: str) -> bytes:
-    """The bytes every journal key of the dataset begins with: `["<dataset_id>",`."""
-    return orjson.dumps([dataset_id])[:-1] + b","

@@ -21,7 +21,6 @@ from engine.disk_state import (
     DiskStateStore,
     StoreInUse,
     StoreUnreadable,
-    dataset_prefix,
 )
 from engine.errors import EventError
 from engine.evaluator import Evaluator
@@ -242,11 +241,6 @@ def test_written_records_replace_and_remove_keys_with_the_checkpoint(tmp_path: P
         assert (checkpoint.changelog_offset, checkpoint.input_offset) == (12, None)
     finally:
         reopened.close()
-
-
-def test_a_dataset_is_the_records_under_its_prefix_only() -> None:
-    assert dataset_prefix("ds_1") == b'["ds_1",'
-    assert not orjson.dumps(["ds_10", "d", ""]).startswith(dataset_prefix("ds_1"))
 
 
 def test_a_directory_that_is_no_store_is_unreadable(tmp_path: Path) -> None:
