@@ -27,6 +27,7 @@ import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 
 import orjson
@@ -270,7 +271,9 @@ class DiskStateStore(StateStore):
             self._db.flush(wait=True)
             self._unlogged = False
         batch = WriteBatch(raw_mode=True)
-        for key, value in records:
+        # In key order, RocksDB's memtable takes a batch in a fraction of the time. The sort is
+        # stable: of two records of one key, the later still comes last, and counts.
+        for key, value in sorted(records, key=itemgetter(0)):
             if value is None:
                 batch.delete(key)
             else:

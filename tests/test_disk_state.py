@@ -243,6 +243,27 @@ def test_written_records_replace_and_remove_keys_with_the_checkpoint(tmp_path: P
         reopened.close()
 
 
+def test_of_two_records_of_one_key_in_a_batch_the_later_counts(tmp_path: Path) -> None:
+    source = StateStore()
+    file = {"file_id": "fl_1", "relative_path": "a/b.jpg"}
+    source.apply(
+        event_from_dict(_event(EventType.FILE_UPLOADED, "e1", "og_1", "ds_1", {"file": file}))
+    )
+    written = [encode(change) for change in source.take_changes()]
+    deleted = _event(EventType.FILE_DELETED, "e2", "og_1", "ds_1", {"file": {"file_id": "fl_1"}})
+    source.apply(event_from_dict(deleted))
+    removed = [encode(change) for change in source.take_changes()]
+    store = DiskStateStore(tmp_path / "state", 100)
+    try:
+        store.write_records(written + removed, 2, 2)  # the file's key: written, then removed
+        assert store.get("ds_1") == source.get("ds_1")
+        store.write_records(removed + written, 4, 4)  # removed, then written again
+        ds = store.get("ds_1")
+        assert ds is not None and set(ds.files) == {"fl_1"}
+    finally:
+        store.close()
+
+
 def test_a_directory_that_is_no_store_is_unreadable(tmp_path: Path) -> None:
     path = tmp_path / "state"
     path.mkdir()
