@@ -11,12 +11,14 @@ start. The group's offset moves in the same transaction, so lag tools agree with
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import ProducerFenced
+from aiokafka.errors import KafkaError, ProducerFenced
 
 from engine.errors import ConfigError
 from engine.service.changelog import offset_record
@@ -27,6 +29,9 @@ from engine.service.topics import partition_counts
 # The owner may reopen the partition between the seek's init and its commit, fencing the seek in
 # turn (its init aborts the seek's transaction); a new attempt fences it again.
 _SEEK_ATTEMPTS = 5
+# A cluster no group has used yet has no coordinator to name until it has made its offsets topic.
+_COORDINATOR_WAIT_S = 30.0
+_COORDINATOR_POLL_S = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +76,7 @@ async def _check(settings: ServiceSettings, tp: TopicPartition, offset: int) -> 
     try:
         counts = await partition_counts(admin)
         _check_partition(settings, counts, tp.partition)
-        committed = await admin.list_consumer_group_offsets(settings.group_id, partitions=[tp])
+        previous = await _committed(admin, settings.group_id, tp)
     finally:
         await admin.close()
     first, end = await _bounds(settings, tp)
@@ -82,8 +87,23 @@ async def _check(settings: ServiceSettings, tp: TopicPartition, offset: int) -> 
             f"{offset} is outside the partition's offsets {first}..{end} (its first offset, "
             "its end)",
         )
-    previous = committed.get(tp)
-    return None if previous is None or previous.offset < 0 else previous.offset
+    return previous
+
+
+async def _committed(admin: AIOKafkaAdminClient, group: str, tp: TopicPartition) -> int | None:
+    """The group's committed offset of `tp`, None if it has none; asked again while the broker
+    answers with a retriable error, for at most `_COORDINATOR_WAIT_S`."""
+    deadline = time.monotonic() + _COORDINATOR_WAIT_S
+    while True:
+        try:
+            committed = await admin.list_consumer_group_offsets(group, partitions=[tp])
+        except KafkaError as error:
+            if not error.retriable or time.monotonic() >= deadline:
+                raise
+            await asyncio.sleep(_COORDINATOR_POLL_S)
+            continue
+        found = committed.get(tp)
+        return None if found is None or found.offset < 0 else found.offset
 
 
 def _check_partition(settings: ServiceSettings, counts: dict[str, int], partition: int) -> None:

@@ -11,15 +11,16 @@ from collections.abc import Callable
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from engine.cli import main
 from engine.models import Trigger
 from engine.service.admin import seek
 from engine.service.metrics import total
 from engine.service.service import TriggerService
-from tests.kafka.conftest import CreateTopics
+from tests.kafka.conftest import CreateTopics, PrivateBroker
 from tests.kafka.helpers import (
+    PARTITIONS,
     Deployment,
     Produced,
     dataset_events,
@@ -149,3 +150,30 @@ async def test_a_seek_refuses_a_partition_or_an_offset_that_does_not_exist(
         code = await asyncio.to_thread(main, _seek_flags(dep, partition, offset))
         assert (code, capsys.readouterr().err) == (2, f"trigger-engine: error: {error}\n")
     assert await read_all(kafka_bootstrap, dep.state) == []
+
+
+async def test_a_seek_on_a_broker_no_group_has_used_yet_waits_for_a_group_coordinator(
+    private_broker: PrivateBroker, unique_name: Callable[[str], str]
+) -> None:
+    bootstrap = private_broker.bootstrap
+    names = {
+        part: unique_name(part)
+        for part in ("events", "state", "invocations", "evaluations", "dlq", "triggers", "actions")
+    }
+    dep = Deployment(bootstrap, **names, group=unique_name("group"), prefix=unique_name("txn"))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        compacted = {"cleanup.policy": "compact"}
+        await admin.create_topics(
+            [
+                NewTopic(dep.events, PARTITIONS, replication_factor=1),
+                NewTopic(dep.state, PARTITIONS, replication_factor=1, topic_configs=compacted),
+            ]
+        )
+        [event] = await produce_events(bootstrap, dep.events, dataset_events("ds_new")[:1])
+        done = await seek(dep.settings(), event.partition, event.offset + 1)
+        assert (done.offset, done.previous) == (event.offset + 1, None)
+        await wait_committed(admin, dep.group, dep.events, {event.partition: event.offset + 1})
+    finally:
+        await admin.close()
