@@ -42,7 +42,6 @@ from engine.journal import (
     dataset_prefix,
     decode,
     decoded_dataset,
-    prefix_of,
 )
 from engine.state import Change, DatasetState, DatasetWritten, StateStore
 
@@ -188,10 +187,10 @@ class DiskStateStore(StateStore):
         iterator: RdictIter = self._db.iter()
         iterator.seek(_JOURNAL_PREFIX)
         while iterator.valid() and iterator.key().startswith(_JOURNAL_PREFIX):
-            key = iterator.key()
-            ids.add(dataset_of(key))
+            dataset_id = dataset_of(iterator.key())
+            ids.add(dataset_id)
             # Past the dataset's keys: each goes on with a quote after its prefix.
-            iterator.seek(prefix_of(key) + b"\xff")
+            iterator.seek(dataset_prefix(dataset_id) + b"\xff")
         return ids
 
     # changing

@@ -157,12 +157,6 @@ def dataset_prefix(dataset_id: str) -> bytes:
     return orjson.dumps([dataset_id])[:-1] + b","
 
 
-def prefix_of(key: bytes) -> bytes:
-    """`dataset_prefix` of the key's dataset, read without decoding the key: a quote within a JSON
-    string is escaped, so the key's first `","` is the one after its dataset id."""
-    return key[: key.index(b'","') + 2]
-
-
 def dataset_key(dataset_id: str) -> bytes:
     """The key of the dataset's record, which `decode` reads as a `DatasetWritten`."""
     return _key(dataset_id, "d", "")

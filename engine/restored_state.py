@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from engine.journal import ChangelogRecord, dataset_of, dataset_prefix, decoded_dataset, prefix_of
+from engine.journal import ChangelogRecord, dataset_of, decoded_dataset
 from engine.state import DatasetState, StateStore
 
 
@@ -22,15 +22,14 @@ class RestoredStateStore(StateStore):
 
     def __init__(self) -> None:
         super().__init__()
-        # By the dataset's key prefix: reading it costs a fraction of decoding the key.
-        self._encoded: dict[bytes, list[ChangelogRecord]] = {}
+        self._encoded: dict[str, list[ChangelogRecord]] = {}
 
     def hold(self, key: bytes, value: bytes | None) -> None:
         """Keep a changelog record for its dataset, as the changelog delivers it."""
-        prefix = prefix_of(key)
-        encoded = self._encoded.get(prefix)
+        dataset_id = dataset_of(key)
+        encoded = self._encoded.get(dataset_id)
         if encoded is None:
-            self._encoded[prefix] = [(key, value)]
+            self._encoded[dataset_id] = [(key, value)]
         else:
             encoded.append((key, value))
 
@@ -40,17 +39,14 @@ class RestoredStateStore(StateStore):
 
     def _find(self, dataset_id: str) -> DatasetState | None:
         ds = super()._find(dataset_id)
-        if ds is None and self._encoded and (encoded := self._pop(dataset_id)):
+        if ds is None and (encoded := self._encoded.pop(dataset_id, None)) is not None:
             ds = decoded_dataset(dataset_id, encoded)
             if ds is not None:
                 self._add(ds)
         return ds
 
-    def _pop(self, dataset_id: str) -> list[ChangelogRecord] | None:
-        return self._encoded.pop(dataset_prefix(dataset_id), None)
-
     def datasets_of(self, org_id: str) -> Iterable[DatasetState]:
         """As `StateStore.datasets_of`, once every dataset held is decoded."""
-        for records in list(self._encoded.values()):
-            self._find(dataset_of(records[0][0]))
+        for dataset_id in list(self._encoded):
+            self._find(dataset_id)
         return super().datasets_of(org_id)

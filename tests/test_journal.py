@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import orjson
-from hypothesis import given
-from hypothesis import strategies as st
 
-from engine.journal import Journal, dataset_of, dataset_prefix, decode, encode, prefix_of
+from engine.journal import Journal, dataset_prefix, decode, encode
 from engine.state import (
     DatasetWritten,
     FileFired,
@@ -85,12 +83,3 @@ def test_the_journal_keeps_the_last_value_of_each_key_in_first_change_order() ->
 def test_a_dataset_is_the_records_under_its_prefix_only() -> None:
     assert dataset_prefix("ds_1") == b'["ds_1",'
     assert not orjson.dumps(["ds_10", "d", ""]).startswith(dataset_prefix("ds_1"))
-
-
-@given(st.text(), st.sampled_from("dfkux"), st.text())
-def test_a_keys_prefix_read_from_its_bytes_is_its_datasets(
-    dataset_id: str, kind: str, name: str
-) -> None:
-    key = orjson.dumps([dataset_id, kind, name])
-    assert prefix_of(key) == dataset_prefix(dataset_id)
-    assert dataset_of(key) == dataset_id
