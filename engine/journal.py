@@ -62,19 +62,21 @@ Fact = tuple[str, str, str]
 
 
 def fact(change: Change) -> Fact:
+    # Class patterns alone, then attributes: a positional sub-pattern looks its attribute up by
+    # name, which costs more than the attribute read.
     match change:
-        case FileWritten(dataset_id, record, _):
-            return dataset_id, "f", record["file_id"]
-        case FiredMarked(dataset_id, key):
-            return dataset_id, "k", key
-        case UploadsWritten(dataset_id, _, _):
-            return dataset_id, "u", ""
-        case UploadClosed(dataset_id, transaction_id):
-            return dataset_id, "x", transaction_id
-        case FileRemoved(dataset_id, file_id, _):
-            return dataset_id, "f", file_id
-        case DatasetWritten(dataset_id=dataset_id):
-            return dataset_id, "d", ""
+        case FileWritten():
+            return change.dataset_id, "f", change.record["file_id"]
+        case FiredMarked():
+            return change.dataset_id, "k", change.key
+        case UploadsWritten():
+            return change.dataset_id, "u", ""
+        case UploadClosed():
+            return change.dataset_id, "x", change.transaction_id
+        case FileRemoved():
+            return change.dataset_id, "f", change.file_id
+        case DatasetWritten():
+            return change.dataset_id, "d", ""
     raise TypeError(f"not a state change this engine writes: {change!r}")
 
 
