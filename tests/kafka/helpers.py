@@ -101,21 +101,26 @@ class Deployment:
         ]
 
 
-async def deployment(
-    bootstrap: str, create_topics: CreateTopics, unique_name: Callable[[str], str]
-) -> Deployment:
-    """Fresh topics: the input, its changelog and the outputs with `PARTITIONS` partitions."""
+def unique_deployment(bootstrap: str, unique_name: Callable[[str], str]) -> Deployment:
+    """A deployment on `bootstrap` whose topics, group and transactional ids are named afresh;
+    its topics are not created."""
     names = {
         part: unique_name(part)
         for part in ("events", "state", "invocations", "evaluations", "dlq", "triggers", "actions")
     }
-    await create_topics(
-        {names[t]: PARTITIONS for t in ("events", "invocations", "evaluations", "dlq")}
-    )
-    await create_topics(
-        {names["state"]: PARTITIONS, names["triggers"]: 1, names["actions"]: 1}, compacted=True
-    )
     return Deployment(bootstrap, **names, group=unique_name("group"), prefix=unique_name("txn"))
+
+
+async def deployment(
+    bootstrap: str, create_topics: CreateTopics, unique_name: Callable[[str], str]
+) -> Deployment:
+    """Fresh topics: the input, its changelog and the outputs with `PARTITIONS` partitions."""
+    dep = unique_deployment(bootstrap, unique_name)
+    await create_topics(
+        {t: PARTITIONS for t in (dep.events, dep.invocations, dep.evaluations, dep.dlq)}
+    )
+    await create_topics({dep.state: PARTITIONS, dep.triggers: 1, dep.actions: 1}, compacted=True)
+    return dep
 
 
 def example_triggers() -> list[Trigger]:

@@ -29,6 +29,7 @@ from tests.kafka.helpers import (
     expected,
     produce_events,
     read_all,
+    unique_deployment,
     values,
     wait_committed,
 )
@@ -156,11 +157,7 @@ async def test_a_seek_on_a_broker_no_group_has_used_yet_waits_for_a_group_coordi
     private_broker: PrivateBroker, unique_name: Callable[[str], str]
 ) -> None:
     bootstrap = private_broker.bootstrap
-    names = {
-        part: unique_name(part)
-        for part in ("events", "state", "invocations", "evaluations", "dlq", "triggers", "actions")
-    }
-    dep = Deployment(bootstrap, **names, group=unique_name("group"), prefix=unique_name("txn"))
+    dep = unique_deployment(bootstrap, unique_name)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:

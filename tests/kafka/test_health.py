@@ -32,6 +32,7 @@ from tests.kafka.helpers import (
     exposition_samples,
     http_request,
     produce_events,
+    unique_deployment,
     wait_committed,
     wait_for,
 )
@@ -70,13 +71,10 @@ async def _deployment(
     bootstrap: str, create_topics: CreateTopics, unique_name: Callable[[str], str]
 ) -> Deployment:
     """Fresh topics of one partition each: members beyond the first get none."""
-    names = {
-        part: unique_name(part)
-        for part in ("events", "state", "invocations", "evaluations", "dlq", "triggers", "actions")
-    }
-    await create_topics({names[t]: 1 for t in ("events", "invocations", "evaluations", "dlq")})
-    await create_topics({names["state"]: 1, names["triggers"]: 1}, compacted=True)
-    return Deployment(bootstrap, **names, group=unique_name("group"), prefix=unique_name("txn"))
+    dep = unique_deployment(bootstrap, unique_name)
+    await create_topics({t: 1 for t in (dep.events, dep.invocations, dep.evaluations, dep.dlq)})
+    await create_topics({dep.state: 1, dep.triggers: 1}, compacted=True)
+    return dep
 
 
 class _HeldRevocation(ConsumerRebalanceListener):
@@ -256,11 +254,7 @@ async def test_readiness_fails_while_the_broker_is_down_and_returns_with_it(
 ) -> None:
     caplog.set_level(logging.INFO, logger=HEALTH_LOGGER)
     bootstrap = private_broker.bootstrap
-    names = {
-        part: unique_name(part)
-        for part in ("events", "state", "invocations", "evaluations", "dlq", "triggers", "actions")
-    }
-    dep = Deployment(bootstrap, **names, group=unique_name("group"), prefix=unique_name("txn"))
+    dep = unique_deployment(bootstrap, unique_name)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
