@@ -270,8 +270,8 @@ class DiskStateStore(StateStore):
             self._db.flush(wait=True)
             self._unlogged = False
         batch = WriteBatch(raw_mode=True)
-        # In key order, RocksDB's memtable takes a batch in a fraction of the time. The sort is
-        # stable: of two records of one key, the later still comes last, and counts.
+        # In key order: RocksDB's memtable is a skip list, and each insert then lands near the one
+        # before. The sort is stable: of two records of one key, the later still comes last.
         for key, value in sorted(records, key=itemgetter(0)):
             if value is None:
                 batch.delete(key)
