@@ -587,6 +587,7 @@ RESTART_UPTIME_S = 3.0  # after a restart's first output, before the next kill
 RESTART_TIMEOUT_S = 900.0
 # The kinds of restart: with the state directory kept, emptied, and without one (in memory).
 KEPT, EMPTIED, IN_MEMORY = "local store", "changelog alone", "in memory"
+RESTART_KINDS = (KEPT, EMPTIED, IN_MEMORY)
 
 
 async def run_restart(bootstrap: str, settings: StateSettings) -> dict[str, Any]:
@@ -636,7 +637,7 @@ async def _kill_and_restart(
     ]
     log = tmp / "engine.log"
     outputs = Outputs()
-    restarts: dict[str, list[dict[str, float]]] = {KEPT: [], EMPTIED: [], IN_MEMORY: []}
+    restarts: dict[str, list[dict[str, float]]] = {kind: [] for kind in RESTART_KINDS}
     with log.open("wb") as log_stream:
         started = time.monotonic()
         service = start_process(on_disk, log_stream)
@@ -650,7 +651,7 @@ async def _kill_and_restart(
             try:
                 await outputs.first_after(0.0, RESTART_TIMEOUT_S)
                 kinds = itertools.chain.from_iterable(
-                    (KEPT, EMPTIED, IN_MEMORY) if n % 2 == 0 else (IN_MEMORY, EMPTIED, KEPT)
+                    RESTART_KINDS if n % 2 == 0 else RESTART_KINDS[::-1]
                     for n in range(settings.kills)
                 )
                 for kind in kinds:
