@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import NewTopic
 
 from benchmarks.hotpath import build_registry, forget_directories
@@ -81,6 +80,7 @@ from engine.journal import ChangelogRecord, encode
 from engine.registry import TriggerRegistry
 from engine.replay import committing, read_events, replay, temporary_disk_store
 from engine.service.changelog import offset_record, restore, restore_stores
+from engine.service.changelog_reader import ChangelogReader
 from engine.service.settings import ServiceSettings
 from engine.service.topics import DEFAULT_DELETE_RETENTION_MS
 from engine.sinks import JsonlSink
@@ -542,26 +542,21 @@ async def restore_partition(
     """Partition 0 of the changelog `topic` read into a fresh state, as the service restores it."""
     from engine.disk_state import DiskStateStore
 
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        isolation_level="read_committed",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
+    changelog = ChangelogReader({"bootstrap_servers": bootstrap}, topic, 1)
+    await changelog.start()
     path = directory / "state"
     try:
         started = time.perf_counter()
         if cache_datasets is None:
-            states = await restore(consumer, topic, [0], {})
+            states = await restore(changelog, [0], {})
         else:
             stores = {0: DiskStateStore.fresh(path, cache_datasets, CACHE_FILES)}
             # A fresh store has no checkpoint to age: the changelog's default retention will do.
             kept_s = DEFAULT_DELETE_RETENTION_MS / 1000
-            states = await restore_stores(consumer, topic, stores, kept_s)
+            states = await restore_stores(changelog, stores, kept_s)
         seconds = time.perf_counter() - started
     finally:
-        await consumer.stop()
+        await changelog.stop()
     state = states[0]
     datasets = len(state.state)
     if isinstance(state.state, DiskStateStore):

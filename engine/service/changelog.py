@@ -10,23 +10,23 @@ keeps each dataset's records encoded until the dataset is first used. With a sta
 each partition's state is a `DiskStateStore` whose checkpoint says up to which changelog offset it
 is complete: restoring it reads only the changelog from there. A store that cannot be trusted
 (missing, unreadable, without a checkpoint, whose checkpoint lies outside the changelog partition,
-or older than the changelog keeps tombstones) is rebuilt from the changelog's beginning.
+or older than the changelog keeps tombstones) is rebuilt from the changelog's beginning. Both
+read the changelog through a `ChangelogReader`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from engine.collector import long_lived
 from engine.disk_state import Checkpoint, DiskStateStore, StoreUnreadable
 from engine.restored_state import RestoredStateStore
-from engine.service.topic_reader import read_batches
+from engine.service.changelog_reader import ChangelogReader, FetchedRecords
 from engine.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -60,62 +60,65 @@ def offset_record(next_offset: int) -> tuple[bytes, bytes]:
     return OFFSET_KEY, str(next_offset).encode()
 
 
-async def changelog_ends(
-    consumer: AIOKafkaConsumer, topic: str, partitions: Iterable[int]
-) -> dict[int, int]:
-    """End offsets; with a read_committed consumer, the last stable offsets."""
-    ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
-    return {tp.partition: offset for tp, offset in ends.items()}
-
-
 async def restore(
-    consumer: AIOKafkaConsumer,
-    topic: str,
-    partitions: Iterable[int],
-    parked: Mapping[int, PartitionState],
+    changelog: ChangelogReader, partitions: Iterable[int], parked: Mapping[int, PartitionState]
 ) -> dict[int, PartitionState]:
     """The state of each partition: a parked one when nothing was written since it was parked,
     else rebuilt by reading the changelog partition from its beginning to its end offset into a
     `RestoredStateStore`.
 
-    `consumer` must be read_committed and belong to no group; the caller owns the partitions'
-    transactional ids (their init completed or aborted every earlier transaction), so the end
-    offsets read here cover every change ever committed.
+    The caller owns the partitions' transactional ids (their init completed or aborted every
+    earlier transaction), so the end offsets read here cover every change ever committed.
     """
-    ends = await changelog_ends(consumer, topic, partitions)
+    ends = await changelog.ends(partitions)
     states = {
         p: parked[p]
         if p in parked and parked[p].changelog_end == end
         else PartitionState(end, RestoredStateStore())
         for p, end in ends.items()
     }
-    rebuild = [TopicPartition(topic, p) for p, s in states.items() if s is not parked.get(p)]
+    rebuild = [p for p, s in states.items() if s is not parked.get(p)]
     if rebuild:
-        await _read_to_ends(consumer, rebuild, states)
+        beginnings = await changelog.beginnings(rebuild)
+        ranges = {p: (beginnings[p], ends[p]) for p in rebuild}
+        await _read(changelog, ranges, _holder(states))
     return states
 
 
-async def _read_to_ends(
-    consumer: AIOKafkaConsumer, tps: list[TopicPartition], states: dict[int, PartitionState]
+def _holder(states: dict[int, PartitionState]) -> Callable[[FetchedRecords], None]:
+    """What keeps a fetch's records in the partition's `RestoredStateStore`."""
+
+    def hold(fetched: FetchedRecords) -> None:
+        state = states[fetched.partition]
+        store = state.state
+        assert isinstance(store, RestoredStateStore)  # made so by `restore`
+        state.restored_records += len(fetched.records)
+        for key, value in fetched.records:
+            if key == OFFSET_KEY:
+                state.input_offset = _input_offset(value)
+            else:
+                store.hold(key, value)
+
+    return hold
+
+
+async def _read(
+    changelog: ChangelogReader,
+    ranges: Mapping[int, tuple[int, int]],
+    apply: Callable[[FetchedRecords], None],
 ) -> None:
-    consumer.assign(tps)
-    await consumer.seek_to_beginning(*tps)
-    ends = {tp: states[tp.partition].changelog_end for tp in tps}
-    with long_lived():  # the state it builds lives on, as a replay's does
-        async for records in read_batches(consumer, ends):
-            state = states[records[0].partition]
-            store = state.state
-            assert isinstance(store, RestoredStateStore)  # made so by `restore`
-            state.restored_records += len(records)
-            for record in records:
-                if record.key == OFFSET_KEY:
-                    state.input_offset = int(record.value)
-                else:
-                    store.hold(record.key, record.value)
-    # Paused, not unsubscribed: with nothing assigned, aiokafka asks for the metadata of every
-    # topic of the cluster, at once and again every metadata_max_age_ms, and decoding that stalls
-    # the event loop on a cluster with many topics.
-    consumer.pause(*tps)
+    """Apply each fetch of the ranges, with the collector paused: the state a restore builds
+    lives on, and a fetch's records live until written, long enough to reach the oldest
+    generation; collecting meanwhile would walk them again and again."""
+    with long_lived():
+        async with aclosing(changelog.read(ranges)) as fetches:
+            async for fetched in fetches:
+                apply(fetched)
+
+
+def _input_offset(value: bytes | None) -> int:
+    assert value is not None  # `offset_record` writes one
+    return int(value)
 
 
 def open_store(path: Path, cache_datasets: int, cache_files: int | None = None) -> DiskStateStore:
@@ -147,26 +150,25 @@ def distrust(
 
 
 async def restore_stores(
-    consumer: AIOKafkaConsumer,
-    topic: str,
-    stores: Mapping[int, DiskStateStore],
-    tombstones_kept_s: float,
+    changelog: ChangelogReader, stores: Mapping[int, DiskStateStore], tombstones_kept_s: float
 ) -> dict[int, PartitionState]:
     """The state of each partition in its disk store, brought up to the changelog's end offset:
     from the store's checkpoint if `distrust` finds nothing against it, else from its beginning
-    into an emptied store. `consumer` as for `restore`."""
-    ends = await changelog_ends(consumer, topic, stores)
-    beginnings = await consumer.beginning_offsets([TopicPartition(topic, p) for p in stores])
-    starts = {tp.partition: offset for tp, offset in beginnings.items()}
+    into an emptied store. The caller owns the partitions' transactional ids, as for `restore`."""
+    ends = await changelog.ends(stores)
+    starts = await changelog.beginnings(stores)
     states: dict[int, PartitionState] = {}
-    positions: dict[TopicPartition, int] = {}
     for p, store in stores.items():
         checkpoint = store.checkpoint
         reason = distrust(checkpoint, starts[p], ends[p], time.time(), tombstones_kept_s)
         if reason is not None:
             if checkpoint is not None:  # a new store has none: nothing to say
                 log.warning(
-                    "state store %s of %s/%d: %s; rebuilding it", store.path, topic, p, reason
+                    "state store %s of %s/%d: %s; rebuilding it",
+                    store.path,
+                    changelog.topic,
+                    p,
+                    reason,
                 )
             store.close()
             store = DiskStateStore.fresh(store.path, store.cache_datasets, store.cache_files)
@@ -174,10 +176,9 @@ async def restore_stores(
         else:
             assert checkpoint is not None
             states[p] = PartitionState(checkpoint.changelog_offset, store, checkpoint.input_offset)
-        if states[p].changelog_end < ends[p]:
-            positions[TopicPartition(topic, p)] = states[p].changelog_end
-    if positions:
-        await _read_tails(consumer, positions, ends, states)
+    tails = {p: (s.changelog_end, ends[p]) for p, s in states.items() if s.changelog_end < ends[p]}
+    if tails:
+        await _read(changelog, tails, _writer(states))
     for p, state in states.items():
         state.changelog_end = ends[p]
         store = state.state
@@ -188,29 +189,20 @@ async def restore_stores(
     return states
 
 
-async def _read_tails(
-    consumer: AIOKafkaConsumer,
-    positions: Mapping[TopicPartition, int],
-    ends: Mapping[int, int],
-    states: dict[int, PartitionState],
-) -> None:
-    """Write the records from `positions` to the partitions' ends into their stores, a fetched
-    batch at a time, each with the checkpoint just past it."""
-    tps = list(positions)
-    consumer.assign(tps)
-    for tp, offset in positions.items():
-        consumer.seek(tp, offset)
-    # Without collections: a fetched batch's records live until written, long enough to reach
-    # the oldest generation, and collecting it again and again would walk them every time.
-    with long_lived():
-        async for records in read_batches(consumer, {tp: ends[tp.partition] for tp in tps}):
-            state = states[records[0].partition]
-            store = state.state
-            assert isinstance(store, DiskStateStore)  # made so by `restore_stores`
-            state.restored_records += len(records)
-            written = [(r.key, r.value) for r in records if r.key != OFFSET_KEY]
-            if len(written) < len(records):
-                last = next(r for r in reversed(records) if r.key == OFFSET_KEY)
-                state.input_offset = int(last.value)
-            store.write_records(written, records[-1].offset + 1, state.input_offset)
-    consumer.pause(*tps)  # as in `_read_to_ends`
+def _writer(states: dict[int, PartitionState]) -> Callable[[FetchedRecords], None]:
+    """What writes a fetch's records into the partition's disk store, with the checkpoint just
+    past them."""
+
+    def write(fetched: FetchedRecords) -> None:
+        state = states[fetched.partition]
+        store = state.state
+        assert isinstance(store, DiskStateStore)  # made so by `restore_stores`
+        records = fetched.records
+        state.restored_records += len(records)
+        written = [r for r in records if r[0] != OFFSET_KEY]
+        if len(written) < len(records):
+            last = next(value for key, value in reversed(records) if key == OFFSET_KEY)
+            state.input_offset = _input_offset(last)
+        store.write_records(written, fetched.next_offset, state.input_offset)
+
+    return write

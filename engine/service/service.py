@@ -44,6 +44,7 @@ from engine.collector import settle
 from engine.disk_state import DiskStateStore
 from engine.registry import TriggerRegistry
 from engine.service.changelog import PartitionState, open_store, restore, restore_stores
+from engine.service.changelog_reader import ChangelogReader
 from engine.service.health import Health, HealthLimits
 from engine.service.http import HttpServer, Response
 from engine.service.kafka_sink import RecordTooLarge
@@ -146,7 +147,7 @@ class TriggerService:
             {"/healthz": self._healthz, "/readyz": self._readyz, "/metrics": self._metrics},
         )
         self._consumer: AIOKafkaConsumer | None = None
-        self._restorer: AIOKafkaConsumer | None = None  # reads changelog partitions, no group
+        self._changelog: ChangelogReader | None = None
         self._workers: dict[TopicPartition, PartitionWorker] = {}
         self._parked: dict[int, PartitionState] = {}
         # With --state-dir, each partition's store: open while the partition is assigned (and
@@ -213,12 +214,10 @@ class TriggerService:
             )
             if self.settings.state_dir is not None:
                 self._tombstones_kept_s = await tombstone_retention_ms(self.settings) / 1000
-            self._restorer = self._plain_consumer()
-            await self._restorer.start()
-            # The changelog's metadata now rather than at the first restore, which would wait.
-            changelog = [TopicPartition(self.settings.state_topic, p) for p in range(partitions)]
-            self._restorer.assign(changelog)
-            self._restorer.pause(*changelog)
+            self._changelog = ChangelogReader(
+                self.settings.kafka.client_options(), self.settings.state_topic, partitions
+            )
+            await self._changelog.start()
             if joins_first:
                 await self._join()
             await self._follower.load()
@@ -298,8 +297,8 @@ class TriggerService:
     async def _close_clients(self) -> None:
         if self._consumer is not None:
             await self._consumer.stop()  # leaves the group, unless a static member
-        if self._restorer is not None:
-            await self._restorer.stop()
+        if self._changelog is not None:
+            await self._changelog.stop()
         await self._follower.stop()
 
     async def _leave_as_static_member(self) -> None:
@@ -352,14 +351,6 @@ class TriggerService:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=settings.batch_max_records,
-        )
-
-    def _plain_consumer(self) -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(
-            **self.settings.kafka.client_options(),
-            group_id=None,
-            isolation_level="read_committed",
-            enable_auto_commit=False,
         )
 
     # processing
@@ -688,10 +679,10 @@ class TriggerService:
         self, partitions: list[int], parked: dict[int, PartitionState]
     ) -> dict[int, PartitionState]:
         """The partitions' state: in memory from their changelog, else from their disk stores."""
-        settings, restorer = self.settings, self._restorer
-        assert restorer is not None
+        settings, changelog = self.settings, self._changelog
+        assert changelog is not None
         if settings.state_dir is None:
-            return await restore(restorer, settings.state_topic, partitions, parked)
+            return await restore(changelog, partitions, parked)
         for p in partitions:
             if p not in self._stores:
                 path = settings.state_dir / settings.state_topic / str(p)
@@ -700,9 +691,7 @@ class TriggerService:
                 )
         stores = {p: self._stores[p] for p in partitions}
         assert self._tombstones_kept_s is not None  # read at start with a state dir
-        states = await restore_stores(
-            restorer, settings.state_topic, stores, self._tombstones_kept_s
-        )
+        states = await restore_stores(changelog, stores, self._tombstones_kept_s)
         for p, state in states.items():  # a store rebuilt is a new one
             assert isinstance(state.state, DiskStateStore)
             self._stores[p] = state.state

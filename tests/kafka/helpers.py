@@ -29,6 +29,7 @@ from engine.models import Trigger
 from engine.registry import TriggerRegistry
 from engine.replay import replay
 from engine.service.changelog import PartitionState, restore
+from engine.service.changelog_reader import ChangelogReader
 from engine.service.registry_topic import publish_trigger
 from engine.service.settings import KafkaSettings, ServiceSettings
 from engine.sinks import JsonlSink, Origin
@@ -296,8 +297,9 @@ async def restored_states(bootstrap: str, topic: str) -> dict[int, PartitionStat
     """Each partition's state as the service restores it on assignment, from the changelog
     `topic` (its writers have stopped)."""
     partitions = [tp.partition for tp in await _partitions(bootstrap, topic)]
-    async with groupless_consumer(bootstrap, "read_committed") as consumer:
-        return await restore(consumer, topic, partitions, {})
+    options = {"bootstrap_servers": bootstrap}
+    async with ChangelogReader(options, topic, len(partitions)) as changelog:
+        return await restore(changelog, partitions, {})
 
 
 async def _partitions(bootstrap: str, topic: str) -> list[TopicPartition]:

@@ -16,9 +16,9 @@ from engine.disk_state import DiskStateStore
 from engine.journal import encode
 from engine.restored_state import RestoredStateStore
 from engine.service.changelog import offset_record, restore, restore_stores
+from engine.service.changelog_reader import ChangelogReader
 from engine.state import DatasetWritten, FileWritten
 from tests.kafka.conftest import CreateTopics
-from tests.kafka.helpers import groupless_consumer
 
 FILES = 3_000
 DATASETS = 3
@@ -74,11 +74,11 @@ async def test_a_restore_reads_every_record_with_the_collector_paused(
     written = await _changelog(kafka_bootstrap, create_topics, topic)
     collector_on = _collector_states(monkeypatch)
     try:
-        async with groupless_consumer(kafka_bootstrap, "read_committed") as consumer:
-            states = await restore(consumer, topic, [0], {})
+        async with ChangelogReader({"bootstrap_servers": kafka_bootstrap}, topic, 1) as changelog:
+            states = await restore(changelog, [0], {})
             restored = len(collector_on)
             store = DiskStateStore(tmp_path / "state", cache_datasets=1)
-            stored = await restore_stores(consumer, topic, {0: store}, tombstones_kept_s=3600)
+            stored = await restore_stores(changelog, {0: store}, tombstones_kept_s=3600)
     finally:
         gc.unfreeze()  # what the restores froze goes back to the collector's sight
     try:
