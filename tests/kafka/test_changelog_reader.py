@@ -1,6 +1,7 @@
 """The changelog reader against the real broker, beside a read_committed consumer reading the same
 partitions: the same records for every range, through committed, aborted and interleaved
-transactions, records written outside transactions, and batches of one and of many records."""
+transactions, records written outside transactions, and batches of one and of many records; an
+error that names the place for a range it cannot read; and a read that outlasts a broker stop."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from collections.abc import Callable
 
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
 
 from engine.service.changelog_reader import ChangelogReader, ChangelogReadError, FetchedRecords
 from engine.service.record_batches import KeyedRecord
-from tests.kafka.conftest import CreateTopics
-from tests.kafka.helpers import read_all
+from tests.kafka.conftest import CreateTopics, PrivateBroker
+from tests.kafka.helpers import WAIT_S, read_all, wait_for
 
 PARTITIONS = 2
 
@@ -123,3 +124,44 @@ async def test_a_range_that_begins_before_the_partitions_first_offset_is_an_erro
         assert _records((await _read(changelog, {0: (2, 4)}))[0]) == [(b"k2", b"v"), (b"k3", b"v")]
         with pytest.raises(ChangelogReadError, match=rf"{topic}/0 at offset 0: OffsetOutOfRange"):
             await _read(changelog, {0: (0, 4)})
+
+
+async def test_a_read_goes_on_where_it_was_once_a_stopped_broker_is_back(
+    private_broker: PrivateBroker,
+    unique_name: Callable[[str], str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """More records than two fetches bring: the third is asked for while the broker is down."""
+    bootstrap, topic = private_broker.bootstrap, unique_name("changelog")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 1, replication_factor=1)])
+    finally:
+        await admin.close()
+    written = [(f"k{i}".encode(), bytes(1000)) for i in range(3 * 1024)]
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=f"{topic}-writer")
+    await producer.start()
+    try:
+        async with producer.transaction():
+            for key, value in written:
+                await producer.send(topic, value, key=key, partition=0)
+    finally:
+        await producer.stop()
+
+    async with ChangelogReader({"bootstrap_servers": bootstrap}, topic, 1) as changelog:
+        ends = await changelog.ends([0])
+        fetches = changelog.read({0: (0, ends[0])})
+        first = await anext(fetches)
+        await asyncio.to_thread(private_broker.run, "stop")
+
+        async def rest() -> list[KeyedRecord]:
+            return [record async for fetched in fetches for record in fetched.records]
+
+        reading = asyncio.ensure_future(rest())
+        await wait_for(lambda: "trying again" in caplog.text, "a fetch to fail and be retried")
+        assert not reading.done()
+        await asyncio.to_thread(private_broker.run, "start")
+        async with asyncio.timeout(WAIT_S):
+            records = first.records + await reading
+    assert records == written
