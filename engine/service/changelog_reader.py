@@ -15,7 +15,6 @@ import logging
 from asyncio import FIRST_COMPLETED
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -23,6 +22,7 @@ from aiokafka import errors as kafka_errors
 from aiokafka.client import AIOKafkaClient
 from aiokafka.protocol.fetch import FetchRequest
 
+from engine.service.lifecycle import Lifecycle
 from engine.service.record_batches import CorruptBatch, KeyedRecord, committed_records
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class FetchedRecords:
     next_offset: int  # past these records and the control or aborted batches after them
 
 
-class ChangelogReader:
+class ChangelogReader(Lifecycle):
     """The changelog topic's reader, with aiokafka's lifecycle: `start`, then reads, then
     `stop` (or `async with`)."""
 
@@ -77,18 +77,6 @@ class ChangelogReader:
             await self._offsets.stop()
         finally:
             await self._client.close()
-
-    async def __aenter__(self) -> ChangelogReader:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def ends(self, partitions: Iterable[int]) -> dict[int, int]:
         """The partitions' last stable offsets: every transaction below them has ended."""

@@ -33,8 +33,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
-from types import TracebackType
-from typing import Self, TypeVar
+from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import IllegalStateError, KafkaError, KafkaTimeoutError, ProducerFenced
@@ -48,6 +47,7 @@ from engine.service.changelog_reader import ChangelogReader
 from engine.service.health import Health, HealthLimits
 from engine.service.http import HttpServer, Response
 from engine.service.kafka_sink import RecordTooLarge
+from engine.service.lifecycle import Lifecycle
 from engine.service.limits import WriteLimits
 from engine.service.logs import partition_fields
 from engine.service.membership import leave_group
@@ -112,7 +112,7 @@ class StartError(Exception):
     """The service cannot start; the message says what and why, in one line."""
 
 
-class TriggerService:
+class TriggerService(Lifecycle):
     """`start()` / `stop()` or `async with`; `wait()` returns when a stop is requested (SIGTERM
     calls `request_stop`) or the service fails (`failure` then says why)."""
 
@@ -167,18 +167,6 @@ class TriggerService:
         self._registry_loaded = False
 
     # lifecycle
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     @property
     def http_port(self) -> int:
