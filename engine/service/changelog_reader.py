@@ -46,8 +46,7 @@ class FetchedRecords:
 
 
 class ChangelogReader(Lifecycle):
-    """The changelog topic's reader, with aiokafka's lifecycle: `start`, then reads, then
-    `stop` (or `async with`)."""
+    """The changelog topic's reader: `start`, then reads, then `stop` (or `async with`)."""
 
     def __init__(self, client_options: Mapping[str, Any], topic: str, partitions: int) -> None:
         self.topic = topic
