@@ -163,7 +163,7 @@ class ChangelogReader(Lifecycle):
                 raise ChangelogReadError(
                     f"changelog {self.topic}: fetch from broker {node}: {exc!r}"
                 ) from exc
-            await self._retry_later(f"fetch from broker {node}", exc)
+            await self._retry_later(f"fetch from broker {node}: {exc!r}")
             return unchanged
         if response.API_VERSION < 4:
             raise ChangelogReadError(
@@ -171,6 +171,7 @@ class ChangelogReader(Lifecycle):
                 f"{response.API_VERSION}, which cannot read committed records only"
             )
         fetched = {chunk.partition: chunk for chunk in unchanged}
+        passing: list[str] = []  # the places of errors that pass
         for topic, partitions in response.topics:
             for p, error_code, _, *data in partitions:
                 place = f"changelog {topic}/{p} at offset {offsets[p]}"
@@ -178,12 +179,14 @@ class ChangelogReader(Lifecycle):
                 if error is not kafka_errors.NoError:
                     if not error.retriable:
                         raise ChangelogReadError(f"{place}: {error.__name__}")
-                    await self._retry_later(place, error())
+                    passing.append(f"{place}: {error.__name__}")
                     continue
                 aborted = data[2] if response.API_VERSION >= 11 else data[-2]
                 fetched[p] = self._unpacked(
                     place, p, data[-1] or b"", aborted or [], offsets[p], stops[p]
                 )
+        if passing:
+            await self._retry_later("; ".join(passing))
         return list(fetched.values())
 
     @staticmethod
@@ -198,8 +201,8 @@ class ChangelogReader(Lifecycle):
             raise ChangelogReadError(f"{place}: the fetch brought part of a batch and no whole one")
         return FetchedRecords(p, unpacked.records, unpacked.next_offset)
 
-    async def _retry_later(self, what: str, exc: Exception) -> None:
-        log.warning("%s: %r; trying again", what, exc)
+    async def _retry_later(self, what: str) -> None:
+        log.warning("%s; trying again", what)
         await asyncio.sleep(_RETRY_BACKOFF_S)
         await self._metadata_refreshed()
 
