@@ -143,63 +143,24 @@ class ChangelogReader(Lifecycle):
     ) -> list[FetchedRecords]:
         """What one fetch from `node` brings of each partition; a partition it brings nothing of,
         for a reason that passes, is left where it was."""
-        request = FetchRequest(
-            _FETCH_MAX_WAIT_MS,
-            1,
-            _FETCH_MAX_BYTES,
-            _READ_COMMITTED,
-            [
-                (
-                    self.topic,
-                    [(p, offset, _PARTITION_FETCH_MAX_BYTES) for p, offset in offsets.items()],
-                )
-            ],
-        )
-        unchanged = [FetchedRecords(p, [], offset) for p, offset in offsets.items()]
         try:
-            response = await self._client.send(node, request)
+            response = await self._client.send(node, _request(self.topic, offsets))
         except kafka_errors.KafkaError as exc:
             if not exc.retriable:
                 raise ChangelogReadError(
                     f"changelog {self.topic}: fetch from broker {node}: {exc!r}"
                 ) from exc
             await self._retry_later(f"fetch from broker {node}: {exc!r}")
-            return unchanged
+            return [FetchedRecords(p, [], offset) for p, offset in offsets.items()]
         if response.API_VERSION < 4:
             raise ChangelogReadError(
                 f"changelog {self.topic}: broker {node} answers fetches in version "
                 f"{response.API_VERSION}, which cannot read committed records only"
             )
-        fetched = {chunk.partition: chunk for chunk in unchanged}
-        passing: list[str] = []  # the places of errors that pass
-        for topic, partitions in response.topics:
-            for p, error_code, _, *data in partitions:
-                place = f"changelog {topic}/{p} at offset {offsets[p]}"
-                error = kafka_errors.for_code(error_code)
-                if error is not kafka_errors.NoError:
-                    if not error.retriable:
-                        raise ChangelogReadError(f"{place}: {error.__name__}")
-                    passing.append(f"{place}: {error.__name__}")
-                    continue
-                aborted = data[2] if response.API_VERSION >= 11 else data[-2]
-                fetched[p] = self._unpacked(
-                    place, p, data[-1] or b"", aborted or [], offsets[p], stops[p]
-                )
+        fetched, passing = _fetched(response, offsets, stops)
         if passing:
             await self._retry_later("; ".join(passing))
-        return list(fetched.values())
-
-    @staticmethod
-    def _unpacked(
-        place: str, p: int, data: bytes, aborted: list[tuple[int, int]], start: int, stop: int
-    ) -> FetchedRecords:
-        try:
-            unpacked = committed_records(data, aborted, start, stop)
-        except CorruptBatch as exc:
-            raise ChangelogReadError(f"{place}: {exc}") from None
-        if unpacked.batches == 0 and data:
-            raise ChangelogReadError(f"{place}: the fetch brought part of a batch and no whole one")
-        return FetchedRecords(p, unpacked.records, unpacked.next_offset)
+        return fetched
 
     async def _retry_later(self, what: str) -> None:
         log.warning("%s; trying again", what)
@@ -211,6 +172,46 @@ class ChangelogReader(Lifecycle):
 
     def _tps(self, partitions: Iterable[int]) -> list[TopicPartition]:
         return [TopicPartition(self.topic, p) for p in partitions]
+
+
+def _request(topic: str, offsets: Mapping[int, int]) -> FetchRequest:
+    partitions = [(p, offset, _PARTITION_FETCH_MAX_BYTES) for p, offset in offsets.items()]
+    return FetchRequest(
+        _FETCH_MAX_WAIT_MS, 1, _FETCH_MAX_BYTES, _READ_COMMITTED, [(topic, partitions)]
+    )
+
+
+def _fetched(
+    response: Any, offsets: Mapping[int, int], stops: Mapping[int, int]
+) -> tuple[list[FetchedRecords], list[str]]:
+    """What a fetch response (version 4 or later) brings of each partition asked for (nothing
+    for one with an error that passes), and those errors."""
+    fetched = {p: FetchedRecords(p, [], offset) for p, offset in offsets.items()}
+    passing: list[str] = []
+    for topic, partitions in response.topics:
+        for p, error_code, _, *data in partitions:
+            place = f"changelog {topic}/{p} at offset {offsets[p]}"
+            error = kafka_errors.for_code(error_code)
+            if error is not kafka_errors.NoError:
+                if not error.retriable:
+                    raise ChangelogReadError(f"{place}: {error.__name__}")
+                passing.append(f"{place}: {error.__name__}")
+                continue
+            aborted = data[2] if response.API_VERSION >= 11 else data[-2]
+            fetched[p] = _unpacked(place, p, data[-1] or b"", aborted or [], offsets[p], stops[p])
+    return list(fetched.values()), passing
+
+
+def _unpacked(
+    place: str, p: int, data: bytes, aborted: list[tuple[int, int]], start: int, stop: int
+) -> FetchedRecords:
+    try:
+        unpacked = committed_records(data, aborted, start, stop)
+    except CorruptBatch as exc:
+        raise ChangelogReadError(f"{place}: {exc}") from None
+    if unpacked.batches == 0 and data:
+        raise ChangelogReadError(f"{place}: the fetch brought part of a batch and no whole one")
+    return FetchedRecords(p, unpacked.records, unpacked.next_offset)
 
 
 def _nodes_of(
