@@ -96,8 +96,9 @@ class ChangelogReader(Lifecycle):
         try:
             while waiting or fetches:
                 self._fetch_next(waiting, stops, fetches)
-                if not fetches:  # no partition of those waiting has a leader known
-                    await self._metadata_refreshed()
+                if not fetches:
+                    leaderless = sorted(waiting)
+                    await self._retry_later(f"changelog {self.topic}: no leader of {leaderless}")
                     continue
                 done, _ = await asyncio.wait(fetches.values(), return_when=FIRST_COMPLETED)
                 fetched = [
@@ -165,9 +166,6 @@ class ChangelogReader(Lifecycle):
     async def _retry_later(self, what: str) -> None:
         log.warning("%s; trying again", what)
         await asyncio.sleep(_RETRY_BACKOFF_S)
-        await self._metadata_refreshed()
-
-    async def _metadata_refreshed(self) -> None:
         await self._client.force_metadata_update()
 
     def _tps(self, partitions: Iterable[int]) -> list[TopicPartition]:

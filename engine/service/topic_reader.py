@@ -1,4 +1,4 @@
-"""Reading assigned partitions up to fixed offsets: state restore, registry load, Kafka replay."""
+"""Reading assigned partitions to fixed offsets through a consumer: registry load, Kafka replay."""
 
 from __future__ import annotations
 
