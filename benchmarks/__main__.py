@@ -183,19 +183,25 @@ def _versus_quix(args: argparse.Namespace, mode: Mode) -> int:
     return 0 if compared["status"] == "ok" else 1
 
 
-def _state(args: argparse.Namespace) -> int:
-    settings = StateSettings(
+def state_settings(args: argparse.Namespace) -> StateSettings:
+    """The state benchmark's settings from the command line; the defaults where it is silent."""
+    defaults = StateSettings()
+    return StateSettings(
         files=args.files,
         caches=tuple(sorted(args.state_cache, reverse=True)),
         files_per_dataset=args.files_per_dataset,
-        repetitions=args.repetitions or StateSettings.repetitions,
-        replay_events=args.events or StateSettings.replay_events,
+        repetitions=args.repetitions or defaults.repetitions,
+        replay_events=args.events or defaults.replay_events,
         restore_records=args.files[:1],
         restart_files=args.files[0],
         bootstrap=args.bootstrap_servers,
         kafka=not args.no_kafka,
         seed=args.seed,
     )
+
+
+def _state(args: argparse.Namespace) -> int:
+    settings = state_settings(args)
     try:
         measured = run_state(settings)
     except (StateBenchError, KafkaBenchError) as exc:

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from benchmarks import calibrate, report
-from benchmarks.__main__ import main
+from benchmarks.__main__ import build_parser, main, state_settings
 from benchmarks.hotpath import (
     Disagreement,
     baseline_stride,
@@ -340,6 +340,16 @@ def test_the_state_benchmark_reports_memory_disk_and_replay_of_each_store() -> N
     for goal in ("hot path with the disk store", "replay --state-dir"):
         assert judged[f"{goal} within 1.5x of in-memory"].passed is not None
     assert "disk:1" in report.state_lines(measured)
+
+
+def test_the_state_benchmark_takes_its_defaults_where_the_command_line_is_silent() -> None:
+    settings = state_settings(build_parser().parse_args(["--state"]))
+    defaults = StateSettings()
+    assert (settings.repetitions, settings.replay_events) == (3, 100_000)
+    assert settings.files == defaults.files and settings.caches == defaults.caches
+    assert (settings.restore_records, settings.restart_files) == ((1_000_000,), 1_000_000)
+    given = build_parser().parse_args(["--state", "--repetitions", "2", "--events", "500"])
+    assert (state_settings(given).repetitions, state_settings(given).replay_events) == (2, 500)
 
 
 def test_a_state_store_is_named_memory_or_disk_with_its_cache() -> None:
