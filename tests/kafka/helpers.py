@@ -293,6 +293,16 @@ def groupless_consumer(bootstrap: str, isolation_level: str) -> AIOKafkaConsumer
     )
 
 
+async def wait_last_stable(changelog: ChangelogReader, ends: Mapping[int, int]) -> None:
+    """Until the changelog's last stable offsets are `ends`: a transaction's commit returns before
+    the broker has written its commit marker, and the offsets move past it only then."""
+
+    async def reached() -> bool:
+        return await changelog.ends(ends) == ends
+
+    await wait_for(reached, f"the last stable offsets of {changelog.topic} to reach {ends}")
+
+
 async def restored_states(bootstrap: str, topic: str) -> dict[int, PartitionState]:
     """Each partition's state as the service restores it on assignment, from the changelog
     `topic` (its writers have stopped)."""

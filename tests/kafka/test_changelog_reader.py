@@ -15,7 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
 from engine.service.changelog_reader import ChangelogReader, ChangelogReadError, FetchedRecords
 from engine.service.record_batches import KeyedRecord
 from tests.kafka.conftest import CreateTopics, PrivateBroker
-from tests.kafka.helpers import WAIT_S, read_all, wait_for
+from tests.kafka.helpers import WAIT_S, read_all, wait_for, wait_last_stable
 
 PARTITIONS = 2
 
@@ -150,8 +150,9 @@ async def test_a_read_goes_on_where_it_was_once_a_stopped_broker_is_back(
         await producer.stop()
 
     async with ChangelogReader({"bootstrap_servers": bootstrap}, topic, 1) as changelog:
-        ends = await changelog.ends([0])
-        fetches = changelog.read({0: (0, ends[0])})
+        end = len(written) + 1  # past the commit marker
+        await wait_last_stable(changelog, {0: end})
+        fetches = changelog.read({0: (0, end)})
         first = await anext(fetches)
         await asyncio.to_thread(private_broker.run, "stop")
 

@@ -19,6 +19,7 @@ from engine.service.changelog import offset_record, restore, restore_stores
 from engine.service.changelog_reader import ChangelogReader
 from engine.state import DatasetWritten, FileWritten
 from tests.kafka.conftest import CreateTopics
+from tests.kafka.helpers import wait_last_stable
 
 FILES = 3_000
 DATASETS = 3
@@ -75,6 +76,7 @@ async def test_a_restore_reads_every_record_with_the_collector_paused(
     collector_on = _collector_states(monkeypatch)
     try:
         async with ChangelogReader({"bootstrap_servers": kafka_bootstrap}, topic, 1) as changelog:
+            await wait_last_stable(changelog, {0: written + 1})  # past the commit marker
             states = await restore(changelog, [0], {})
             restored = len(collector_on)
             store = DiskStateStore(tmp_path / "state", cache_datasets=1)
