@@ -1,7 +1,8 @@
 """The committed records of a partition's record batches, as one fetch response holds them.
 
 A read_committed consumer makes an object of every record it reads; a restore reads millions of
-them for their key and value alone, and that object cost most of its time. `committed_records`
+them for their key and value alone, and making those objects was a large part of its work.
+`committed_records`
 takes the key and value straight out of the batches, by the rules a read_committed consumer
 follows:
 
@@ -52,10 +53,7 @@ def committed_records(
         if not batch.validate_crc():
             raise CorruptBatch(f"the batch at offset {next_offset} fails its CRC check")
         if transactions.holds_data(batch):
-            if start <= _base_offset(batch) and batch.next_offset <= stop:
-                records += [(r.key, r.value) for r in batch]  # type: ignore[misc]
-            else:
-                records += [(r.key, r.value) for r in batch if start <= r.offset < stop]  # type: ignore[misc]
+            records += _in_range(batch, start, stop)
         next_offset = batch.next_offset
     return Unpacked(records, min(next_offset, stop), read)
 
@@ -80,13 +78,22 @@ class _Transactions:
         return not (batch.is_transactional and producer in self._aborting)
 
 
-def _base_offset(batch: DefaultRecordBatch | LegacyRecordBatch) -> int:
-    if isinstance(batch, LegacyRecordBatch):
-        return -1  # its records' offsets say where it begins
-    return batch.base_offset
+def _in_range(
+    batch: DefaultRecordBatch | LegacyRecordBatch, start: int, stop: int
+) -> list[KeyedRecord]:
+    # Keys are typed `bytes | None` by aiokafka; see `KeyedRecord`.
+    if (
+        isinstance(batch, DefaultRecordBatch)
+        and start <= batch.base_offset
+        and batch.next_offset <= stop
+    ):
+        return [(r.key, r.value) for r in batch]  # type: ignore[misc]  # whole: no offset to test
+    return [(r.key, r.value) for r in batch if start <= r.offset < stop]  # type: ignore[misc]
 
 
 def _is_abort_marker(batch: DefaultRecordBatch) -> bool:
     for record in batch:
-        return bool(ControlRecord.parse(record.key or b"") == ABORT_MARKER)
-    raise CorruptBatch(f"the control batch at offset {batch.base_offset} holds no record")
+        if record.key is None:
+            break
+        return bool(ControlRecord.parse(record.key) == ABORT_MARKER)
+    raise CorruptBatch(f"the control batch at offset {batch.base_offset} holds no control record")
